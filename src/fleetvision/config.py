@@ -1,0 +1,306 @@
+"""Typed configuration: ``conf/<env>.yaml`` + environment variables + ``--set`` flags.
+
+Precedence, lowest first: defaults in the classes below, the YAML file, environment variables
+``FLEETVISION__<SECTION>__<KEY>`` (double underscores separate levels), then ``--set section.key=value``
+flags. A misspelled key or a wrong type fails on load with a message naming the key and its source.
+The result is frozen: build it once on the driver, pass it (or the few values a UDF needs) down.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENV_PREFIX = "FLEETVISION__"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and where it came from."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# ------------------------------------------------------------------------------------------ core
+class GpuConfig(_Section):
+    """Spark resource scheduling for GPU executors (cluster profiles only)."""
+
+    enabled: bool = False
+    executor_amount: int = Field(1, ge=1)
+    task_amount: float = Field(1.0, gt=0, le=1)
+    discovery_script: str = "scripts/get_gpus_resources.sh"
+
+
+class SparkConfig(_Section):
+    master: str = "local[*]"
+    app_name: str = "fleetvision"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = Field(4, ge=1)
+    arrow_max_records_per_batch: int = Field(256, ge=1)
+    delta_package: str = "io.delta:delta-spark_2.13:4.0.1"
+    ivy_dir: str | None = None  # Spark's jar cache; None = ~/.ivy2.5.2 (Spark 4's default)
+    ui_enabled: bool = False
+    embedded_metastore: bool = True
+    gpu: GpuConfig = GpuConfig()
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class PathsConfig(_Section):
+    """Filesystem locations; relative paths resolve against the project directory."""
+
+    warehouse: str = "warehouse"
+    photos: str = "warehouse/photos"
+    artifacts: str = "artifacts"
+    reports: str = "reports"
+    starter_models: str = "models/starter"
+
+    def resolve(self, name: str) -> Path:
+        p = Path(getattr(self, name))
+        return p if p.is_absolute() else (PROJECT_ROOT / p)
+
+
+class MlflowConfig(_Section):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    registry_uri: str | None = None
+    experiment: str = "fleetvision"
+    model_alias: str = "champion"
+    model_name_prefix: str = "fleetvision-"
+
+    def resolved_tracking_uri(self) -> str:
+        """A relative ``sqlite:///file`` is made absolute against the project directory."""
+        return _absolute_sqlite(self.tracking_uri)
+
+    def resolved_registry_uri(self) -> str:
+        return _absolute_sqlite(self.registry_uri) if self.registry_uri else self.resolved_tracking_uri()
+
+
+def _absolute_sqlite(uri: str) -> str:
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(PROJECT_ROOT / uri[len(prefix) :])
+    return uri
+
+
+class MarketConfig(_Section):
+    """Market conventions that change what photos look like."""
+
+    country: str = "AU"
+    driver_side: Literal["left", "right"] = "right"  # AU/UK/JP: right-hand drive; DE/US: left
+    plate_style: Literal["AU", "DE", "US"] = "AU"
+
+
+class TablesConfig(_Section):
+    database: str = "fleetvision"
+
+
+# ----------------------------------------------------------------------------------------- synth
+class SynthConfig(_Section):
+    """The synthetic inventory generator (fleetvision.synth)."""
+
+    seed: int = 7
+    n_listings: int = Field(1000, ge=1)
+    min_photos: int = Field(3, ge=1)
+    max_photos: int = Field(40, ge=1)
+    dealer_share: float = Field(0.4, ge=0, le=1)
+    bad_file_rate: float = Field(0.02, ge=0, le=1)
+    # relative weights of each bad-file kind among bad files
+    bad_kinds: dict[str, float] = Field(
+        default_factory=lambda: {"empty": 1.0, "truncated": 1.0, "not_image": 1.0, "bomb": 1.0, "missing_uri": 1.0}
+    )
+    content_mode: Literal["uri", "inline"] = "uri"
+    workers: int = Field(0, ge=0)  # 0 = one per core
+    evolve_rate: float = Field(0.07, ge=0, le=1)
+    train_per_class: int = Field(400, ge=1)
+    eval_per_class: int = Field(60, ge=1)
+    eval_seed: int = 1001
+
+    @model_validator(mode="after")
+    def _photos_range(self) -> SynthConfig:
+        if self.min_photos > self.max_photos:
+            raise ValueError(f"min_photos ({self.min_photos}) > max_photos ({self.max_photos})")
+        return self
+
+
+# ---------------------------------------------------------------------------------------- models
+class ModelsConfig(_Section):
+    """Model architecture and training (fleetvision.models)."""
+
+    input_size: int = Field(128, ge=32)
+    backbone: Literal["mobilenet_v3_small", "efficientnet_b0"] = "mobilenet_v3_small"
+    backbone_weights: str | None = None  # local ImageNet weights file; None = train from scratch
+    tasks: tuple[str, ...] = ("angle", "banner", "plate", "body")
+    epochs: int = Field(12, ge=1)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(2e-3, gt=0)
+    training_dataset: str = "synthetic"
+    consensus_min_votes: int = Field(5, ge=1)
+
+
+class PromoteConfig(_Section):
+    """A candidate replaces the champion only if no metric falls more than ``tolerance`` below it."""
+
+    tolerance: float = Field(0.0, ge=0)
+    min_metrics: dict[str, float] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------- scoring
+class ScoringConfig(_Section):
+    """The nightly scoring job (fleetvision.scoring)."""
+
+    mode: Literal["full", "incremental"] = "full"
+    batch_size: int = Field(64, ge=1)
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    banner_threshold: float = Field(0.5, ge=0, le=1)
+    plate_threshold: float = Field(0.5, ge=0, le=1)
+    max_decode_error_rate: float = Field(0.10, ge=0, le=1)
+    min_scored_share: float = Field(0.95, ge=0, le=1)
+    max_angle_drift: float = Field(0.25, ge=0, le=2)
+
+
+class Config(_Section):
+    """The whole configuration. Build with :func:`load_config`."""
+
+    env: str = "local"
+    source: str = "<defaults>"
+    spark: SparkConfig = SparkConfig()
+    paths: PathsConfig = PathsConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    market: MarketConfig = MarketConfig()
+    tables: TablesConfig = TablesConfig()
+    synth: SynthConfig = SynthConfig()
+    models: ModelsConfig = ModelsConfig()
+    promote: PromoteConfig = PromoteConfig()
+    scoring: ScoringConfig = ScoringConfig()
+
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if not v or not v.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"env must be a simple name, got {v!r}")
+        return v
+
+
+# ------------------------------------------------------------------------------------------ load
+def default_config_path(env: str = "local") -> Path:
+    return PROJECT_ROOT / "conf" / f"{env}.yaml"
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    parts = [p for p in dotted.split(".") if p]
+    if not parts:
+        raise ConfigError(f"{source}: empty key")
+    node = tree
+    for p in parts[:-1]:
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{source}: {dotted}: {p} is a value, not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _parse_scalar(text: str) -> Any:
+    """``--set`` and environment values are YAML scalars: 12, 0.5, true, [a, b], {k: v}, text."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _describe(errors: Sequence[Mapping[str, Any]], origins: Mapping[str, str]) -> str:
+    lines = []
+    for e in errors:
+        loc = ".".join(str(p) for p in e["loc"])
+        origin = origins.get(loc) or origins.get(loc.rsplit(".", 1)[0]) or "config"
+        if e["type"] == "extra_forbidden":
+            parent = loc.rsplit(".", 1)[0] if "." in loc else ""
+            key = loc.rsplit(".", 1)[-1]
+            known = _known_keys(parent)
+            hint = difflib.get_close_matches(key, known, n=1)
+            msg = f"unknown key '{loc}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+        else:
+            msg = f"'{loc}': {e['msg']} (got {e.get('input')!r})"
+        lines.append(f"{origin}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _known_keys(dotted_section: str) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in [p for p in dotted_section.split(".") if p]:
+        field = model.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v and key.count(".") < 1:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the frozen configuration.
+
+    Args:
+        path: A YAML file; None means ``conf/local.yaml``.
+        overrides: ``section.key=value`` strings (CLI ``--set``), applied last.
+        environ: Environment to read ``FLEETVISION__SECTION__KEY`` variables from (default ``os.environ``).
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: The file is missing or not a mapping, or a key is unknown or has a wrong type;
+            the message names each key and the file, variable or flag it came from.
+    """
+    cfg_path = Path(path) if path is not None else default_config_path()
+    if not cfg_path.exists():
+        raise ConfigError(f"config file not found: {cfg_path}")
+    try:
+        tree = yaml.safe_load(cfg_path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{cfg_path}: not valid YAML: {e}") from e
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{cfg_path}: top level must be a mapping of sections")
+    origins: dict[str, str] = {k: str(cfg_path) for k in _flatten(tree)}
+    for sec, body in tree.items():
+        if isinstance(body, dict):
+            for k in _flatten(body, f"{sec}."):
+                origins[k] = str(cfg_path)
+    env = os.environ if environ is None else environ
+    for var, raw in sorted(env.items()):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        dotted = var[len(ENV_PREFIX) :].lower().replace("__", ".")
+        _set_path(tree, dotted, _parse_scalar(raw), f"environment variable {var}")
+        origins[dotted] = f"environment variable {var}"
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected section.key=value")
+        dotted, raw = item.split("=", 1)
+        _set_path(tree, dotted.strip(), _parse_scalar(raw), f"--set {item}")
+        origins[dotted.strip()] = f"--set {item}"
+    tree.setdefault("env", cfg_path.stem)
+    tree["source"] = str(cfg_path)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as e:
+        raise ConfigError(_describe(e.errors(), origins)) from None

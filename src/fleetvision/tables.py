@@ -1,0 +1,495 @@
+"""Every FleetVision table's schema, in one place, and the Delta operations on them.
+
+The schemas here are the contract documented in ``docs/tables.md``; tests check both agree.
+Input tables (``listings``, ``listing_images``) belong to the marketplace: the job validates them
+against their contract before any work. Output tables belong to FleetVision: they are created here,
+if missing, with their properties (change data feed where consumers read increments).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+logger = logging.getLogger(__name__)
+
+CDF_PROPERTY = "delta.enableChangeDataFeed"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table's contract.
+
+    Attributes:
+        name: Unqualified table name (the database comes from config).
+        schema: Column names, types and nullability.
+        key: The columns that identify a row; MERGE matches on them.
+        properties: Delta table properties set at creation.
+        owner: ``input`` (the marketplace's, validated) or ``output`` (FleetVision's, created).
+        description: One line for the docs.
+        partition_by: Partition columns, if any.
+    """
+
+    name: str
+    schema: T.StructType
+    key: tuple[str, ...]
+    owner: str
+    description: str
+    properties: Mapping[str, str] = field(default_factory=dict)
+    partition_by: tuple[str, ...] = ()
+
+
+def _s(*fields: T.StructField) -> T.StructType:
+    return T.StructType(list(fields))
+
+
+def _f(name: str, dtype: T.DataType, nullable: bool = True) -> T.StructField:
+    return T.StructField(name, dtype, nullable)
+
+
+STR, INT, LONG, DBL, FLT, BOOL, TS, BIN = (
+    T.StringType(),
+    T.IntegerType(),
+    T.LongType(),
+    T.DoubleType(),
+    T.FloatType(),
+    T.BooleanType(),
+    T.TimestampType(),
+    T.BinaryType(),
+)
+STR_ARR = T.ArrayType(STR, containsNull=True)
+FLT_ARR = T.ArrayType(FLT, containsNull=True)
+STR_MAP = T.MapType(STR, STR, valueContainsNull=True)
+DBL_MAP = T.MapType(STR, DBL, valueContainsNull=True)
+# Delta rejects NOT NULL inside arrays and maps: nested fields stay nullable.
+TOP_K = T.ArrayType(_s(_f("label", STR), _f("score", FLT)), containsNull=True)
+
+# ----------------------------------------------------------------------------------------- inputs
+LISTINGS = TableSpec(
+    name="listings",
+    key=("listing_id",),
+    owner="input",
+    description="One row per listing: what the seller declared.",
+    schema=_s(
+        _f("listing_id", STR, False),
+        _f("make", STR),
+        _f("model", STR),
+        _f("year", INT),
+        _f("body_type", STR),
+        _f("seller_type", STR),  # dealer | private
+        _f("seller_id", STR),
+        _f("status", STR),  # active | sold | withdrawn
+        _f("updated_at", TS),
+    ),
+)
+
+LISTING_IMAGES = TableSpec(
+    name="listing_images",
+    key=("image_id",),
+    owner="input",
+    description="One row per listing photo: a uri read on the executors, or the bytes inline.",
+    properties={CDF_PROPERTY: "true"},
+    schema=_s(
+        _f("image_id", STR, False),
+        _f("listing_id", STR, False),
+        _f("position", INT),
+        _f("uri", STR),
+        _f("content", BIN),
+        _f("updated_at", TS),
+    ),
+)
+
+# Ground truth written by the synthetic generator; the scoring job never reads it.
+IMAGE_LABELS = TableSpec(
+    name="image_labels",
+    key=("image_id",),
+    owner="synthetic",
+    description="Ground truth for generated photos (tests and evaluation only; never read by scoring).",
+    schema=_s(
+        _f("image_id", STR, False),
+        _f("listing_id", STR),
+        _f("photo_id", STR),  # the rendered photo; re-used photos share it across listings
+        _f("angle", STR),
+        _f("shot_group", STR),
+        _f("body_type", STR),
+        _f("has_banner", BOOL),
+        _f("banner_kind", STR),
+        _f("banner_coverage", DBL),
+        _f("plate_present", BOOL),
+        _f("plate_box", FLT_ARR),  # x0, y0, x1, y1 normalised to the displayed (EXIF-rotated) image
+        _f("plate_text", STR),
+        _f("hard_negative", STR),  # odometer | price_text | null
+        _f("bad_kind", STR),  # null for a good file, else empty | truncated | not_image | bomb | missing_uri ...
+        _f("file_format", STR),  # JPEG | PNG | WEBP
+        _f("width", INT),
+        _f("height", INT),
+        _f("exif_orientation", INT),
+        _f("color_mode", STR),
+        _f("jpeg_quality", INT),
+        _f("byte_size", LONG),
+    ),
+)
+
+# The labelled training set (synthetic, or imported from a user's own labelled photos).
+TRAINING_IMAGES = TableSpec(
+    name="training_images",
+    key=("sample_id",),
+    owner="synthetic",
+    description="Labelled photos for training and the frozen evaluation sets.",
+    schema=_s(
+        _f("sample_id", STR, False),
+        _f("dataset", STR, False),  # e.g. synthetic-train-s7, synthetic-eval-s1001, folder:/path
+        _f("split", STR, False),  # train | val | eval
+        _f("content", BIN, False),  # encoded image (JPEG/PNG/WebP)
+        _f("angle", STR),
+        _f("angle_index", INT),  # -1 when unknown
+        _f("has_banner", INT),  # 1, 0, or -1 when unknown
+        _f("plate_present", INT),  # 1, 0, or -1 when unknown
+        _f("plate_box", FLT_ARR),  # empty when no plate
+        _f("body_type", STR),  # null for interior/detail shots
+        _f("body_index", INT),  # -1 when no body label
+        _f("source", STR),  # synthetic | folder | votes
+    ),
+)
+
+# ---------------------------------------------------------------------------------------- outputs
+_PREDICTION_FIELDS = (
+    _f("width", INT),
+    _f("height", INT),
+    _f("decode_status", STR, False),  # ok | error
+    _f("error_code", STR),  # null when ok; see fleetvision.decode.ErrorCode
+    _f("error_detail", STR),
+    _f("angle", STR),
+    _f("angle_score", FLT),
+    _f("angle_top3", TOP_K),
+    _f("shot_group", STR),
+    _f("banner_score", FLT),
+    _f("banner_flag", BOOL),
+    _f("plate_score", FLT),
+    _f("plate_flag", BOOL),
+    _f("plate_box", FLT_ARR),
+    _f("body_type", STR),
+    _f("body_score", FLT),
+    _f("sharpness", FLT),
+    _f("brightness", FLT),
+)
+
+IMAGE_TAGS = TableSpec(
+    name="image_tags",
+    key=("image_id",),
+    owner="output",
+    description="One row per image in listing_images, failures included.",
+    schema=_s(
+        _f("image_id", STR, False),
+        _f("listing_id", STR, False),
+        _f("position", INT),
+        _f("content_hash", STR),  # sha256 of the bytes; null when the bytes could not be read
+        *_PREDICTION_FIELDS,
+        _f("model_set_id", STR),
+        _f("model_versions", STR_MAP),
+        _f("scored_at", TS, False),
+        _f("run_id", STR, False),
+    ),
+)
+
+PREDICTION_CACHE = TableSpec(
+    name="prediction_cache",
+    key=("content_hash", "model_set_id"),
+    owner="output",
+    description="(content hash, model set) -> predictions: an identical photo is never inferred twice.",
+    schema=_s(
+        _f("content_hash", STR, False),
+        _f("model_set_id", STR, False),
+        *_PREDICTION_FIELDS,
+        _f("model_versions", STR_MAP),
+        _f("created_at", TS, False),
+        _f("run_id", STR, False),
+    ),
+)
+
+LISTING_COMPLETENESS = TableSpec(
+    name="listing_completeness",
+    key=("listing_id",),
+    owner="output",
+    description="One row per listing: completeness score 0-100, its components and the reasons.",
+    properties={CDF_PROPERTY: "true"},
+    schema=_s(
+        _f("listing_id", STR, False),
+        _f("seller_type", STR),
+        _f("n_photos", INT, False),
+        _f("n_scored", INT, False),
+        _f("n_failed", INT, False),
+        _f("n_exterior", INT, False),
+        _f("n_interior", INT, False),
+        _f("n_detail", INT, False),
+        _f("shots_present", STR_ARR),
+        _f("shots_missing", STR_ARR),
+        _f("banner_free_share", DBL),
+        _f("plate_visible", BOOL),
+        _f("mean_quality", DBL),
+        _f("declared_body_type", STR),
+        _f("predicted_body_type", STR),
+        _f("body_type_mismatch", BOOL),
+        _f("completeness_score", DBL, False),
+        _f("components", DBL_MAP),
+        _f("reasons", STR_ARR),
+        _f("scorer_version", STR, False),
+        _f("computed_at", TS, False),
+        _f("run_id", STR, False),
+    ),
+)
+
+HERO_IMAGES = TableSpec(
+    name="hero_images",
+    key=("listing_id",),
+    owner="output",
+    description="One row per listing: the hero photo, why it won, and the canonical gallery order.",
+    schema=_s(
+        _f("listing_id", STR, False),
+        _f("hero_image_id", STR),
+        _f("hero_reason", STR),
+        _f("gallery_order", STR_ARR),
+        _f("duplicates_removed", STR_ARR),
+        _f("scorer_version", STR, False),
+        _f("computed_at", TS, False),
+        _f("run_id", STR, False),
+    ),
+)
+
+SCORING_RUNS = TableSpec(
+    name="scoring_runs",
+    key=("run_id",),
+    owner="output",
+    description="The run ledger; the last successful row is the watermark for incremental runs.",
+    schema=_s(
+        _f("run_id", STR, False),
+        _f("mode", STR, False),  # full | incremental
+        _f("status", STR, False),  # succeeded | failed_dq
+        _f("started_at", TS, False),
+        _f("finished_at", TS),
+        _f("input_table_version", LONG),  # listing_images version consumed (the watermark)
+        _f("from_version", LONG),  # first version read by an incremental run
+        _f("images_in", LONG),
+        _f("images_scored", LONG),
+        _f("images_cached", LONG),
+        _f("images_failed", LONG),
+        _f("images_deleted", LONG),
+        _f("listings_updated", LONG),
+        _f("model_set_id", STR),
+        _f("model_versions", STR_MAP),
+        _f("mlflow_run_id", STR),
+        _f("dq_passed", BOOL),
+        _f("dq_report", STR),  # JSON
+        _f("message", STR),
+    ),
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (
+    LISTINGS,
+    LISTING_IMAGES,
+    IMAGE_LABELS,
+    TRAINING_IMAGES,
+    IMAGE_TAGS,
+    PREDICTION_CACHE,
+    LISTING_COMPLETENESS,
+    HERO_IMAGES,
+    SCORING_RUNS,
+)
+TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
+
+
+class TableContractError(ValueError):
+    """An input table does not match its contract."""
+
+
+# ------------------------------------------------------------------------------------- operations
+def qualified(database: str, spec: TableSpec | str) -> str:
+    name = spec.name if isinstance(spec, TableSpec) else spec
+    return f"{database}.{name}"
+
+
+def ensure_database(spark: SparkSession, database: str) -> None:
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+
+
+def ensure_table(spark: SparkSession, database: str, spec: TableSpec) -> None:
+    """Create a Delta table with its schema and properties if it does not exist.
+
+    An existing table is checked against the contract instead (missing or mistyped columns raise).
+    """
+    from delta.tables import DeltaTable
+
+    ensure_database(spark, database)
+    name = qualified(database, spec)
+    if spark.catalog.tableExists(name):
+        validate_schema(spark.table(name).schema, spec, where=name)
+        return
+    builder = DeltaTable.createIfNotExists(spark).tableName(name).addColumns(spec.schema)
+    for k, v in spec.properties.items():
+        builder = builder.property(k, v)
+    if spec.description:
+        builder = builder.comment(spec.description)
+    if spec.partition_by:
+        builder = builder.partitionedBy(*spec.partition_by)
+    builder.execute()
+    logger.info("created table %s", name)
+
+
+def ensure_tables(spark: SparkSession, database: str, specs: Iterable[TableSpec] = ALL_TABLES) -> None:
+    for spec in specs:
+        ensure_table(spark, database, spec)
+
+
+def _type_name(dt: T.DataType) -> str:
+    return dt.simpleString()
+
+
+def validate_schema(actual: T.StructType, spec: TableSpec, where: str | None = None) -> None:
+    """Check a schema against a table's contract.
+
+    Every contract column must be present with the same type. Extra columns are allowed (the
+    marketplace may carry more than we read). Nullability is not enforced here: Spark relaxes it
+    on many paths, so null checks on key columns happen on the data.
+
+    Raises:
+        TableContractError: naming every missing and every mistyped column.
+    """
+    where = where or spec.name
+    have = {f.name.lower(): f for f in actual.fields}
+    missing = [f.name for f in spec.schema.fields if f.name.lower() not in have]
+    mistyped = [
+        f"{f.name} is {_type_name(have[f.name.lower()].dataType)}, expected {_type_name(f.dataType)}"
+        for f in spec.schema.fields
+        if f.name.lower() in have and not _compatible(have[f.name.lower()].dataType, f.dataType)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    if mistyped:
+        problems.append(f"mistyped column(s): {'; '.join(mistyped)}")
+    if problems:
+        raise TableContractError(f"table {where} does not match the {spec.name} contract: {' | '.join(problems)}")
+
+
+def _compatible(actual: T.DataType, expected: T.DataType) -> bool:
+    """Types equal up to nullability flags inside arrays, maps and structs."""
+    if isinstance(expected, T.ArrayType):
+        return isinstance(actual, T.ArrayType) and _compatible(actual.elementType, expected.elementType)
+    if isinstance(expected, T.MapType):
+        return (
+            isinstance(actual, T.MapType)
+            and _compatible(actual.keyType, expected.keyType)
+            and _compatible(actual.valueType, expected.valueType)
+        )
+    if isinstance(expected, T.StructType):
+        if not isinstance(actual, T.StructType) or len(actual.fields) != len(expected.fields):
+            return False
+        return all(
+            a.name == e.name and _compatible(a.dataType, e.dataType)
+            for a, e in zip(actual.fields, expected.fields)
+        )
+    return actual == expected
+
+
+def validate_input_table(spark: SparkSession, database: str, spec: TableSpec) -> DataFrame:
+    """Read an input table by name and check it against its contract before any work.
+
+    Raises:
+        TableContractError: The table is missing, or a column is missing or mistyped.
+    """
+    name = qualified(database, spec)
+    if not spark.catalog.tableExists(name):
+        raise TableContractError(f"input table {name} does not exist (expected the {spec.name} contract)")
+    df = spark.table(name)
+    validate_schema(df.schema, spec, where=name)
+    return df
+
+
+def conform(df: DataFrame, spec: TableSpec) -> DataFrame:
+    """Select and cast a DataFrame's columns to a table's contract, in contract order."""
+    from pyspark.sql import functions as F
+
+    cols = []
+    have = set(df.columns)
+    for f in spec.schema.fields:
+        if f.name in have:
+            cols.append(F.col(f.name).cast(f.dataType).alias(f.name))
+        else:
+            cols.append(F.lit(None).cast(f.dataType).alias(f.name))
+    return df.select(*cols)
+
+
+def merge_upsert(
+    spark: SparkSession,
+    database: str,
+    spec: TableSpec,
+    updates: DataFrame,
+    run_id: str | None = None,
+    delete_when: str | None = None,
+) -> None:
+    """MERGE ``updates`` into the table by its key: update matches, insert the rest.
+
+    Idempotent: the same updates merged twice leave the table as merged once. The commit carries
+    ``run_id`` as Delta user metadata so the table history says which run wrote what.
+
+    Args:
+        delete_when: Optional SQL condition on the source (alias ``s``) for matched rows to delete.
+    """
+    from delta.tables import DeltaTable
+
+    name = qualified(database, spec)
+    target = DeltaTable.forName(spark, name)
+    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
+    merger = target.alias("t").merge(conform(updates, spec).alias("s"), cond)
+    if delete_when:
+        merger = merger.whenMatchedDelete(condition=delete_when)
+    merger = merger.whenMatchedUpdateAll().whenNotMatchedInsertAll()
+    with commit_metadata(spark, run_id):
+        merger.execute()
+
+
+class commit_metadata:  # noqa: N801 - used as a context manager, reads like a statement
+    """Set ``spark.databricks.delta.commitInfo.userMetadata`` for the Delta commits inside the block."""
+
+    KEY = "spark.databricks.delta.commitInfo.userMetadata"
+
+    def __init__(self, spark: SparkSession, run_id: str | None) -> None:
+        self.spark = spark
+        self.value = f"fleetvision run_id={run_id}" if run_id else None
+        self.previous: str | None = None
+
+    def __enter__(self) -> commit_metadata:
+        if self.value is not None:
+            self.previous = self.spark.conf.get(self.KEY, None)
+            self.spark.conf.set(self.KEY, self.value)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.value is not None:
+            if self.previous is None:
+                self.spark.conf.unset(self.KEY)
+            else:
+                self.spark.conf.set(self.KEY, self.previous)
+
+
+def overwrite_table(
+    spark: SparkSession, database: str, spec: TableSpec, df: DataFrame, run_id: str | None = None
+) -> None:
+    """Replace a table's contents (same schema) in one Delta commit."""
+    ensure_table(spark, database, spec)
+    with commit_metadata(spark, run_id):
+        conform(df, spec).write.format("delta").mode("overwrite").saveAsTable(qualified(database, spec))
+
+
+def table_version(spark: SparkSession, database: str, spec: TableSpec) -> int:
+    """The table's current Delta version."""
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forName(spark, qualified(database, spec)).history(1).select("version").first()
+    if row is None:
+        raise RuntimeError(f"table {qualified(database, spec)} has no history")
+    return int(row["version"])
