@@ -40,7 +40,8 @@ class GpuConfig(_Section):
 
 
 class SparkConfig(_Section):
-    master: str = "local[*]"
+    # None: take the master from spark-submit / spark-defaults.conf (cluster profiles).
+    master: str | None = "local[*]"
     app_name: str = "fleetvision"
     driver_memory: str = "4g"
     shuffle_partitions: int = Field(4, ge=1)
@@ -62,9 +63,28 @@ class PathsConfig(_Section):
     reports: str = "reports"
     starter_models: str = "models/starter"
 
+    def is_remote(self, name: str) -> bool:
+        """Whether a path is an object-store or other remote URI (``s3a://``, ``abfss://``, ...)."""
+        value = getattr(self, name)
+        return "://" in value and not value.startswith("file://")
+
     def resolve(self, name: str) -> Path:
-        p = Path(getattr(self, name))
+        """A local path as an absolute Path.
+
+        Raises:
+            ValueError: The path is a remote URI (use :meth:`location` for those).
+        """
+        value = getattr(self, name)
+        if self.is_remote(name):
+            raise ValueError(f"paths.{name} is a remote URI ({value}); this operation needs a local path")
+        if value.startswith("file://"):
+            value = value[len("file://") :]
+        p = Path(value)
         return p if p.is_absolute() else (PROJECT_ROOT / p)
+
+    def location(self, name: str) -> str:
+        """A path as Spark/Hadoop should see it: remote URIs as given, local paths absolute."""
+        return getattr(self, name) if self.is_remote(name) else str(self.resolve(name))
 
 
 class MlflowConfig(_Section):
@@ -163,6 +183,68 @@ class ScoringConfig(_Section):
     max_decode_error_rate: float = Field(0.10, ge=0, le=1)
     min_scored_share: float = Field(0.95, ge=0, le=1)
     max_angle_drift: float = Field(0.25, ge=0, le=2)
+    # --- scoring pure core (fleetvision.decode, fleetvision.scoring.*; see docs/scoring.md)
+    max_image_bytes: int = Field(64 * 1024 * 1024, ge=1)  # a uri's file larger than this is unreadable_uri
+    # drift statistic for max_angle_drift: total variation distance (0-1) or population stability index
+    drift_metric: Literal["tvd", "psi"] = "tvd"
+    drift_min_images: int = Field(200, ge=0)  # below this many scored images the drift check is skipped
+    # None: the taxonomy's `required: true` classes. Names are checked against the taxonomy at run time.
+    required_shots: tuple[str, ...] | None = None
+    target_photos: int = Field(12, ge=1)  # photo_count component reaches 1 at this many usable photos
+    completeness_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "required_shots": 50.0,
+            "photo_count": 15.0,
+            "banner_free": 10.0,
+            "quality": 15.0,
+            "no_failures": 10.0,
+        }
+    )
+    sharpness_good: float = Field(0.004, gt=0)  # Laplacian variance at which sharpness counts as full quality
+    brightness_low: float = Field(0.15, ge=0, le=1)  # mean luma below this is under-exposed
+    brightness_high: float = Field(0.88, ge=0, le=1)  # mean luma above this is over-exposed
+    body_min_score: float = Field(0.3, ge=0, le=1)  # body votes below this score are ignored
+    hero_preference: tuple[str, ...] = (
+        "front_3q_driver",
+        "front_3q_passenger",
+        "full_front",
+        "side_driver",
+        "side_passenger",
+        "rear_3q_driver",
+        "rear_3q_passenger",
+        "full_rear",
+    )
+    hero_min_angle_score: float = Field(0.4, ge=0, le=1)  # a less certain shot label does not count as preferred
+    gallery_exterior_order: tuple[str, ...] = (  # a walk-around starting at the driver-side front corner
+        "front_3q_driver",
+        "full_front",
+        "front_3q_passenger",
+        "side_passenger",
+        "rear_3q_passenger",
+        "full_rear",
+        "rear_3q_driver",
+        "side_driver",
+    )
+    gallery_hero_first: bool = True
+    report_error_samples: int = Field(4, ge=0)  # per error code
+    report_hero_samples: int = Field(12, ge=0)
+
+    @field_validator("completeness_weights")
+    @classmethod
+    def _known_components(cls, v: dict[str, float]) -> dict[str, float]:
+        known = {"required_shots", "photo_count", "banner_free", "quality", "no_failures"}
+        unknown = sorted(set(v) - known)
+        if unknown:
+            raise ValueError(f"unknown completeness component(s) {unknown}; known: {sorted(known)}")
+        if any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
+            raise ValueError("completeness weights must be >= 0 with a positive sum")
+        return v
+
+    @model_validator(mode="after")
+    def _brightness_range(self) -> ScoringConfig:
+        if self.brightness_low >= self.brightness_high:
+            raise ValueError(f"brightness_low ({self.brightness_low}) >= brightness_high ({self.brightness_high})")
+        return self
 
 
 class Config(_Section):

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 def spark_conf(config: Config) -> dict[str, str]:
     """The Spark settings for a configuration, as plain strings (also used to write spark-defaults)."""
     sc = config.spark
-    warehouse = config.paths.resolve("warehouse")
+    warehouse = config.paths.location("warehouse")
     conf: dict[str, str] = {
         "spark.jars.packages": sc.delta_package,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -42,7 +42,7 @@ def spark_conf(config: Config) -> dict[str, str]:
         conf["spark.jars.ivy"] = str(Path(sc.ivy_dir).expanduser())
     if sc.embedded_metastore:
         # Derby metastore under the warehouse: table names persist across sessions and processes.
-        metastore = warehouse / "metastore_db"
+        metastore = config.paths.resolve("warehouse") / "metastore_db"
         conf["spark.sql.catalogImplementation"] = "hive"
         conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = f"jdbc:derby:;databaseName={metastore};create=true"
         conf["spark.hadoop.datanucleus.schema.autoCreateAll"] = "true"
@@ -73,17 +73,20 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    config.paths.resolve("warehouse").mkdir(parents=True, exist_ok=True)
-    builder = SparkSession.builder.master(config.spark.master).appName(app_name or config.spark.app_name)
+    if not config.paths.is_remote("warehouse"):
+        config.paths.resolve("warehouse").mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder.appName(app_name or config.spark.app_name)
+    if config.spark.master:
+        builder = builder.master(config.spark.master)
     for k, v in spark_conf(config).items():
         builder = builder.config(k, v)
     if config.spark.embedded_metastore:
         builder = builder.enableHiveSupport()
-    # Derby writes derby.log into the working directory unless told otherwise.
-    os.environ.setdefault("_JAVA_OPTIONS", "")
-    derby_home = config.paths.resolve("warehouse")
-    builder = builder.config("spark.driver.extraJavaOptions", f"-Dderby.system.home={derby_home}")
+    if config.spark.embedded_metastore:
+        # Derby writes derby.log into the working directory unless told where its home is.
+        derby_home = config.paths.resolve("warehouse")
+        builder = builder.config("spark.driver.extraJavaOptions", f"-Dderby.system.home={derby_home}")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    logger.info("spark %s up: master=%s warehouse=%s", spark.version, config.spark.master, derby_home)
+    logger.info("spark %s up: master=%s warehouse=%s", spark.version, spark.sparkContext.master, config.paths.warehouse)
     return spark

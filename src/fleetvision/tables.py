@@ -493,3 +493,24 @@ def table_version(spark: SparkSession, database: str, spec: TableSpec) -> int:
     if row is None:
         raise RuntimeError(f"table {qualified(database, spec)} has no history")
     return int(row["version"])
+
+
+# ------------------------------------------------------------------------------------------ docs
+def schema_markdown(specs: Iterable[TableSpec] = ALL_TABLES) -> str:
+    """The table reference for ``docs/tables.md``, generated from the specs (a test keeps them equal)."""
+    out: list[str] = []
+    for spec in specs:
+        props = ", ".join(f"`{k}={v}`" for k, v in spec.properties.items()) or "none"
+        out.append(f"### `{spec.name}` ({spec.owner})\n")
+        out.append(f"{spec.description}\n")
+        out.append(f"Key: `{', '.join(spec.key)}`. Properties: {props}.\n")
+        out.append("| column | type | nullable |")
+        out.append("| --- | --- | --- |")
+        for f in spec.schema.fields:
+            out.append(f"| `{f.name}` | `{f.dataType.simpleString()}` | {'yes' if f.nullable else 'no'} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(schema_markdown())

@@ -1,0 +1,60 @@
+# FleetVision driver and GPU executor image.
+#
+#   docker build -t fleetvision:0.1.0 .
+#   docker run --gpus all fleetvision:0.1.0 fleetvision --help
+#
+# One image for the Spark driver and the executors: CUDA runtime, JDK 17, the pinned Python stack
+# (TensorFlow with its CUDA wheels), the package, the GPU discovery script, and the Delta Lake jars
+# pre-resolved into an Ivy cache so executors never reach Maven at run time.
+# Not built in this repository's CI (no Docker daemon or GPU there); `make lint` runs hadolint on it.
+
+ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04
+FROM ${CUDA_IMAGE} AS runtime
+
+ARG DEBIAN_FRONTEND=noninteractive
+ENV LANG=C.UTF-8 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
+    VIRTUAL_ENV=/opt/fleetvision/venv \
+    PATH=/opt/fleetvision/venv/bin:$PATH \
+    PYSPARK_PYTHON=/opt/fleetvision/venv/bin/python \
+    TF_CPP_MIN_LOG_LEVEL=2
+
+# Base OS packages float with the pinned CUDA base image's security updates (hence no apt pins).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        python3.11 python3.11-venv openjdk-17-jre-headless ca-certificates procps tini \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN groupadd --system --gid 1000 fleetvision \
+    && useradd --system --uid 1000 --gid fleetvision --create-home fleetvision \
+    && mkdir -p /opt/fleetvision && chown fleetvision:fleetvision /opt/fleetvision
+
+WORKDIR /opt/fleetvision
+USER 1000:1000
+
+# Dependencies first (cached layer), then the package. Every dependency is pinned in pyproject.toml.
+COPY --chown=fleetvision:fleetvision pyproject.toml README.md ./
+COPY --chown=fleetvision:fleetvision src ./src
+# hadolint ignore=DL3013
+RUN python3.11 -m venv "$VIRTUAL_ENV" \
+    && pip install --upgrade "pip==26.3" \
+    && pip install ".[gpu]"
+
+COPY --chown=fleetvision:fleetvision conf ./conf
+COPY --chown=fleetvision:fleetvision jobs ./jobs
+COPY --chown=fleetvision:fleetvision scripts ./scripts
+COPY --chown=fleetvision:fleetvision models ./models
+
+# Resolve the Delta Lake jars once, at build time, into the Ivy cache named by conf/cluster-gpu.yaml.
+RUN python -c "from fleetvision.config import load_config; from fleetvision.spark import build_spark; \
+c = load_config('conf/local.yaml', overrides=['spark.ivy_dir=/opt/fleetvision/ivy', 'paths.warehouse=/tmp/wh']); \
+build_spark(c).stop()" \
+    && rm -rf /tmp/wh \
+    && chmod 0755 scripts/get_gpus_resources.sh
+
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["fleetvision", "--help"]

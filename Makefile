@@ -1,0 +1,69 @@
+# FleetVision: one entry for setup, demo, tests, benchmarks and lint.
+# `make demo` and `make test` work on a fresh machine: they create .venv and install on first use.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup check-java check-python demo test test-fast bench lint clean docs
+
+help:
+	@echo "make demo   - set up, generate an inventory, register starter models, score full + incremental"
+	@echo "make test   - set up, ruff + the whole pytest suite (what CI runs)"
+	@echo "make bench  - benchmarks; results as JSON under benchmarks/results/"
+	@echo "make lint   - ruff + hadolint on the Dockerfile"
+	@echo "make setup  - only create .venv and install the pinned stack"
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || { \
+	  echo "FleetVision needs Python 3.11 (found: $$($(PYTHON) --version 2>&1))."; \
+	  echo "Install it (e.g. 'apt-get install python3.11 python3.11-venv' or pyenv) or run 'make PYTHON=/path/to/python3.11'."; \
+	  exit 1; }
+
+check-java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "Java 17 is required by Spark and was not found on PATH."; \
+	  echo "Install it: 'apt-get install -y openjdk-17-jre-headless' (Debian/Ubuntu), or set JAVA_HOME and PATH."; \
+	  exit 1; }
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	if [ "$$v" != "17" ] && [ "$$v" != "21" ]; then \
+	  echo "Spark 4.0 needs Java 17 (or 21); found Java '$$v'. Install openjdk-17 and point JAVA_HOME at it."; exit 1; fi
+
+$(STAMP): pyproject.toml | check-python
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+setup: check-java $(STAMP)
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	$(BIN)/ruff check src tests jobs benchmarks
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/pytest -m "not slow and not integration" $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/bench_decode.py
+	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_scoring.py
+
+lint: setup
+	$(BIN)/ruff check src tests jobs benchmarks
+	$(BIN)/ruff format --check src tests jobs benchmarks || true
+	$(BIN)/hadolint Dockerfile
+
+clean:
+	rm -rf warehouse artifacts reports mlflow.db mlartifacts spark-warehouse derby.log .pytest_cache
+
+docs: setup
+	$(BIN)/python scripts/update_docs.py

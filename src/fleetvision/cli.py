@@ -1,0 +1,146 @@
+"""``fleetvision <job>``: the command line, and the one place jobs get their config and session.
+
+Each job lives in its own module, which defines ``NEEDS_SPARK``, ``add_arguments(parser)`` and
+``main(spark, config, args) -> int``. This module parses the common flags (``--conf``, ``--set``),
+loads the frozen config, builds the SparkSession once if the job needs one, and calls ``main``.
+``jobs/<name>.py`` are the spark-submit entry points: they only call :func:`main` here.
+
+Exit codes: 0 success; 1 the job ran and failed (a data-quality breach, a refused promotion, ...);
+2 bad usage, configuration or input table contract (nothing was done); 3 the job is not built yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from fleetvision import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BUILT = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class JobEntry:
+    module: str
+    summary: str
+    issue: int
+
+
+JOBS: dict[str, JobEntry] = {
+    "generate": JobEntry("fleetvision.synth.job", "make a synthetic inventory, apply a day of change, training sets", 3),
+    "train": JobEntry("fleetvision.models.train_job", "train a model (angle|banner|plate|body|all) and log it", 4),
+    "evaluate": JobEntry("fleetvision.models.evaluate_job", "score a model version on the frozen evaluation set", 4),
+    "promote": JobEntry("fleetvision.models.promote_job", "move the champion alias to a better candidate", 4),
+    "import-labels": JobEntry("fleetvision.labels_import", "turn your own labelled photos into a training table", 4),
+    "score": JobEntry("fleetvision.scoring.job", "the nightly job: tags, completeness scores, hero picks", 5),
+    "report": JobEntry("fleetvision.scoring.report", "render a scoring run as one self-contained HTML page", 5),
+}
+
+logger = logging.getLogger("fleetvision")
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    jobs = "\n".join(f"  {name:<14} {entry.summary}" for name, entry in JOBS.items())
+    parser = argparse.ArgumentParser(
+        prog="fleetvision",
+        description="FleetVision: car-listing photo understanding on Spark.",
+        epilog=f"jobs:\n{jobs}\n\nRun 'fleetvision <job> --help' for a job's own options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"fleetvision {__version__}")
+    parser.add_argument("job", choices=sorted(JOBS), metavar="job", help="one of: " + ", ".join(JOBS))
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--conf",
+        default=os.environ.get("FLEETVISION_CONF"),
+        help="config file (default: $FLEETVISION_CONF or conf/local.yaml)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value (repeatable); env FLEETVISION__SECTION__KEY also works",
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def _load_job(name: str) -> ModuleType | None:
+    entry = JOBS[name]
+    try:
+        return importlib.import_module(entry.module)
+    except ModuleNotFoundError as e:
+        if e.name and (entry.module == e.name or entry.module.startswith(e.name + ".")):
+            return None
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one job; returns its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        top.print_help()
+        return EXIT_OK if argv else EXIT_USAGE
+    ns = top.parse_args(argv[:1])
+    job_name, rest = ns.job, argv[1:]
+    module = _load_job(job_name)
+    if module is None:
+        entry = JOBS[job_name]
+        print(f"fleetvision {job_name}: not built yet (issue {entry.issue}); nothing was done.", file=sys.stderr)
+        return EXIT_NOT_BUILT
+
+    parser = argparse.ArgumentParser(prog=f"fleetvision {job_name}", description=JOBS[job_name].summary)
+    add_common_arguments(parser)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("py4j", "absl", "tensorflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    from fleetvision.config import ConfigError, load_config
+    from fleetvision.tables import TableContractError
+
+    try:
+        config = load_config(args.conf, overrides=args.overrides)
+    except ConfigError as e:
+        print(f"fleetvision {job_name}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+    spark = None
+    try:
+        if getattr(module, "NEEDS_SPARK", False):
+            from fleetvision.spark import build_spark
+
+            spark = build_spark(config, app_name=f"fleetvision-{job_name}")
+        return int(module.main(spark, config, args))
+    except (ConfigError, TableContractError) as e:
+        print(f"fleetvision {job_name}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if spark is not None:
+            spark.stop()
+
+
+def run_job(job_name: str) -> None:
+    """Entry point for ``jobs/<name>.py``: ``fleetvision <job_name> <argv...>``."""
+    sys.exit(main([job_name, *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,473 @@
+"""Photo bytes -> a small RGB array for the models, treating every byte as hostile.
+
+The one decode path used by scoring (and by training, so both see the same pixels):
+
+1. Identify the format among an allow-list (``DEFAULT_FORMATS``); anything else is ``not_image``. The
+   allow-list keeps Pillow's riskier plugins (EPS runs Ghostscript, for one) away from untrusted data.
+2. Check the declared pixel count against ``max_pixels`` *before* any pixel is decoded, so a
+   decompression bomb is never allocated (``too_many_pixels``). Pillow's own bomb limit
+   (``Image.MAX_IMAGE_PIXELS``) is left on as a second guard; this module never changes it, because
+   it is process-global and executors decode on several threads.
+3. JPEG: ask the decoder for a DCT-domain reduction (``Image.draft``) to the smallest scale (1/8,
+   1/4, 1/2, 1) whose result is still at least ``size`` x ``size``. Decoding at 1/4 scale skips most
+   of the IDCT work and the memory, which is where decoding time goes.
+4. Apply the EXIF orientation, so the array is upright as a person would see the photo.
+5. Convert to RGB: alpha (RGBA, LA, P with transparency) is composited on white, 16-bit greyscale is
+   scaled (not clipped) to 8 bits, CMYK/YCbCr/L/1/P are converted; float images are
+   ``unsupported_mode``.
+6. Resize to ``size`` x ``size`` with a plain bilinear resize (squash: the aspect ratio is not kept and
+   there is no letterbox). The models are trained on exactly this.
+
+Failures never raise out of :func:`decode_photo`, :func:`decode_source` or :func:`decode_batch`: they
+come back as a :class:`DecodedPhoto` with an :class:`ErrorCode` and a one-line detail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import logging
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+"""Formats Pillow may identify. Multi-picture JPEGs from phones come back with format MPO via JPEG."""
+
+_DETAIL_MAX = 300
+_WHITE = (255, 255, 255, 255)
+# EXIF orientations that swap width and height (transpose, rotate 90/270, transverse).
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+class ErrorCode(StrEnum):
+    """Why a photo has no predictions. The value is what ``image_tags.error_code`` holds."""
+
+    EMPTY = "empty"
+    NOT_IMAGE = "not_image"
+    TRUNCATED = "truncated"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    UNREADABLE_URI = "unreadable_uri"
+    UNSUPPORTED_MODE = "unsupported_mode"
+
+
+ERROR_CODES: tuple[str, ...] = tuple(c.value for c in ErrorCode)
+
+
+class UnreadableUriError(OSError):
+    """A photo's uri could not be read; the message names the uri and the reason."""
+
+    def __init__(self, uri: str | None, reason: str) -> None:
+        super().__init__(f"cannot read {uri!r}: {reason}")
+        self.uri = uri
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    """One photo after decoding: the model input, or why there is none.
+
+    Attributes:
+        array: uint8 ``[size, size, 3]`` RGB, or None when decoding failed.
+        width: Width of the original image after EXIF rotation (None if the header was unreadable).
+        height: Height of the original image after EXIF rotation.
+        error_code: None when decoding succeeded, else an :class:`ErrorCode` value.
+        error_detail: One line saying what went wrong (None when ok).
+        content_hash: sha256 hex digest of the bytes; None when there were no bytes.
+        format: The format Pillow identified (JPEG, PNG, ...), if any.
+        mode: The original Pillow mode (RGB, CMYK, I;16, ...), if the header was readable.
+    """
+
+    array: np.ndarray | None
+    width: int | None = None
+    height: int | None = None
+    error_code: str | None = None
+    error_detail: str | None = None
+    content_hash: str | None = None
+    format: str | None = None
+    mode: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None
+
+    @property
+    def decode_status(self) -> str:
+        """``ok`` or ``error``, as ``image_tags.decode_status`` holds it."""
+        return "ok" if self.error_code is None else "error"
+
+
+def content_hash(data: bytes) -> str:
+    """The sha256 hex digest of a photo's bytes (``image_tags.content_hash``)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _detail(text: str) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= _DETAIL_MAX else line[: _DETAIL_MAX - 3] + "..."
+
+
+def _failure(
+    code: ErrorCode,
+    detail: str,
+    digest: str | None,
+    width: int | None = None,
+    height: int | None = None,
+    fmt: str | None = None,
+    mode: str | None = None,
+) -> DecodedPhoto:
+    return DecodedPhoto(
+        array=None,
+        width=width,
+        height=height,
+        error_code=code.value,
+        error_detail=_detail(detail),
+        content_hash=digest,
+        format=fmt,
+        mode=mode,
+    )
+
+
+# --------------------------------------------------------------------------------------------- uris
+def read_uri(uri: str | None, max_bytes: int | None = None) -> bytes:
+    """Read a photo's bytes from a local path or a ``file:`` URI.
+
+    ``file:///a/b.jpg``, ``file:/a/b.jpg`` (Hadoop's spelling) and ``/a/b.jpg`` are accepted. Other
+    schemes (``s3a://``, ``https://``) are not read here: the job reads those with Spark (for example
+    the ``binaryFile`` source) and passes the bytes.
+
+    Args:
+        uri: The location.
+        max_bytes: Refuse files larger than this (None: no limit). Bounds executor memory per photo.
+
+    Returns:
+        The file's bytes.
+
+    Raises:
+        UnreadableUriError: The uri is empty, has an unsupported scheme, is not a regular file, is
+            larger than ``max_bytes``, or cannot be opened.
+    """
+    if not uri:
+        raise UnreadableUriError(uri, "no uri")
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.lower()
+    if scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise UnreadableUriError(uri, f"file uri with a remote host {parsed.netloc!r}")
+        path = unquote(parsed.path)
+    elif scheme == "":
+        path = uri
+    else:
+        raise UnreadableUriError(uri, f"scheme {scheme!r} is not read by read_uri (pass the bytes instead)")
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableUriError(uri, "not a regular file")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise UnreadableUriError(uri, f"file is {st.st_size} bytes, over the {max_bytes}-byte limit")
+        with open(path, "rb") as f:
+            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+    except UnreadableUriError:
+        raise
+    except OSError as e:
+        raise UnreadableUriError(uri, f"{type(e).__name__}: {e.strerror or e}") from e
+    if max_bytes is not None and len(data) > max_bytes:
+        # The file grew between stat and read.
+        raise UnreadableUriError(uri, f"file is over the {max_bytes}-byte limit")
+    return data
+
+
+# ------------------------------------------------------------------------------------------- decode
+@dataclass
+class _Opened:
+    """An image opened, size-checked, (draft-)decoded, oriented and converted to RGB."""
+
+    image: Image.Image | None
+    width: int | None
+    height: int | None
+    fmt: str | None
+    mode: str | None
+    failure: DecodedPhoto | None
+
+
+def _signature_format(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    for magic, fmt in _SIGNATURES:
+        if data.startswith(magic):
+            return fmt
+    return None
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+        return int(value) if value in range(1, 9) else 1
+    except Exception:  # a malformed EXIF block: treat the photo as unrotated
+        return 1
+
+
+def _to_rgb(im: Image.Image) -> Image.Image | None:
+    """Convert any sensible mode to RGB; None when the mode has no sensible RGB reading."""
+    mode = im.mode
+    has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
+    if mode == "RGB" and not has_alpha:
+        return im
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        values = np.asarray(im)
+        if mode == "I" and values.size and values.max() <= 255 and values.min() >= 0:
+            scaled = values.astype(np.uint8)
+        else:
+            # 16-bit range to 8 bits; rounding, not clipping (a plain convert("L") clips at 255).
+            scaled = ((np.clip(values.astype(np.float32), 0, 65535) + 128.5) / 257.0).astype(np.uint8)
+        return Image.fromarray(np.repeat(scaled[..., None], 3, axis=2), "RGB")
+    if has_alpha and mode in ("RGBA", "RGBa", "LA", "La", "PA", "P", "L", "RGB"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _WHITE)
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("L", "1", "P", "CMYK", "YCbCr", "LAB", "HSV"):
+        try:
+            return im.convert("RGB")
+        except ValueError:
+            return None
+    return None  # F (float), I;16S, BGR;xx and other modes with no sensible photo reading
+
+
+def _open(
+    data: bytes | None,
+    draft_size: tuple[int, int] | None,
+    max_pixels: int,
+    formats: Sequence[str],
+) -> _Opened:
+    if data is None:
+        return _Opened(None, None, None, None, None, _failure(ErrorCode.EMPTY, "no bytes: content and uri are null", None))
+    digest = content_hash(data)
+    if len(data) == 0:
+        return _Opened(None, None, None, None, None, _failure(ErrorCode.EMPTY, "zero bytes", digest))
+    try:
+        im = Image.open(io.BytesIO(data), formats=list(formats))
+    except Image.DecompressionBombError as e:
+        return _Opened(None, None, None, None, None, _failure(ErrorCode.TOO_MANY_PIXELS, str(e), digest))
+    except UnidentifiedImageError:
+        sig = _signature_format(data)
+        if sig is not None and sig in formats:
+            detail = f"{sig} signature but the header is incomplete or corrupt ({len(data)} bytes)"
+            return _Opened(None, None, None, sig, None, _failure(ErrorCode.TRUNCATED, detail, digest, fmt=sig))
+        detail = f"not a recognised image ({', '.join(formats)}); first bytes {data[:24]!r}"
+        return _Opened(None, None, None, None, None, _failure(ErrorCode.NOT_IMAGE, detail, digest))
+    except Exception as e:  # header parsers raise SyntaxError, struct.error, ValueError on junk
+        detail = f"header unreadable: {type(e).__name__}: {e}"
+        sig = _signature_format(data)
+        code = ErrorCode.TRUNCATED if sig is not None else ErrorCode.NOT_IMAGE
+        return _Opened(None, None, None, sig, None, _failure(code, detail, digest, fmt=sig))
+
+    fmt, mode = im.format, im.mode
+    width, height = im.size
+    if width * height > max_pixels:
+        # Never decoded: the declared size alone is refused.
+        detail = f"{width}x{height} = {width * height} pixels, over the {max_pixels}-pixel limit"
+        return _Opened(None, width, height, fmt, mode, _failure(ErrorCode.TOO_MANY_PIXELS, detail, digest, width, height, fmt, mode))
+    try:
+        if draft_size is not None and fmt in ("JPEG", "MPO"):
+            im.draft("RGB", draft_size)
+        im.load()
+    except Image.DecompressionBombError as e:
+        return _Opened(None, width, height, fmt, mode, _failure(ErrorCode.TOO_MANY_PIXELS, str(e), digest, width, height, fmt, mode))
+    except Exception as e:  # OSError "image file is truncated", "broken data stream", zlib/EOF errors
+        detail = f"pixel data unreadable: {type(e).__name__}: {e}"
+        return _Opened(None, width, height, fmt, mode, _failure(ErrorCode.TRUNCATED, detail, digest, width, height, fmt, mode))
+
+    orientation = _orientation(im)
+    if orientation in _SWAPPING_ORIENTATIONS:
+        width, height = height, width
+    try:
+        oriented = ImageOps.exif_transpose(im) if orientation != 1 else im
+    except Exception:  # a malformed EXIF block: keep the photo as stored
+        oriented = im
+    rgb = _to_rgb(oriented if oriented is not None else im)
+    if rgb is None:
+        detail = f"mode {mode} has no RGB reading"
+        return _Opened(None, width, height, fmt, mode, _failure(ErrorCode.UNSUPPORTED_MODE, detail, digest, width, height, fmt, mode))
+    return _Opened(rgb, width, height, fmt, mode, None)
+
+
+def _check_args(size: int, max_pixels: int) -> None:
+    if not isinstance(size, int | np.integer) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+    if not isinstance(max_pixels, int | np.integer) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
+
+
+def decode_photo(
+    data: bytes | None,
+    size: int,
+    max_pixels: int,
+    *,
+    draft: bool = True,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+) -> DecodedPhoto:
+    """Decode untrusted photo bytes to a ``size`` x ``size`` RGB array.
+
+    See the module docstring for the steps. Memory per call is bounded by ``max_pixels`` (the
+    full-resolution image, before any draft reduction) plus the small output.
+
+    Args:
+        data: The encoded photo, or None when there are no bytes.
+        size: Output side in pixels (the models' input size).
+        max_pixels: Largest declared width x height accepted; larger is ``too_many_pixels``.
+        draft: Use JPEG DCT-domain downscaling (on by default; off only for benchmarks).
+        formats: Pillow format names accepted; anything else is ``not_image``.
+
+    Returns:
+        The decoded photo, or a failure with an :class:`ErrorCode` and a detail line.
+
+    Raises:
+        ValueError: ``size`` or ``max_pixels`` is not a positive int (a caller bug, not bad data).
+    """
+    _check_args(size, max_pixels)
+    opened = _open(data, (size, size) if draft else None, max_pixels, formats)
+    if opened.failure is not None:
+        return opened.failure
+    if opened.image is None:  # unreachable: no failure means an image; keeps the type checker honest
+        return _failure(ErrorCode.TRUNCATED, "no image decoded", None)
+    digest = content_hash(data) if data is not None else None
+    try:
+        resized = opened.image.resize((size, size), Image.Resampling.BILINEAR)
+        array = np.array(resized, dtype=np.uint8)
+    except Exception as e:  # lazy decoders can fail late; never let one escape
+        return _failure(ErrorCode.TRUNCATED, f"resize failed: {type(e).__name__}: {e}", digest,
+                        opened.width, opened.height, opened.fmt, opened.mode)
+    if array.shape != (size, size, 3):
+        return _failure(ErrorCode.UNSUPPORTED_MODE, f"decoded to shape {array.shape}", digest,
+                        opened.width, opened.height, opened.fmt, opened.mode)
+    return DecodedPhoto(
+        array=array,
+        width=opened.width,
+        height=opened.height,
+        content_hash=digest,
+        format=opened.fmt,
+        mode=opened.mode,
+    )
+
+
+def decode_source(
+    content: bytes | None,
+    uri: str | None,
+    size: int,
+    max_pixels: int,
+    *,
+    max_bytes: int | None = None,
+    draft: bool = True,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+) -> DecodedPhoto:
+    """Decode a ``listing_images`` row: its inline ``content`` if present, else the bytes at ``uri``.
+
+    Args:
+        content: Inline bytes (wins when not None).
+        uri: Where to read the bytes otherwise (see :func:`read_uri`).
+        size: Output side in pixels.
+        max_pixels: See :func:`decode_photo`.
+        max_bytes: Largest file read from a uri.
+        draft: See :func:`decode_photo`.
+        formats: See :func:`decode_photo`.
+
+    Returns:
+        The decoded photo; an unreadable uri is ``unreadable_uri``, no content and no uri is ``empty``.
+    """
+    if content is None and uri:
+        try:
+            content = read_uri(uri, max_bytes=max_bytes)
+        except UnreadableUriError as e:
+            _check_args(size, max_pixels)
+            return _failure(ErrorCode.UNREADABLE_URI, str(e), None)
+    return decode_photo(content, size, max_pixels, draft=draft, formats=formats)
+
+
+def decode_batch(
+    items: Sequence[bytes | None],
+    size: int,
+    max_pixels: int,
+    *,
+    uris: Sequence[str | None] | None = None,
+    max_bytes: int | None = None,
+    draft: bool = True,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+) -> tuple[np.ndarray, list[DecodedPhoto]]:
+    """Decode a batch; the good photos are stacked for the models.
+
+    Args:
+        items: Inline bytes per photo (None where the bytes are at a uri or missing).
+        size: Output side in pixels.
+        max_pixels: See :func:`decode_photo`.
+        uris: Optional uri per photo, read where the item is None.
+        max_bytes: Largest file read from a uri.
+        draft: See :func:`decode_photo`.
+        formats: See :func:`decode_photo`.
+
+    Returns:
+        ``(batch, photos)``: uint8 ``[n_ok, size, size, 3]`` of the good photos in input order, and one
+        :class:`DecodedPhoto` per input whose ``array`` (when ok) is a view into ``batch``.
+
+    Raises:
+        ValueError: ``uris`` is given with a different length than ``items``, or bad size/max_pixels.
+    """
+    _check_args(size, max_pixels)
+    if uris is not None and len(uris) != len(items):
+        raise ValueError(f"decode_batch: {len(items)} items but {len(uris)} uris")
+    photos = [
+        decode_source(item, uris[i] if uris is not None else None, size, max_pixels,
+                      max_bytes=max_bytes, draft=draft, formats=formats)
+        for i, item in enumerate(items)
+    ]
+    ok_index = [i for i, p in enumerate(photos) if p.ok]
+    batch = np.empty((len(ok_index), size, size, 3), dtype=np.uint8)
+    for row, i in enumerate(ok_index):
+        batch[row] = photos[i].array
+        photos[i] = dataclasses.replace(photos[i], array=batch[row])
+    failed = len(photos) - len(ok_index)
+    if failed:
+        logger.debug("decode_batch: %d of %d photos failed", failed, len(photos))
+    return batch, photos
+
+
+def make_thumbnail(
+    data: bytes | None,
+    max_side: int,
+    max_pixels: int,
+    *,
+    quality: int = 80,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+) -> bytes | None:
+    """A small upright JPEG of a photo, aspect ratio kept (for reports); None if it cannot be decoded."""
+    if max_side < 1:
+        raise ValueError(f"max_side must be >= 1, got {max_side}")
+    opened = _open(data, (max_side, max_side), max_pixels, formats)
+    if opened.failure is not None or opened.image is None:
+        return None
+    try:
+        im = opened.image.copy()
+        im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+        out = io.BytesIO()
+        im.save(out, format="JPEG", quality=quality)
+        return out.getvalue()
+    except Exception:
+        logger.debug("thumbnail failed", exc_info=True)
+        return None
