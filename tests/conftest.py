@@ -77,3 +77,10 @@ def config(base_config, database: str, tmp_path: Path):
             ),
         }
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # tests/servers.py is a helper module, importable by test files
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))

@@ -162,6 +162,45 @@ class ModelsConfig(_Section):
     learning_rate: float = Field(2e-3, gt=0)
     training_dataset: str = "synthetic"
     consensus_min_votes: int = Field(5, ge=1)
+    # --- added by the models part (fleetvision.models; see docs/models.md)
+    backbone_alpha: float = Field(1.0, gt=0, le=1.5)  # MobileNetV3 width multiplier (ignored by EfficientNet)
+    # angle head: split = pool left/right halves of the feature map separately; global = one global pool;
+    # left_half = the old workaround (the model sees only the left half of the photo; angle-only training)
+    angle_head: Literal["split", "global", "left_half"] = "split"
+    # horizontal flips in training: swap = flip and swap mirror-partner labels; plain = flip, keep labels;
+    # none = no flips
+    flip_mode: Literal["swap", "plain", "none"] = "swap"
+    head_dropout: float = Field(0.2, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    loss_weights: dict[str, float] = Field(
+        default_factory=lambda: {"angle": 1.0, "banner": 1.0, "plate_presence": 1.0, "plate_box": 2.0, "body": 1.0}
+    )
+    seed: int = 0  # weight init, shuffling and augmentation
+    eval_dataset: str | None = None  # dataset-name prefix of the frozen eval set; None = training_dataset
+    eval_split: str = "eval"
+    max_train_rows: int | None = Field(None, ge=1)  # cap on training rows (None = all)
+    shuffle_buffer: int = Field(4096, ge=1)
+    import_max_side: int = Field(1024, ge=32)  # import-labels downsizes larger photos (aspect kept)
+    import_eval_fraction: float = Field(0.15, ge=0, lt=1)  # import-labels: share of photos in the eval split
+    import_val_fraction: float = Field(0.0, ge=0, lt=1)  # import-labels: share of photos in the val split
+
+    @field_validator("loss_weights")
+    @classmethod
+    def _known_outputs(cls, v: dict[str, float]) -> dict[str, float]:
+        known = {"angle", "banner", "plate_presence", "plate_box", "body"}
+        unknown = sorted(set(v) - known)
+        if unknown or any(w < 0 for w in v.values()):
+            raise ValueError(f"loss_weights: keys must be from {sorted(known)} with weights >= 0, got {v}")
+        return v
+
+
+def _default_promote_metrics() -> dict[str, tuple[str, ...]]:
+    return {
+        "angle": ("top1", "mirror_pair_accuracy"),
+        "banner": ("f1",),
+        "plate": ("precision", "recall", "mean_iou"),
+        "body": ("accuracy",),
+    }
 
 
 class PromoteConfig(_Section):
@@ -169,6 +208,9 @@ class PromoteConfig(_Section):
 
     tolerance: float = Field(0.0, ge=0)
     min_metrics: dict[str, float] = Field(default_factory=dict)
+    # --- added by the models part. Metrics compared per task (higher is better), evaluated on the frozen
+    # set; min_metrics keys are "<task>.<metric>", e.g. {"angle.top1": 0.9}.
+    compare_metrics: dict[str, tuple[str, ...]] = Field(default_factory=_default_promote_metrics)
 
 
 # --------------------------------------------------------------------------------------- scoring
