@@ -33,7 +33,7 @@ class JobEntry:
 
 
 JOBS: dict[str, JobEntry] = {
-    "generate": JobEntry("fleetvision.synth.job", "make a synthetic inventory, apply a day of change, training sets", 3),
+    "generate": JobEntry("fleetvision.synth.job", "make a synthetic inventory, a day of change, training sets", 3),
     "train": JobEntry("fleetvision.models.train_job", "train a model (angle|banner|plate|body|all) and log it", 4),
     "evaluate": JobEntry("fleetvision.models.evaluate_job", "score a model version on the frozen evaluation set", 4),
     "promote": JobEntry("fleetvision.models.promote_job", "move the champion alias to a better candidate", 4),
