@@ -81,7 +81,7 @@ class UnreadableUriError(OSError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq on arrays is ambiguous; compare fields explicitly
 class DecodedPhoto:
     """One photo after decoding: the model input, or why there is none.
 
@@ -125,25 +125,8 @@ def _detail(text: str) -> str:
     return line if len(line) <= _DETAIL_MAX else line[: _DETAIL_MAX - 3] + "..."
 
 
-def _failure(
-    code: ErrorCode,
-    detail: str,
-    digest: str | None,
-    width: int | None = None,
-    height: int | None = None,
-    fmt: str | None = None,
-    mode: str | None = None,
-) -> DecodedPhoto:
-    return DecodedPhoto(
-        array=None,
-        width=width,
-        height=height,
-        error_code=code.value,
-        error_detail=_detail(detail),
-        content_hash=digest,
-        format=fmt,
-        mode=mode,
-    )
+def _failed(meta: DecodedPhoto, code: ErrorCode, detail: str) -> tuple[None, DecodedPhoto]:
+    return None, dataclasses.replace(meta, array=None, error_code=code.value, error_detail=_detail(detail))
 
 
 # --------------------------------------------------------------------------------------------- uris
@@ -196,18 +179,6 @@ def read_uri(uri: str | None, max_bytes: int | None = None) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------- decode
-@dataclass
-class _Opened:
-    """An image opened, size-checked, (draft-)decoded, oriented and converted to RGB."""
-
-    image: Image.Image | None
-    width: int | None
-    height: int | None
-    fmt: str | None
-    mode: str | None
-    failure: DecodedPhoto | None
-
-
 def _signature_format(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
@@ -256,57 +227,62 @@ def _open(
     draft_size: tuple[int, int] | None,
     max_pixels: int,
     formats: Sequence[str],
-) -> _Opened:
+) -> tuple[Image.Image | None, DecodedPhoto]:
+    """Open, size-check, (draft-)decode, orient and convert to RGB.
+
+    Returns:
+        ``(rgb image, metadata)`` on success (the metadata's ``array`` is still None), or
+        ``(None, failure)``.
+    """
+    meta = DecodedPhoto(array=None)
     if data is None:
-        return _Opened(None, None, None, None, None, _failure(ErrorCode.EMPTY, "no bytes: content and uri are null", None))
-    digest = content_hash(data)
+        return _failed(meta, ErrorCode.EMPTY, "no bytes: content and uri are null")
+    meta = dataclasses.replace(meta, content_hash=content_hash(data))
     if len(data) == 0:
-        return _Opened(None, None, None, None, None, _failure(ErrorCode.EMPTY, "zero bytes", digest))
+        return _failed(meta, ErrorCode.EMPTY, "zero bytes")
     try:
         im = Image.open(io.BytesIO(data), formats=list(formats))
     except Image.DecompressionBombError as e:
-        return _Opened(None, None, None, None, None, _failure(ErrorCode.TOO_MANY_PIXELS, str(e), digest))
+        return _failed(meta, ErrorCode.TOO_MANY_PIXELS, f"declared size over Pillow's bomb limit: {e}")
     except UnidentifiedImageError:
         sig = _signature_format(data)
         if sig is not None and sig in formats:
             detail = f"{sig} signature but the header is incomplete or corrupt ({len(data)} bytes)"
-            return _Opened(None, None, None, sig, None, _failure(ErrorCode.TRUNCATED, detail, digest, fmt=sig))
+            return _failed(dataclasses.replace(meta, format=sig), ErrorCode.TRUNCATED, detail)
         detail = f"not a recognised image ({', '.join(formats)}); first bytes {data[:24]!r}"
-        return _Opened(None, None, None, None, None, _failure(ErrorCode.NOT_IMAGE, detail, digest))
+        return _failed(meta, ErrorCode.NOT_IMAGE, detail)
     except Exception as e:  # header parsers raise SyntaxError, struct.error, ValueError on junk
-        detail = f"header unreadable: {type(e).__name__}: {e}"
         sig = _signature_format(data)
         code = ErrorCode.TRUNCATED if sig is not None else ErrorCode.NOT_IMAGE
-        return _Opened(None, None, None, sig, None, _failure(code, detail, digest, fmt=sig))
+        detail = f"header unreadable: {type(e).__name__}: {e}"
+        return _failed(dataclasses.replace(meta, format=sig), code, detail)
 
-    fmt, mode = im.format, im.mode
     width, height = im.size
+    meta = dataclasses.replace(meta, width=width, height=height, format=im.format, mode=im.mode)
     if width * height > max_pixels:
         # Never decoded: the declared size alone is refused.
         detail = f"{width}x{height} = {width * height} pixels, over the {max_pixels}-pixel limit"
-        return _Opened(None, width, height, fmt, mode, _failure(ErrorCode.TOO_MANY_PIXELS, detail, digest, width, height, fmt, mode))
+        return _failed(meta, ErrorCode.TOO_MANY_PIXELS, detail)
     try:
-        if draft_size is not None and fmt in ("JPEG", "MPO"):
+        if draft_size is not None and im.format in ("JPEG", "MPO"):
             im.draft("RGB", draft_size)
         im.load()
     except Image.DecompressionBombError as e:
-        return _Opened(None, width, height, fmt, mode, _failure(ErrorCode.TOO_MANY_PIXELS, str(e), digest, width, height, fmt, mode))
+        return _failed(meta, ErrorCode.TOO_MANY_PIXELS, str(e))
     except Exception as e:  # OSError "image file is truncated", "broken data stream", zlib/EOF errors
-        detail = f"pixel data unreadable: {type(e).__name__}: {e}"
-        return _Opened(None, width, height, fmt, mode, _failure(ErrorCode.TRUNCATED, detail, digest, width, height, fmt, mode))
+        return _failed(meta, ErrorCode.TRUNCATED, f"pixel data unreadable: {type(e).__name__}: {e}")
 
     orientation = _orientation(im)
     if orientation in _SWAPPING_ORIENTATIONS:
-        width, height = height, width
+        meta = dataclasses.replace(meta, width=height, height=width)
     try:
         oriented = ImageOps.exif_transpose(im) if orientation != 1 else im
     except Exception:  # a malformed EXIF block: keep the photo as stored
         oriented = im
     rgb = _to_rgb(oriented if oriented is not None else im)
     if rgb is None:
-        detail = f"mode {mode} has no RGB reading"
-        return _Opened(None, width, height, fmt, mode, _failure(ErrorCode.UNSUPPORTED_MODE, detail, digest, width, height, fmt, mode))
-    return _Opened(rgb, width, height, fmt, mode, None)
+        return _failed(meta, ErrorCode.UNSUPPORTED_MODE, f"mode {meta.mode} has no RGB reading")
+    return rgb, meta
 
 
 def _check_args(size: int, max_pixels: int) -> None:
@@ -343,29 +319,16 @@ def decode_photo(
         ValueError: ``size`` or ``max_pixels`` is not a positive int (a caller bug, not bad data).
     """
     _check_args(size, max_pixels)
-    opened = _open(data, (size, size) if draft else None, max_pixels, formats)
-    if opened.failure is not None:
-        return opened.failure
-    if opened.image is None:  # unreachable: no failure means an image; keeps the type checker honest
-        return _failure(ErrorCode.TRUNCATED, "no image decoded", None)
-    digest = content_hash(data) if data is not None else None
+    image, meta = _open(data, (size, size) if draft else None, max_pixels, formats)
+    if image is None:
+        return meta
     try:
-        resized = opened.image.resize((size, size), Image.Resampling.BILINEAR)
-        array = np.array(resized, dtype=np.uint8)
+        array = np.array(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
     except Exception as e:  # lazy decoders can fail late; never let one escape
-        return _failure(ErrorCode.TRUNCATED, f"resize failed: {type(e).__name__}: {e}", digest,
-                        opened.width, opened.height, opened.fmt, opened.mode)
+        return _failed(meta, ErrorCode.TRUNCATED, f"resize failed: {type(e).__name__}: {e}")[1]
     if array.shape != (size, size, 3):
-        return _failure(ErrorCode.UNSUPPORTED_MODE, f"decoded to shape {array.shape}", digest,
-                        opened.width, opened.height, opened.fmt, opened.mode)
-    return DecodedPhoto(
-        array=array,
-        width=opened.width,
-        height=opened.height,
-        content_hash=digest,
-        format=opened.fmt,
-        mode=opened.mode,
-    )
+        return _failed(meta, ErrorCode.UNSUPPORTED_MODE, f"decoded to shape {array.shape}")[1]
+    return dataclasses.replace(meta, array=array)
 
 
 def decode_source(
@@ -397,7 +360,7 @@ def decode_source(
             content = read_uri(uri, max_bytes=max_bytes)
         except UnreadableUriError as e:
             _check_args(size, max_pixels)
-            return _failure(ErrorCode.UNREADABLE_URI, str(e), None)
+            return _failed(DecodedPhoto(array=None), ErrorCode.UNREADABLE_URI, str(e))[1]
     return decode_photo(content, size, max_pixels, draft=draft, formats=formats)
 
 
@@ -433,8 +396,15 @@ def decode_batch(
     if uris is not None and len(uris) != len(items):
         raise ValueError(f"decode_batch: {len(items)} items but {len(uris)} uris")
     photos = [
-        decode_source(item, uris[i] if uris is not None else None, size, max_pixels,
-                      max_bytes=max_bytes, draft=draft, formats=formats)
+        decode_source(
+            item,
+            uris[i] if uris is not None else None,
+            size,
+            max_pixels,
+            max_bytes=max_bytes,
+            draft=draft,
+            formats=formats,
+        )
         for i, item in enumerate(items)
     ]
     ok_index = [i for i, p in enumerate(photos) if p.ok]
@@ -459,11 +429,11 @@ def make_thumbnail(
     """A small upright JPEG of a photo, aspect ratio kept (for reports); None if it cannot be decoded."""
     if max_side < 1:
         raise ValueError(f"max_side must be >= 1, got {max_side}")
-    opened = _open(data, (max_side, max_side), max_pixels, formats)
-    if opened.failure is not None or opened.image is None:
+    image, _meta = _open(data, (max_side, max_side), max_pixels, formats)
+    if image is None:
         return None
     try:
-        im = opened.image.copy()
+        im = image.copy()
         im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
         out = io.BytesIO()
         im.save(out, format="JPEG", quality=quality)

@@ -4,8 +4,8 @@ Both work on the small uint8 RGB arrays the models see (``[N, S, S, 3]``), so th
 nothing after decoding. Sharpness is the variance of the 4-neighbour Laplacian of luma, computed after
 area-resampling every image to ``ANALYSIS_SIZE`` x ``ANALYSIS_SIZE``: the Laplacian's variance grows
 as an image is downscaled, so measuring at one fixed resolution makes values from different input
-sizes comparable. Typical values for in-focus photos are 0.003-0.05; a blurred or flat photo is below
-0.001.
+sizes comparable (inputs of 128 and 224 pixels agree within about 10%). On photo-like images an in-focus
+photo measures about 0.004-0.02, one blurred by a few pixels about 0.001, a flat one 0.
 """
 
 from __future__ import annotations
@@ -71,11 +71,7 @@ def sharpness(batch: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.float32)
     small = np.einsum("rh,nhw,cw->nrc", _area_weights(h, ANALYSIS_SIZE), y, _area_weights(w, ANALYSIS_SIZE))
     lap = (
-        small[:, :-2, 1:-1]
-        + small[:, 2:, 1:-1]
-        + small[:, 1:-1, :-2]
-        + small[:, 1:-1, 2:]
-        - 4.0 * small[:, 1:-1, 1:-1]
+        small[:, :-2, 1:-1] + small[:, 2:, 1:-1] + small[:, 1:-1, :-2] + small[:, 1:-1, 2:] - 4.0 * small[:, 1:-1, 1:-1]
     )
     return lap.reshape(n, -1).var(axis=1).astype(np.float32)
 

@@ -1,0 +1,300 @@
+"""Model outputs -> the prediction fields of ``image_tags``, checked before they reach Arrow.
+
+The models (``docs/CONTRACTS.md``, "Models -> scoring") return numpy arrays named ``angle``
+``[N, C]`` softmax, ``banner`` ``[N, 1]``, ``plate_presence`` ``[N, 1]``, ``plate_box`` ``[N, 4]`` and
+``body`` ``[N, B]`` softmax. :func:`validate_outputs` refuses anything else with a ``ValueError``
+naming the output (the way Spark's ``_validate_and_transform_prediction_result`` guards
+``predict_batch_udf``): a wrong row count would otherwise shift every prediction onto the wrong image.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fleetvision.decode import DecodedPhoto
+from fleetvision.quality import measure_quality
+from fleetvision.scoring import ScoringRules
+from fleetvision.taxonomy import Taxonomy
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_NAMES: tuple[str, ...] = ("angle", "banner", "plate_presence", "plate_box", "body")
+PROBABILITY_OUTPUTS: frozenset[str] = frozenset({"angle", "banner", "plate_presence", "body"})
+SOFTMAX_OUTPUTS: frozenset[str] = frozenset({"angle", "body"})
+TOP_K = 3
+
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "width",
+    "height",
+    "decode_status",
+    "error_code",
+    "error_detail",
+    "angle",
+    "angle_score",
+    "angle_top3",
+    "shot_group",
+    "banner_score",
+    "banner_flag",
+    "plate_score",
+    "plate_flag",
+    "plate_box",
+    "body_type",
+    "body_score",
+    "sharpness",
+    "brightness",
+)
+"""The prediction fields of ``image_tags`` and ``prediction_cache``, in table order."""
+
+MODEL_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[5:16]
+"""The columns :func:`tag_rows` produces (angle .. body_score)."""
+
+
+def output_widths(taxonomy: Taxonomy) -> dict[str, int]:
+    """The declared second dimension of each model output."""
+    return {
+        "angle": taxonomy.num_classes,
+        "banner": 1,
+        "plate_presence": 1,
+        "plate_box": 4,
+        "body": len(taxonomy.body_types),
+    }
+
+
+def validate_outputs(
+    outputs: Mapping[str, object],
+    n: int,
+    taxonomy: Taxonomy,
+    *,
+    names: Sequence[str] = OUTPUT_NAMES,
+    sum_tolerance: float = 1e-2,
+) -> dict[str, np.ndarray]:
+    """Check model outputs against their declared shapes and ranges.
+
+    Args:
+        outputs: Output name -> array-like (numpy, or anything ``np.asarray`` reads, such as a tensor).
+        n: The number of inputs the models were given.
+        taxonomy: Fixes the angle and body widths.
+        names: The outputs that must be present (default: all five).
+        sum_tolerance: How far a softmax row may sum from 1.
+
+    Returns:
+        Name -> float32 array ``[n, width]``. ``plate_box`` is clipped to [0, 1] and put in
+        ``x0 <= x1, y0 <= y1`` order (a box regressor may overshoot the frame slightly).
+
+    Raises:
+        TypeError: ``outputs`` is not a mapping.
+        ValueError: An output is missing, not numeric, has a row count other than ``n`` or another
+            width, holds NaN/inf, has probabilities outside [0, 1], or softmax rows not summing to 1.
+            The message names the output.
+    """
+    if not isinstance(outputs, Mapping):
+        raise TypeError(f"model outputs must be a mapping of name -> array, got {type(outputs).__name__}")
+    widths = output_widths(taxonomy)
+    unknown = [k for k in names if k not in widths]
+    if unknown:
+        raise ValueError(f"unknown model output name(s) {unknown}; known: {list(widths)}")
+    missing = [k for k in names if k not in outputs]
+    if missing:
+        raise ValueError(f"model outputs lack {missing} (got {sorted(outputs)})")
+    checked: dict[str, np.ndarray] = {}
+    for name in names:
+        try:
+            arr = np.asarray(outputs[name])
+        except Exception as e:
+            raise ValueError(f"model output {name!r} is not array-like: {e}") from e
+        if arr.dtype.kind not in "fiub":
+            raise ValueError(f"model output {name!r} has dtype {arr.dtype}, expected numbers")
+        expected = (n, widths[name])
+        if arr.ndim != 2 or arr.shape[0] != n:
+            raise ValueError(
+                f"model output {name!r} has shape {arr.shape}, expected {expected}: "
+                f"prediction results must have one row per input ({n} inputs)"
+            )
+        if arr.shape[1] != widths[name]:
+            raise ValueError(f"model output {name!r} has shape {arr.shape}, expected {expected}")
+        arr = arr.astype(np.float32, copy=False)
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        if bad:
+            raise ValueError(f"model output {name!r} has {bad} non-finite value(s) (NaN or inf)")
+        if name in PROBABILITY_OUTPUTS and arr.size:
+            lo, hi = float(arr.min()), float(arr.max())
+            if lo < -1e-6 or hi > 1 + 1e-6:
+                raise ValueError(
+                    f"model output {name!r} has values in [{lo:.4g}, {hi:.4g}], expected probabilities in [0, 1] "
+                    "(a logit output instead of sigmoid/softmax?)"
+                )
+        if name in SOFTMAX_OUTPUTS and arr.size:
+            sums = arr.sum(axis=1)
+            worst = int(np.argmax(np.abs(sums - 1.0)))
+            if abs(float(sums[worst]) - 1.0) > sum_tolerance:
+                raise ValueError(
+                    f"model output {name!r} row {worst} sums to {float(sums[worst]):.4g}, "
+                    "expected a softmax summing to 1"
+                )
+        if name == "plate_box":
+            arr = np.clip(arr, 0.0, 1.0)
+            arr = np.stack(
+                [
+                    np.minimum(arr[:, 0], arr[:, 2]),
+                    np.minimum(arr[:, 1], arr[:, 3]),
+                    np.maximum(arr[:, 0], arr[:, 2]),
+                    np.maximum(arr[:, 1], arr[:, 3]),
+                ],
+                axis=1,
+            )
+        checked[name] = arr
+    return checked
+
+
+def _n_rows(outputs: Mapping[str, object]) -> int:
+    for value in outputs.values():
+        shape = np.shape(value)
+        if shape:
+            return int(shape[0])
+    return 0
+
+
+def tag_rows(
+    outputs: Mapping[str, object],
+    taxonomy: Taxonomy,
+    rules: ScoringRules,
+    *,
+    n: int | None = None,
+    names: Sequence[str] = OUTPUT_NAMES,
+) -> pd.DataFrame:
+    """Turn validated model outputs into the model columns of ``image_tags``.
+
+    Body type is reported only for exterior shots: the body model is trained on exterior photos
+    only, so its answer for a dashboard says nothing.
+
+    Args:
+        outputs: See :func:`validate_outputs`.
+        taxonomy: Class names and groups.
+        rules: ``banner_threshold`` and ``plate_threshold``.
+        n: The number of inputs (default: the rows of the first output; still checked for all).
+        names: The outputs expected; the columns of a missing task are null.
+
+    Returns:
+        One row per input with columns ``MODEL_COLUMNS``: angle, angle_score, angle_top3 (list of
+        ``{"label", "score"}``), shot_group, banner_score, banner_flag, plate_score, plate_flag,
+        plate_box (4 floats when plate_flag, else None), body_type, body_score.
+
+    Raises:
+        ValueError: See :func:`validate_outputs`.
+    """
+    rows = _n_rows(outputs) if n is None else n
+    out = validate_outputs(outputs, rows, taxonomy, names=names)
+    frame: dict[str, object] = {c: pd.Series([None] * rows, dtype=object) for c in MODEL_COLUMNS}
+    class_names = np.asarray(taxonomy.names, dtype=object)
+    groups = np.asarray([c.group for c in taxonomy.classes], dtype=object)
+    exterior = np.ones(rows, dtype=bool)
+    if "angle" in out:
+        probs = out["angle"]
+        k = min(TOP_K, probs.shape[1])
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        best = order[:, 0] if rows else np.zeros(0, dtype=int)
+        top_scores = np.take_along_axis(probs, order, axis=1)
+        frame["angle"] = class_names[best]
+        frame["angle_score"] = probs[np.arange(rows), best].astype(np.float32)
+        frame["angle_top3"] = [
+            [{"label": str(class_names[j]), "score": float(s)} for j, s in zip(order[i], top_scores[i])]
+            for i in range(rows)
+        ]
+        frame["shot_group"] = groups[best]
+        exterior = groups[best] == "exterior"
+    if "banner" in out:
+        score = out["banner"][:, 0]
+        frame["banner_score"] = score
+        frame["banner_flag"] = score >= rules.banner_threshold
+    if "plate_presence" in out:
+        score = out["plate_presence"][:, 0]
+        flag = score >= rules.plate_threshold
+        frame["plate_score"] = score
+        frame["plate_flag"] = flag
+        if "plate_box" in out:
+            boxes = out["plate_box"]
+            frame["plate_box"] = [[float(v) for v in boxes[i]] if flag[i] else None for i in range(rows)]
+    if "body" in out:
+        probs = out["body"]
+        best = np.argmax(probs, axis=1) if rows else np.zeros(0, dtype=int)
+        body_names = np.asarray(taxonomy.body_types, dtype=object)
+        frame["body_type"] = np.where(exterior, body_names[best], None)
+        frame["body_score"] = np.where(exterior, probs[np.arange(rows), best], np.nan).astype(np.float32)
+    df = pd.DataFrame({c: frame[c] for c in MODEL_COLUMNS})
+    return df
+
+
+def prediction_frame(
+    photos: Sequence[DecodedPhoto],
+    outputs: Mapping[str, object] | None,
+    taxonomy: Taxonomy,
+    rules: ScoringRules,
+    *,
+    batch: np.ndarray | None = None,
+    names: Sequence[str] = OUTPUT_NAMES,
+) -> pd.DataFrame:
+    """All prediction fields for a batch of photos, failures included.
+
+    Args:
+        photos: One per input row, as :func:`fleetvision.decode.decode_batch` returns them.
+        outputs: The models' outputs for the ok photos only, in order (ignored, and may be None or
+            empty, when no photo decoded).
+        taxonomy: Class names and groups.
+        rules: Thresholds.
+        batch: The uint8 ``[n_ok, S, S, 3]`` batch the models saw (default: stacked from the photos).
+        names: The model outputs expected.
+
+    Returns:
+        Columns ``PREDICTION_COLUMNS`` in order, one row per photo in input order. Failed photos have
+        ``decode_status="error"``, their error code and detail, and null predictions and quality.
+
+    Raises:
+        ValueError: The outputs do not have one row per ok photo, or fail :func:`validate_outputs`;
+            ``batch`` does not have one image per ok photo.
+    """
+    ok_rows = [i for i, p in enumerate(photos) if p.ok]
+    n_ok, n = len(ok_rows), len(photos)
+    if n_ok == 0:
+        outputs, names = {}, ()  # nothing decoded: the models had no input, whatever they returned
+    elif outputs is None:
+        raise ValueError(f"prediction_frame: {n_ok} photos decoded but no model outputs were given")
+    tags = tag_rows(outputs, taxonomy, rules, n=n_ok, names=names)
+    if batch is None:
+        batch = (
+            np.stack([photos[i].array for i in ok_rows])  # type: ignore[misc]
+            if n_ok
+            else np.zeros((0, 1, 1, 3), dtype=np.uint8)
+        )
+    if batch.shape[0] != n_ok:
+        raise ValueError(f"prediction_frame: batch has {batch.shape[0]} images for {n_ok} decoded photos")
+    sharp, bright = measure_quality(batch)
+
+    full = pd.DataFrame(index=pd.RangeIndex(n))
+    full["width"] = pd.array([p.width for p in photos], dtype="Int32")
+    full["height"] = pd.array([p.height for p in photos], dtype="Int32")
+    full["decode_status"] = [p.decode_status for p in photos]
+    full["error_code"] = pd.Series([p.error_code for p in photos], dtype=object)
+    full["error_detail"] = pd.Series([p.error_detail for p in photos], dtype=object)
+    for col in MODEL_COLUMNS:
+        series = tags[col]
+        if series.dtype.kind == "f":
+            values = np.full(n, np.nan, dtype=series.dtype)
+            values[ok_rows] = series.to_numpy()
+            full[col] = values
+        elif series.dtype.kind == "b":
+            values_b = pd.array([pd.NA] * n, dtype="boolean")
+            values_b[ok_rows] = series.to_numpy()
+            full[col] = values_b
+        else:
+            values_o = np.full(n, None, dtype=object)
+            values_o[ok_rows] = series.to_numpy(dtype=object)
+            full[col] = values_o
+    for col, measured in (("sharpness", sharp), ("brightness", bright)):
+        values = np.full(n, np.nan, dtype=np.float32)
+        values[ok_rows] = measured
+        full[col] = values
+    return full[list(PREDICTION_COLUMNS)]
