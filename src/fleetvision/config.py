@@ -141,6 +141,9 @@ class SynthConfig(_Section):
     train_per_class: int = Field(400, ge=1)
     eval_per_class: int = Field(60, ge=1)
     eval_seed: int = 1001
+    train_image_size: int = Field(256, ge=32)  # long side of training/eval photos (px)
+    val_per_class: int = Field(40, ge=0)  # validation photos per class, written with the training set
+    photo_scale: float = Field(1.0, gt=0, le=1)  # shrink inventory photo files (quick demos and tests)
 
     @model_validator(mode="after")
     def _photos_range(self) -> SynthConfig:
@@ -173,7 +176,7 @@ class ModelsConfig(_Section):
     head_dropout: float = Field(0.2, ge=0, lt=1)
     weight_decay: float = Field(1e-4, ge=0)
     loss_weights: dict[str, float] = Field(
-        default_factory=lambda: {"angle": 1.0, "banner": 1.0, "plate_presence": 1.0, "plate_box": 2.0, "body": 1.0}
+        default_factory=lambda: {"angle": 1.0, "banner": 1.0, "plate_presence": 1.0, "plate_box": 3.0, "body": 3.0}
     )
     seed: int = 0  # weight init, shuffling and augmentation
     eval_dataset: str | None = None  # dataset-name prefix of the frozen eval set; None = training_dataset

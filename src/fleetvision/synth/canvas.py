@@ -44,10 +44,16 @@ def mix(a: Sequence[float], b: Sequence[float], t: float) -> RGB:
 
 
 def vertical_gradient(size: tuple[int, int], stops: Sequence[RGB]) -> Image.Image:
-    """An RGB image whose colour runs through ``stops`` from top to bottom (resized, so it is cheap)."""
-    col = Image.new("RGB", (1, len(stops)))
-    col.putdata([tuple(s) for s in stops])
-    return col.resize(size, Image.Resampling.BILINEAR)
+    """An RGB image whose colour runs through ``stops`` from top to bottom.
+
+    One column is interpolated, then stretched sideways (a nearest-neighbour stretch: cheap at any size).
+    """
+    w, h = size
+    pos = np.linspace(0.0, 1.0, len(stops))
+    t = np.linspace(0.0, 1.0, h)
+    col = np.stack([np.interp(t, pos, [c[k] for c in stops]) for k in range(3)], axis=1)
+    column = Image.fromarray(np.round(col).astype(np.uint8).reshape(h, 1, 3), "RGB")
+    return column.resize((w, h), Image.Resampling.NEAREST)
 
 
 def ellipse_points(
@@ -97,8 +103,8 @@ def warp_onto(image: Image.Image, texture: Image.Image, quad: Sequence[Point]) -
     """Paste ``texture`` into ``image`` so its corners land on ``quad`` (TL, TR, BR, BL), in place."""
     xs = [p[0] for p in quad]
     ys = [p[1] for p in quad]
-    x0, y0 = max(0, int(math.floor(min(xs)))), max(0, int(math.floor(min(ys))))
-    x1, y1 = min(image.width, int(math.ceil(max(xs)))), min(image.height, int(math.ceil(max(ys))))
+    x0, y0 = max(0, math.floor(min(xs))), max(0, math.floor(min(ys)))
+    x1, y1 = min(image.width, math.ceil(max(xs))), min(image.height, math.ceil(max(ys)))
     if x1 - x0 < 1 or y1 - y0 < 1:
         return
     tw, th = texture.size

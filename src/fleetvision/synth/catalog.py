@@ -10,7 +10,9 @@ MODELS: dict[str, tuple[tuple[str, str], ...]] = {
     "sedan": (("Toyota", "Camry"), ("Mazda", "6"), ("Honda", "Accord"), ("BMW", "3 Series"), ("Kia", "Cerato")),
     "hatch": (("Toyota", "Corolla"), ("Mazda", "3"), ("Volkswagen", "Golf"), ("Hyundai", "i30"), ("Honda", "Jazz")),
     "wagon": (("Skoda", "Octavia"), ("Volkswagen", "Passat"), ("Subaru", "Levorg"), ("Volvo", "V60")),
-    "suv": (("Toyota", "RAV4"), ("Mazda", "CX-5"), ("Hyundai", "Tucson"), ("Kia", "Sportage"), ("Mitsubishi", "Outlander")),
+    "suv": (
+        ("Toyota", "RAV4"), ("Mazda", "CX-5"), ("Hyundai", "Tucson"), ("Kia", "Sportage"), ("Mitsubishi", "Outlander"),
+    ),
     "ute": (("Toyota", "HiLux"), ("Ford", "Ranger"), ("Isuzu", "D-Max"), ("Mitsubishi", "Triton")),
     "van": (("Toyota", "HiAce"), ("Hyundai", "Staria"), ("Ford", "Transit"), ("Volkswagen", "Transporter")),
     "coupe": (("Ford", "Mustang"), ("Toyota", "86"), ("BMW", "4 Series"), ("Nissan", "Z")),

@@ -1,0 +1,427 @@
+"""One photo from one spec: the pure renderer behind the inventory and the training sets.
+
+A :class:`PhotoSpec` holds every choice that decides what a photo shows and how it is labelled
+(shot, car, surroundings, banner, plate variant, lighting, noise, size); :func:`sample_spec` draws
+one from a random generator; :func:`render_photo` turns a spec into pixels plus exact labels
+(plate box from the plate's projected corners minus whatever hides it, banner coverage from the
+banner's own mask). Same spec, same pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
+
+from fleetvision.synth.backdrops import BACKGROUNDS
+from fleetvision.synth.canvas import RGB, Canvas
+from fleetvision.synth.catalog import BODY_MIX, DEALER_SUFFIX, DEALER_WORDS, MODELS, PAINTS, TRIMS
+from fleetvision.synth.exterior import BODY_SHAPES, CarLook, ExteriorView, render_exterior
+from fleetvision.synth.interiors import COMPOSERS, DetailContext
+from fleetvision.synth.overlays import BANNER_KINDS, PLATE_STYLES, draw_banner, plate_look, plate_text
+from fleetvision.synth.rng import derive_rng, derive_seed, weighted_choice
+from fleetvision.taxonomy import Taxonomy
+
+EXTERIOR_YAW: dict[str, float] = {"full_front": 0.0, "front_3q": 45.0, "side": 90.0, "rear_3q": 135.0,
+                                  "full_rear": 180.0}
+PLATE_MODES: dict[str, float] = {"normal": 0.6, "small": 0.12, "steep": 0.1, "hidden": 0.08, "absent": 0.1}
+BANNER_MIX: dict[str, float] = {"strip": 0.4, "corner": 0.2, "frame": 0.2, "sticker": 0.2}
+NOISE_LEVELS = (0, 2, 3, 4, 6, 8)
+# a plate counts as present when at least this share of it is visible and its box is wide enough
+PLATE_MIN_VISIBLE = 0.5
+PLATE_MIN_WIDTH = 0.015  # of the image width
+
+
+@dataclass(frozen=True)
+class PhotoSpec:
+    """Everything that decides one rendered photo.
+
+    Attributes:
+        shot: Taxonomy class name.
+        group: ``exterior`` | ``interior`` | ``detail``.
+        side: ``driver`` | ``passenger`` | None (the taxonomy's side).
+        body_type: The car's body type (drawn on exteriors; labelled only there).
+        paint, trim: Body and interior colours.
+        driver_side: The market's driver side (``left`` | ``right``).
+        plate_style: ``AU`` | ``DE`` | ``US``.
+        size: (width, height) of the upright photo.
+        background: ``street`` | ``lot`` | ``showroom`` (exteriors).
+        banner: Banner kind or None.
+        plate_mode: ``normal`` | ``small`` | ``steep`` | ``hidden`` | ``absent`` for shots that can show
+            a plate, ``none`` otherwise.
+        scene_seed: Seeds every remaining detail (camera jitter, backdrop, composition).
+        gain, contrast: Exposure.
+        tint: Colour cast added per channel.
+        noise: Sensor-noise sigma (one of ``NOISE_LEVELS``).
+        blur: Gaussian blur radius as a share of the long side (0 = sharp).
+        make, model, dealer, currency: Text that may appear (badge, banners).
+        odometer_km: The odometer reading (instrument cluster).
+        plate_seed: Seeds the plate's characters and colours (a listing's photos share it); None uses
+            ``scene_seed``.
+    """
+
+    shot: str
+    group: str
+    side: str | None
+    body_type: str
+    paint: RGB
+    trim: RGB
+    driver_side: str
+    plate_style: str
+    size: tuple[int, int]
+    background: str
+    banner: str | None
+    plate_mode: str
+    scene_seed: int
+    gain: float = 1.0
+    contrast: float = 1.0
+    tint: tuple[int, int, int] = (0, 0, 0)
+    noise: int = 0
+    blur: float = 0.0
+    make: str = "Toyota"
+    model: str = "Corolla"
+    dealer: str = "Metro Motors"
+    currency: str = "$"
+    odometer_km: int = 84213
+    plate_seed: int | None = None
+
+
+@dataclass
+class RenderedPhoto:
+    """A rendered photo and its ground truth (boxes normalised to the upright image)."""
+
+    image: Image.Image
+    spec: PhotoSpec
+    has_banner: bool
+    banner_kind: str | None
+    banner_coverage: float
+    plate_present: bool
+    plate_box: tuple[float, float, float, float] | None
+    plate_text: str | None
+    hard_negative: str | None
+
+    @property
+    def body_type(self) -> str | None:
+        """The body-type label: only exterior shots show the body."""
+        return self.spec.body_type if self.spec.group == "exterior" else None
+
+
+def shot_family(shot: str) -> str:
+    """``front_3q_driver`` -> ``front_3q``; ``full_front`` -> ``full_front``."""
+    for suffix in ("_driver", "_passenger"):
+        if shot.endswith(suffix):
+            return shot[: -len(suffix)]
+    return shot
+
+
+def dealer_name(seed: int, dealer_id: str) -> str:
+    """A stable dealer name for a dealer id."""
+    rng = derive_rng(seed, "dealer-name", dealer_id)
+    word = DEALER_WORDS[int(rng.integers(len(DEALER_WORDS)))]
+    return f"{word} {DEALER_SUFFIX[int(rng.integers(len(DEALER_SUFFIX)))]}"
+
+
+def pick_paint(rng: np.random.Generator) -> RGB:
+    weights = np.asarray([w for _, w in PAINTS])
+    base = PAINTS[int(rng.choice(len(PAINTS), p=weights / weights.sum()))][0]
+    jitter = rng.integers(-12, 13, 3)
+    return tuple(int(min(255, max(0, c + j))) for c, j in zip(base, jitter))  # type: ignore[return-value]
+
+
+def sample_spec(
+    rng: np.random.Generator,
+    taxonomy: Taxonomy,
+    shot: str,
+    *,
+    driver_side: str,
+    plate_style: str,
+    size: tuple[int, int],
+    body_type: str | None = None,
+    paint: RGB | None = None,
+    trim: RGB | None = None,
+    make_model: tuple[str, str] | None = None,
+    background: str | None = None,
+    banner: str | bool | None = None,
+    banner_rate: float = 0.4,
+    plate_modes: Mapping[str, float] | None = None,
+    dealer: str = "Metro Motors",
+    plate_seed: int | None = None,
+) -> PhotoSpec:
+    """Draw a photo spec for ``shot``; fixed arguments pin parts of it (a listing's car, say).
+
+    Args:
+        rng: The photo's own generator.
+        taxonomy: The shot taxonomy (``shot`` must be one of its classes).
+        shot: The class to render.
+        driver_side: ``left`` | ``right`` (``config.market.driver_side``).
+        plate_style: ``AU`` | ``DE`` | ``US``.
+        size: (width, height) of the upright photo.
+        body_type, paint, trim, make_model, background: Pin the car and surroundings; None draws them.
+        banner: A banner kind, ``False`` for none, or None to draw one with probability ``banner_rate``.
+        banner_rate: Probability of a banner when ``banner`` is None.
+        plate_modes: Weights of the plate variants for shots that can show a plate (default
+            ``PLATE_MODES``).
+        dealer: Dealer name written on banners.
+        plate_seed: Seeds the plate characters (one car, one plate); None: per photo.
+
+    Raises:
+        KeyError: Unknown shot or body type.
+        ValueError: Bad driver side, plate style, background, banner kind or size.
+    """
+    cls = taxonomy[shot]
+    if driver_side not in ("left", "right"):
+        raise ValueError(f"driver_side must be 'left' or 'right', got {driver_side!r}")
+    if plate_style not in PLATE_STYLES:
+        raise ValueError(f"plate_style must be one of {PLATE_STYLES}, got {plate_style!r}")
+    if len(size) != 2 or min(size) < 16:
+        raise ValueError(f"size must be (width, height) of at least 16 px, got {size!r}")
+    if body_type is None:
+        body_type = weighted_choice(rng, BODY_MIX)
+    if body_type not in BODY_SHAPES:
+        raise KeyError(f"unknown body type {body_type!r}; known: {', '.join(BODY_SHAPES)}")
+    if paint is None:
+        paint = pick_paint(rng)
+    if trim is None:
+        trim = TRIMS[int(rng.integers(len(TRIMS)))]
+    if make_model is None:
+        options = MODELS[body_type]
+        make_model = options[int(rng.integers(len(options)))]
+    if background is None:
+        background = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
+    if banner is None:
+        banner = weighted_choice(rng, BANNER_MIX) if rng.random() < banner_rate else None
+    elif banner is False:
+        banner = None
+    elif banner not in BANNER_KINDS:
+        raise ValueError(f"banner must be one of {BANNER_KINDS}, False or None, got {banner!r}")
+    plate_mode = weighted_choice(rng, dict(plate_modes or PLATE_MODES)) if cls.plate_visible else "none"
+    blur = float(rng.uniform(0.0008, 0.003)) if rng.random() < 0.25 else 0.0
+    return PhotoSpec(
+        shot=shot,
+        group=cls.group,
+        side=cls.side,
+        body_type=body_type,
+        paint=paint,
+        trim=trim,
+        driver_side=driver_side,
+        plate_style=plate_style,
+        size=(int(size[0]), int(size[1])),
+        background=background,
+        banner=banner,  # type: ignore[arg-type]
+        plate_mode=plate_mode,
+        scene_seed=int(rng.integers(0, 2**62)),
+        gain=float(rng.uniform(0.72, 1.22)),
+        contrast=float(rng.uniform(0.85, 1.15)),
+        tint=tuple(int(v) for v in rng.integers(-12, 13, 3)),  # type: ignore[arg-type]
+        noise=int(rng.choice(NOISE_LEVELS)),
+        blur=blur,
+        make=make_model[0],
+        model=make_model[1],
+        dealer=dealer,
+        currency="€" if plate_style == "DE" else "$",
+        odometer_km=int(rng.integers(1500, 320000)),
+        plate_seed=plate_seed,
+    )
+
+
+def exterior_view(spec: PhotoSpec) -> ExteriorView:
+    """The camera and surroundings of an exterior spec.
+
+    Every random number is drawn in the same order whatever the shot, and the side only sets the
+    sign of the yaw at the end, so a driver shot and a passenger shot with the same spec are mirrors.
+    """
+    rng = derive_rng(spec.scene_seed, "view")
+    family = shot_family(spec.shot)
+    base = EXTERIOR_YAW[family]
+    jitter = {"full_front": 9.0, "full_rear": 9.0, "front_3q": 10.0, "rear_3q": 10.0, "side": 7.0}[family]
+    j = float(rng.uniform(-jitter, jitter))
+    steep_extra = float(rng.uniform(8.0, 14.0))
+    pitch = float(rng.uniform(4.0, 14.0))
+    steep_pitch = float(rng.uniform(24.0, 32.0))
+    distance = float(rng.uniform(5.5, 9.0))
+    fill = float(rng.uniform(0.6, 0.86))
+    small_fill = float(rng.uniform(0.3, 0.42))
+    shift = (float(rng.uniform(-0.06, 0.06)), float(rng.uniform(-0.05, 0.05)))
+    roll = float(rng.uniform(-2.5, 2.5))
+    light = (float(rng.uniform(-0.7, 0.7)), float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.1, 0.8)))
+    occluder = float(rng.uniform(0.25, 0.5))
+    random_sign = 1.0 if rng.random() < 0.5 else -1.0
+    if spec.plate_mode == "steep":
+        if family in ("front_3q", "rear_3q"):
+            j = steep_extra if family == "front_3q" else -steep_extra
+        else:
+            pitch = steep_pitch
+    if spec.plate_mode == "small":
+        fill = small_fill
+    yaw = base + j
+    if spec.side is None:
+        sign = random_sign
+    else:
+        physical = spec.driver_side if spec.side == "driver" else ("left" if spec.driver_side == "right" else "right")
+        sign = 1.0 if physical == "left" else -1.0  # +y (yaw > 0) is the car's left
+    yaw = sign * yaw
+    if yaw > 180.0:
+        yaw -= 360.0
+    return ExteriorView(
+        yaw=yaw, pitch=pitch, distance=distance, fill=fill, shift=shift, roll=roll, light=light,
+        background=spec.background, scene_seed=spec.scene_seed,
+        occluder=occluder if spec.plate_mode == "hidden" else 0.0,
+    )
+
+
+NOISE_TILE = 512
+
+
+@lru_cache(maxsize=len(NOISE_LEVELS))
+def _noise_tile(sigma: int) -> Image.Image:
+    """A fixed tile of sensor noise stored as ``128 + noise`` (its own seed, so photos cost no RNG per pixel)."""
+    rng = np.random.Generator(np.random.PCG64(derive_seed(0, "noise-tile")))
+    noise = np.round(rng.normal(0.0, sigma, (NOISE_TILE, NOISE_TILE, 3))) + 128.0
+    return Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8), "RGB")
+
+
+@lru_cache(maxsize=16)
+def _tone_lut(gain: float, contrast: float, tint: tuple[int, int, int]) -> list[int]:
+    ramp = np.arange(256, dtype=np.float64)
+    out: list[int] = []
+    for c in range(3):
+        ch = ((ramp - 128.0) * contrast + 128.0) * gain + tint[c]
+        out.extend(np.clip(np.round(ch), 0, 255).astype(int).tolist())
+    return out
+
+
+def _blur(image: Image.Image, radius: float) -> Image.Image:
+    if radius < 1.5:
+        return image.filter(ImageFilter.BoxBlur(radius))
+    # large photos: shrink and grow back (a soft focus at a fraction of a Gaussian's cost)
+    k = max(2, round(radius))
+    small = image.reduce(k)
+    return small.resize(image.size, Image.Resampling.BILINEAR)
+
+
+def _postprocess(image: Image.Image, spec: PhotoSpec, rng: np.random.Generator) -> Image.Image:
+    image = image.point(_tone_lut(round(spec.gain, 2), round(spec.contrast, 2), spec.tint))
+    if spec.blur > 0:
+        image = _blur(image, spec.blur * max(image.size))
+    if spec.noise:
+        w, h = image.size
+        tile = _noise_tile(spec.noise)
+        ox, oy = int(rng.integers(0, NOISE_TILE)), int(rng.integers(0, NOISE_TILE))
+        noise = Image.new("RGB", (w, h))
+        for y in range(-oy, h, NOISE_TILE):
+            for x in range(-ox, w, NOISE_TILE):
+                noise.paste(tile, (x, y))
+        image = ImageChops.add(image, noise, scale=1.0, offset=-128)
+    return image
+
+
+def plate_visibility(
+    quad: np.ndarray, occluders: list[list[tuple[float, float]]], banner_mask: Image.Image | None,
+    size: tuple[int, int]
+) -> tuple[float, tuple[int, int, int, int] | None]:
+    """Share of the plate that can be seen, and the pixel box (x0, y0, x1, y1 exclusive) of what can."""
+    w, h = size
+    xs, ys = quad[:, 0], quad[:, 1]
+    area = 0.5 * abs(float(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1))))
+    if area < 1.0:
+        return 0.0, None
+    x0, y0 = max(0, math.floor(xs.min())), max(0, math.floor(ys.min()))
+    x1, y1 = min(w, math.ceil(xs.max()) + 1), min(h, math.ceil(ys.max()) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0, None
+    mask = Image.new("L", (x1 - x0, y1 - y0), 0)
+    d = ImageDraw.Draw(mask)
+    d.polygon([(float(x) - x0, float(y) - y0) for x, y in quad], fill=255)
+    full = int(np.count_nonzero(np.asarray(mask)))  # raster area of the whole plate, for a like-for-like ratio
+    for poly in occluders:
+        d.polygon([(x - x0, y - y0) for x, y in poly], fill=0)
+    m = np.asarray(mask) > 0
+    if banner_mask is not None:
+        m &= np.asarray(banner_mask.crop((x0, y0, x1, y1))) == 0
+    rows, cols = np.nonzero(m)
+    if rows.size == 0:
+        return 0.0, None
+    # pixels of the plate cut off by the frame count as hidden
+    visible = rows.size / max(area, full, 1)
+    return float(visible), (x0 + int(cols.min()), y0 + int(rows.min()), x0 + int(cols.max()) + 1,
+                            y0 + int(rows.max()) + 1)
+
+
+def render_photo(spec: PhotoSpec, *, draw_plate: bool = True) -> RenderedPhoto:
+    """Render ``spec`` into an upright RGB photo with its labels.
+
+    Args:
+        spec: The photo.
+        draw_plate: False renders the very same scene with blank plate holders (paired data for the
+            plate model, and the tests' way to find the plate's pixels); the plate is then not labelled.
+
+    Raises:
+        ValueError: The spec names a shot no renderer draws.
+    """
+    rng = derive_rng(spec.scene_seed, "render")
+    w, h = spec.size
+    quad = None
+    look = None
+    occluders: list[list[tuple[float, float]]] = []
+    hard_negative = None
+    if spec.group == "exterior":
+        if shot_family(spec.shot) not in EXTERIOR_YAW:
+            raise ValueError(f"no exterior renderer for shot {spec.shot!r}")
+        prng = derive_rng(spec.scene_seed if spec.plate_seed is None else spec.plate_seed, "plate")
+        text = plate_text(prng, spec.plate_style)
+        plook = plate_look(prng, spec.plate_style, text)
+        mounted = spec.plate_mode not in ("none", "absent")
+        painted = plook if mounted and draw_plate else None
+        car = CarLook(spec.body_type, spec.paint, spec.driver_side, plate_style=spec.plate_style if mounted else None,
+                      front_plate=painted, rear_plate=painted)
+        result = render_exterior(car, exterior_view(spec), (w, h))
+        image, quad, look, occluders = result.image, result.plate_quad, result.plate_look, result.occluders
+    else:
+        composer = COMPOSERS.get(spec.shot)
+        if composer is None:
+            raise ValueError(f"no renderer for shot {spec.shot!r}; known: {', '.join(sorted(COMPOSERS))}")
+        crng = derive_rng(spec.scene_seed, "canvas")
+        image = Image.new("RGB", (w, h))
+        cv = Canvas(image, zoom=float(crng.uniform(0.92, 1.2)),
+                    offset=(float(crng.uniform(-0.05, 0.05)), float(crng.uniform(-0.05, 0.05))),
+                    rotation=math.radians(float(crng.uniform(-5, 5))))
+        ctx = DetailContext(spec.paint, spec.trim, spec.driver_side, spec.make, spec.model, spec.odometer_km)
+        hard_negative = composer(cv, crng, ctx)
+    image = _postprocess(image, spec, rng)
+    banner = None
+    if spec.banner is not None:
+        banner = draw_banner(image, spec.banner, derive_rng(spec.scene_seed, "banner"), spec.dealer, spec.currency)
+        if banner.has_price:
+            hard_negative = "price_text"
+    plate_present, plate_box, text_out = False, None, None
+    if quad is not None and look is not None:
+        share, box = plate_visibility(quad, occluders, banner.mask if banner else None, (w, h))
+        if box is not None and share >= PLATE_MIN_VISIBLE and (box[2] - box[0]) >= max(4, PLATE_MIN_WIDTH * w):
+            plate_present = True
+            plate_box = (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
+            text_out = look.text
+    return RenderedPhoto(
+        image=image,
+        spec=spec,
+        has_banner=banner is not None,
+        banner_kind=banner.kind if banner else None,
+        banner_coverage=banner.coverage if banner else 0.0,
+        plate_present=plate_present,
+        plate_box=plate_box,
+        plate_text=text_out,
+        hard_negative=hard_negative,
+    )
+
+
+def mirrored_spec(spec: PhotoSpec, taxonomy: Taxonomy) -> PhotoSpec:
+    """The same spec for the shot's mirror partner (identity for classes without one)."""
+    partner = taxonomy[spec.shot].mirror
+    if partner is None:
+        return spec
+    return replace(spec, shot=partner, side=taxonomy[partner].side)

@@ -1,0 +1,169 @@
+"""The labelled training and evaluation sets: balanced over shot classes, rows shaped like
+``training_images`` (see :data:`fleetvision.tables.TRAINING_IMAGES`).
+
+Pure (no Spark): the models part iterates :func:`training_rows` directly; the generate job writes
+the same rows to the ``training_images`` table. Sample ``i`` depends only on (seed, split, i), so
+any slice can be rendered on its own (in parallel) and gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+
+from fleetvision.synth.files import encode_jpeg
+from fleetvision.synth.render import render_photo, sample_spec
+from fleetvision.synth.rng import derive_rng, weighted_choice
+from fleetvision.taxonomy import Taxonomy
+
+logger = logging.getLogger(__name__)
+
+# (width, height) per unit long side, with their share: mostly 4:3 landscape, some portrait
+ASPECT_MIX: dict[tuple[int, int], float] = {(4, 3): 0.55, (3, 2): 0.15, (16, 9): 0.05, (1, 1): 0.08, (3, 4): 0.17}
+TRAIN_BANNER_RATE = 0.4
+SOURCE = "synthetic"
+
+
+class MarketLike(Protocol):
+    """What the training set needs from ``config.market``."""
+
+    driver_side: str
+    plate_style: str
+
+
+def training_size(rng: np.random.Generator, image_size: int) -> tuple[int, int]:
+    """A (width, height) whose long side is ``image_size``, drawn from ``ASPECT_MIX``."""
+    key = weighted_choice(rng, {f"{a}:{b}": w for (a, b), w in ASPECT_MIX.items()})
+    a, b = (int(x) for x in key.split(":"))
+    if a >= b:
+        return image_size, max(16, round(image_size * b / a))
+    return max(16, round(image_size * a / b)), image_size
+
+
+def sample_count(taxonomy: Taxonomy, per_class: int) -> int:
+    """How many rows :func:`training_rows` yields."""
+    return per_class * taxonomy.num_classes
+
+
+def training_rows(
+    taxonomy: Taxonomy,
+    market: MarketLike,
+    seed: int,
+    per_class: int,
+    split: str,
+    dataset: str,
+    image_size: int = 256,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Render a class-balanced labelled set.
+
+    Rows come class by class in rounds (each round has one photo of every class, in a shuffled
+    order), so any prefix is balanced too. About 40% of photos carry a dealer banner; plates appear
+    where the shot can show one, sometimes small, steep, partly hidden or absent; instrument clusters
+    show odometer digits and banners show prices (hard negatives for the plate model).
+
+    Args:
+        taxonomy: The shot classes.
+        market: ``driver_side`` and ``plate_style`` (``config.market``).
+        seed: Sample ``i`` is a pure function of (seed, split, i).
+        per_class: Photos per class.
+        split: ``train`` | ``val`` | ``eval`` (stored, and part of the sample's seed).
+        dataset: The dataset name stored on each row (e.g. ``synthetic-train-s7``).
+        image_size: The long side of each photo, pixels.
+        start, stop: Render only rows ``start..stop-1`` (for parallel workers); default all.
+
+    Yields:
+        Dicts with the ``training_images`` columns: sample_id, dataset, split, content (JPEG bytes),
+        angle, angle_index, has_banner, plate_present (1/0), plate_box ([x0, y0, x1, y1] normalised,
+        empty when no plate), body_type (None for interior/detail shots), body_index (-1 then), source.
+
+    Raises:
+        ValueError: Non-positive ``per_class`` or ``image_size``, or an empty split/dataset name.
+    """
+    if per_class < 1:
+        raise ValueError(f"per_class must be >= 1, got {per_class}")
+    if image_size < 32:
+        raise ValueError(f"image_size must be >= 32, got {image_size}")
+    if not split or not dataset:
+        raise ValueError(f"split and dataset must be non-empty, got split={split!r} dataset={dataset!r}")
+    n_cls = taxonomy.num_classes
+    total = per_class * n_cls
+    stop = total if stop is None else min(stop, total)
+    order_cache: dict[int, np.ndarray] = {}
+    for i in range(max(0, start), stop):
+        round_no, slot = divmod(i, n_cls)
+        if round_no not in order_cache:
+            order_cache.clear()
+            order_cache[round_no] = derive_rng(seed, "train-order", split, round_no).permutation(n_cls)
+        cls = taxonomy.classes[int(order_cache[round_no][slot])]
+        rng = derive_rng(seed, "train", split, i)
+        size = training_size(rng, image_size)
+        spec = sample_spec(rng, taxonomy, cls.name, driver_side=market.driver_side, plate_style=market.plate_style,
+                           size=size, banner_rate=TRAIN_BANNER_RATE)
+        photo = render_photo(spec)
+        quality = int(rng.integers(70, 96))
+        body = photo.body_type
+        yield {
+            "sample_id": f"{dataset}/{split}/{i:07d}",
+            "dataset": dataset,
+            "split": split,
+            "content": encode_jpeg(photo.image, quality),
+            "angle": cls.name,
+            "angle_index": cls.index,
+            "has_banner": int(photo.has_banner),
+            "plate_present": int(photo.plate_present),
+            "plate_box": [float(v) for v in photo.plate_box] if photo.plate_box else [],
+            "body_type": body,
+            "body_index": taxonomy.body_index(body) if body else -1,
+            "source": SOURCE,
+        }
+
+
+class _Market:
+    """A picklable stand-in for ``config.market`` inside worker processes."""
+
+    def __init__(self, driver_side: str, plate_style: str) -> None:
+        self.driver_side = driver_side
+        self.plate_style = plate_style
+
+
+def _render_slice(args: tuple[Taxonomy, str, str, int, int, str, str, int, int, int]) -> list[dict[str, Any]]:
+    taxonomy, driver_side, plate_style, seed, per_class, split, dataset, image_size, start, stop = args
+    market = _Market(driver_side, plate_style)
+    return list(training_rows(taxonomy, market, seed, per_class, split, dataset, image_size, start=start, stop=stop))
+
+
+def render_training_set(
+    taxonomy: Taxonomy,
+    market: MarketLike,
+    seed: int,
+    per_class: int,
+    split: str,
+    dataset: str,
+    image_size: int = 256,
+    workers: int = 0,
+    chunk: int = 64,
+) -> list[dict[str, Any]]:
+    """All rows of :func:`training_rows`, rendered in worker processes (same rows, same order).
+
+    Operating limits: every row's JPEG bytes are held in memory (about 10-20 KB each at 256 px).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from fleetvision.synth.inventory import resolve_workers
+
+    total = sample_count(taxonomy, per_class)
+    bounds = [(i, min(total, i + chunk)) for i in range(0, total, chunk)]
+    n_workers = min(resolve_workers(workers), len(bounds))
+    args = [(taxonomy, market.driver_side, market.plate_style, seed, per_class, split, dataset, image_size, a, b)
+            for a, b in bounds]
+    if n_workers <= 1:
+        return [row for a in args for row in _render_slice(a)]
+    with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
+        return [row for part in pool.map(_render_slice, args) for row in part]

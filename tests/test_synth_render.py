@@ -1,0 +1,266 @@
+"""Tier 1: the synthetic photo renderer, files and training rows (no Spark)."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from fleetvision.config import MarketConfig
+from fleetvision.synth.files import FileSpec, encode_photo, sample_file_spec
+from fleetvision.synth.render import (
+    PhotoSpec,
+    mirrored_spec,
+    plate_visibility,
+    render_photo,
+    sample_spec,
+)
+from fleetvision.synth.rng import derive_rng, derive_seed
+from fleetvision.synth.training_set import training_rows
+from fleetvision.taxonomy import load_taxonomy
+
+TAX = load_taxonomy()
+MARKET = MarketConfig()
+
+
+def _spec(shot: str, seed: int = 0, size: tuple[int, int] = (200, 150), **kw: object) -> PhotoSpec:
+    return sample_spec(derive_rng(seed, "test", shot), TAX, shot, driver_side=kw.pop("driver_side", "right"),
+                       plate_style=kw.pop("plate_style", "AU"), size=size, **kw)  # type: ignore[arg-type]
+
+
+def _arr(img: Image.Image) -> np.ndarray:
+    return np.asarray(img.convert("RGB"), dtype=np.int16)
+
+
+def test_derive_rng_is_stable_and_keyed() -> None:
+    assert derive_seed(7, "photo", "L1") == derive_seed(7, "photo", "L1")
+    assert derive_seed(7, "photo", "L1") != derive_seed(7, "photo", "L2")
+    assert derive_seed(7, "a") != derive_seed(8, "a")
+    with pytest.raises(TypeError, match="seed must be an int"):
+        derive_seed("7", "a")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shot", TAX.names)
+def test_every_class_renders_a_non_blank_photo_of_the_requested_size(shot: str) -> None:
+    photo = render_photo(_spec(shot, size=(160, 120), banner=False))
+    arr = _arr(photo.image)
+    assert photo.image.size == (160, 120)
+    assert arr.std() > 15, f"{shot} looks blank"
+    assert (photo.body_type is not None) == (TAX[shot].group == "exterior")
+    if not TAX[shot].plate_visible:
+        assert not photo.plate_present and photo.plate_box is None
+
+
+def test_classes_look_different_from_each_other() -> None:
+    # the mean image of each class (over a few scenes) differs from every other class's
+    means = {}
+    for shot in TAX.names:
+        imgs = [_arr(render_photo(replace(_spec(shot, seed=s, size=(64, 48), banner=False), noise=0)).image)
+                for s in range(3)]
+        means[shot] = np.mean(imgs, axis=0)
+    names = list(means)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if TAX[a].mirror == b:
+                continue
+            assert np.abs(means[a] - means[b]).mean() > 4, f"{a} and {b} look alike"
+
+
+def test_same_spec_same_pixels_and_bytes() -> None:
+    spec = _spec("front_3q_driver", banner="strip")
+    a, b = render_photo(spec), render_photo(spec)
+    assert a.image.tobytes() == b.image.tobytes()
+    fs = FileSpec((400, 300), "JPEG", 85)
+    assert encode_photo(a.image, fs) == encode_photo(b.image, fs)
+
+
+@pytest.mark.parametrize("driver_side", ["left", "right"])
+@pytest.mark.parametrize("pair", TAX.mirror_pairs)
+def test_mirror_pairs_are_mirror_images(pair: tuple[str, str], driver_side: str) -> None:
+    for seed in range(3):
+        spec = replace(_spec(pair[0], seed=seed, banner=False, driver_side=driver_side), noise=0)
+        driver = _arr(render_photo(spec).image)
+        passenger = _arr(render_photo(mirrored_spec(spec, TAX)).image)
+        flipped = driver[:, ::-1]
+        big = (np.abs(flipped - passenger).max(axis=2) > 40).mean()
+        assert np.abs(flipped - passenger).mean() < 1.5, pair
+        # what may differ: steering wheel, fuel cap, and plate text (which reads the right way in both)
+        assert big < 0.02, f"{pair}: {big:.3%} of pixels differ after flipping"
+        assert big > 0, f"{pair}: no driver-side cue (steering wheel, fuel cap) at all"
+        assert np.abs(driver - passenger).mean() > 4 * np.abs(flipped - passenger).mean() + 2
+
+
+def test_driver_side_decides_the_yaw_sign() -> None:
+    right = _arr(render_photo(replace(_spec("side_driver", driver_side="right", banner=False), noise=0)).image)
+    left = _arr(render_photo(replace(_spec("side_driver", driver_side="left", banner=False), noise=0)).image)
+    # a right-hand-drive car's driver side is the left-hand-drive car's passenger side: mirrored views
+    assert np.abs(right[:, ::-1] - left).mean() < 1.5
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.mark.parametrize("shot", ["full_front", "full_rear", "front_3q_passenger", "rear_3q_driver"])
+@pytest.mark.parametrize("mode", ["normal", "small", "steep", "hidden"])
+def test_plate_box_lies_on_the_plate_pixels(shot: str, mode: str) -> None:
+    labelled = 0
+    for seed in range(3):
+        spec = _spec(shot, seed=seed, size=(320, 240), banner=False, plate_modes={mode: 1.0})
+        spec = replace(spec, noise=0, blur=0.0)  # blur smears the plate a pixel beyond its geometric box
+        with_plate = render_photo(spec)
+        blank = render_photo(spec, draw_plate=False)
+        assert not blank.plate_present
+        # the plate's own pixels: what changes when only the plate is painted
+        diff = np.abs(_arr(with_plate.image) - _arr(blank.image)).max(axis=2) > 20
+        if not with_plate.plate_present:
+            assert mode in ("small", "hidden"), f"{shot}/{mode}: a plate in plain view was not labelled"
+            continue
+        labelled += 1
+        w, h = with_plate.image.size
+        x0, y0, x1, y1 = with_plate.plate_box  # type: ignore[misc]
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+        box = np.zeros_like(diff)
+        box[round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w)] = True
+        assert diff[~box].sum() <= 0.03 * diff.sum() + 2, f"{shot}/{mode}: plate pixels outside the box"
+        px = _bbox(diff)
+        iou = _iou((px[0] / w, px[1] / h, px[2] / w, px[3] / h), (x0, y0, x1, y1))
+        assert iou > 0.6, f"{shot}/{mode}: box and plate pixels disagree (IoU {iou:.2f})"
+        assert with_plate.plate_text
+    assert labelled >= (1 if mode in ("small", "hidden") else 3)
+
+
+def test_plate_visibility_subtracts_occluders_banners_and_the_frame() -> None:
+    quad = np.array([[40.0, 50.0], [80.0, 50.0], [80.0, 60.0], [40.0, 60.0]])  # 40 x 10 px plate
+    share, box = plate_visibility(quad, [], None, (100, 100))
+    assert share > 0.95 and box == (40, 50, 81, 61)
+    mask = Image.new("L", (100, 100), 0)
+    mask.paste(255, (0, 56, 100, 100))  # a banner over the lower part of the plate
+    share, box = plate_visibility(quad, [], mask, (100, 100))
+    assert 0.4 < share < 0.65 and box == (40, 50, 81, 56)
+    post = [(60.0, 0.0), (100.0, 0.0), (100.0, 100.0), (60.0, 100.0)]  # a post over its right half
+    share, box = plate_visibility(quad, [post], None, (100, 100))
+    assert 0.4 < share < 0.6 and box[0] == 40 and box[2] <= 61
+    share, box = plate_visibility(quad + np.array([40.0, 0.0]), [], None, (100, 100))  # half out of frame
+    assert share < 0.8 and box is not None and box[2] == 100
+
+
+def test_banner_coverage_matches_the_drawn_overlay() -> None:
+    for kind in ("strip", "corner", "frame", "sticker"):
+        spec = replace(_spec("dashboard", banner=kind, size=(300, 200)), noise=0)
+        photo = render_photo(spec)
+        plain = render_photo(replace(spec, banner=None))
+        changed = (np.abs(_arr(photo.image) - _arr(plain.image)).max(axis=2) > 0).mean()
+        assert photo.has_banner and photo.banner_kind == kind
+        assert 0.005 < photo.banner_coverage < 0.5
+        # the overlay changes (almost) exactly the pixels it covers; same-coloured pixels may not change
+        assert changed <= photo.banner_coverage + 1e-9
+        assert changed > 0.7 * photo.banner_coverage
+
+
+def test_hard_negatives() -> None:
+    assert render_photo(_spec("instrument_cluster", banner=False)).hard_negative == "odometer"
+    assert render_photo(_spec("wheel", banner="strip")).hard_negative == "price_text"
+    assert render_photo(_spec("wheel", banner=False)).hard_negative is None
+
+
+def test_bad_spec_arguments_fail_with_named_messages() -> None:
+    rng = derive_rng(0)
+    with pytest.raises(ValueError, match="driver_side"):
+        sample_spec(rng, TAX, "boot", driver_side="middle", plate_style="AU", size=(64, 48))
+    with pytest.raises(ValueError, match="plate_style"):
+        sample_spec(rng, TAX, "boot", driver_side="left", plate_style="XX", size=(64, 48))
+    with pytest.raises(ValueError, match="banner"):
+        sample_spec(rng, TAX, "boot", driver_side="left", plate_style="AU", size=(64, 48), banner="flag")
+    with pytest.raises(KeyError, match="unknown shot class"):
+        sample_spec(rng, TAX, "roof", driver_side="left", plate_style="AU", size=(64, 48))
+
+
+# ------------------------------------------------------------------------------------------- files
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_gives_back_the_upright_photo(orientation: int) -> None:
+    upright = render_photo(replace(_spec("full_front", size=(240, 160), banner=False), noise=0)).image
+    data = encode_photo(upright, FileSpec((240, 160), "JPEG", 95, orientation))
+    stored = Image.open(io.BytesIO(data))
+    assert stored.getexif().get(0x0112) == orientation
+    shown = ImageOps.exif_transpose(stored)
+    assert shown.size == (240, 160)
+    assert np.abs(_arr(shown) - _arr(upright)).mean() < 6
+    if orientation in (6, 8):
+        assert stored.size == (160, 240)
+
+
+@pytest.mark.parametrize(("fmt", "mode"), [("PNG", "RGB"), ("WEBP", "RGB"), ("JPEG", "L"), ("JPEG", "CMYK")])
+def test_formats_and_colour_modes(fmt: str, mode: str) -> None:
+    img = render_photo(_spec("badge", banner=False)).image
+    data = encode_photo(img, FileSpec((200, 150), fmt, 85 if fmt != "PNG" else 0, 1, mode))
+    opened = Image.open(io.BytesIO(data))
+    assert opened.format == fmt and opened.mode == mode and opened.size == (200, 150)
+
+
+def test_cmyk_is_jpeg_only() -> None:
+    with pytest.raises(ValueError, match="CMYK"):
+        encode_photo(Image.new("RGB", (8, 8)), FileSpec((8, 8), "PNG", 0, 1, "CMYK"))
+
+
+def test_file_mix_is_realistic() -> None:
+    specs = [sample_file_spec(derive_rng(1, i)) for i in range(3000)]
+    fmts = Counter(s.fmt for s in specs)
+    assert 0.8 < fmts["JPEG"] / 3000 < 0.92 and fmts["PNG"] > 100 and fmts["WEBP"] > 150
+    portrait = sum(s.size[1] > s.size[0] for s in specs) / 3000
+    assert 0.06 < portrait < 0.14
+    assert min(max(s.size) for s in specs) == 640
+    assert sum(max(s.size) > 1600 for s in specs) > 60  # a few larger than 1600x1200
+    assert sum(s.orientation != 1 for s in specs) > 60
+    assert {s.color_mode for s in specs} == {"RGB", "L", "CMYK"}
+    assert len({s.quality for s in specs if s.fmt == "JPEG"}) > 20
+
+
+# -------------------------------------------------------------------------------------- training set
+def test_training_rows_are_balanced_labelled_and_deterministic() -> None:
+    rows = list(training_rows(TAX, MARKET, seed=3, per_class=4, split="train", dataset="t", image_size=96))
+    assert len(rows) == 4 * TAX.num_classes
+    assert set(Counter(r["angle"] for r in rows).values()) == {4}
+    # any prefix of whole rounds is balanced too
+    assert set(Counter(r["angle"] for r in rows[: TAX.num_classes]).values()) == {1}
+    banner_rate = np.mean([r["has_banner"] for r in rows])
+    assert 0.25 < banner_rate < 0.55
+    for r in rows:
+        cls = TAX[r["angle"]]
+        assert r["angle_index"] == cls.index and r["source"] == "synthetic" and r["dataset"] == "t"
+        img = Image.open(io.BytesIO(r["content"]))
+        assert img.format == "JPEG" and max(img.size) == 96
+        if cls.group == "exterior":
+            assert r["body_type"] in TAX.body_types and r["body_index"] == TAX.body_index(r["body_type"])
+        else:
+            assert r["body_type"] is None and r["body_index"] == -1
+        if r["plate_present"]:
+            assert cls.plate_visible and len(r["plate_box"]) == 4
+        else:
+            assert r["plate_box"] == []
+    plate_shots = [r for r in rows if TAX[r["angle"]].plate_visible]
+    assert 0.5 < np.mean([r["plate_present"] for r in plate_shots]) < 0.95  # some plates absent or hidden
+    again = list(training_rows(TAX, MARKET, seed=3, per_class=4, split="train", dataset="t", image_size=96,
+                               start=30, stop=40))
+    assert [r["content"] for r in again] == [r["content"] for r in rows[30:40]]
+    other = list(training_rows(TAX, MARKET, seed=4, per_class=1, split="train", dataset="t", image_size=96))
+    assert other[0]["content"] != rows[0]["content"]
+
+
+def test_training_rows_reject_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="per_class"):
+        next(training_rows(TAX, MARKET, 1, 0, "train", "t"))
+    with pytest.raises(ValueError, match="image_size"):
+        next(training_rows(TAX, MARKET, 1, 1, "train", "t", image_size=8))
