@@ -36,6 +36,10 @@ def spark_conf(config: Config) -> dict[str, str]:
         # Python workers are reused across tasks so the per-worker model cache survives batches.
         "spark.python.worker.reuse": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # Delta rebuilds snapshots in 50 tasks by default: far too many for small tables and local mode.
+        "spark.databricks.delta.snapshotPartitions": str(sc.shuffle_partitions),
+        # Progress bars garble job logs; the run summary says what happened.
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
     }
     if sc.ivy_dir:

@@ -273,17 +273,21 @@ SCORING_RUNS = TableSpec(
         _f("finished_at", TS),
         _f("input_table_version", LONG),  # listing_images version consumed (the watermark)
         _f("from_version", LONG),  # first version read by an incremental run
+        _f("listings_table_version", LONG),  # listings version read (status changes since the last run)
         _f("images_in", LONG),
         _f("images_scored", LONG),
         _f("images_cached", LONG),
         _f("images_failed", LONG),
         _f("images_deleted", LONG),
+        _f("photos_inferred", LONG),  # distinct photos (content hashes) sent to the models
         _f("listings_updated", LONG),
+        _f("listings_removed", LONG),  # listings no longer active: completeness and hero rows removed
         _f("model_set_id", STR),
         _f("model_versions", STR_MAP),
         _f("mlflow_run_id", STR),
         _f("dq_passed", BOOL),
         _f("dq_report", STR),  # JSON
+        _f("angle_counts", T.MapType(STR, LONG, valueContainsNull=True)),  # the next run's drift baseline
         _f("message", STR),
     ),
 )
@@ -481,8 +485,10 @@ def overwrite_table(
 ) -> None:
     """Replace a table's contents (same schema) in one Delta commit."""
     ensure_table(spark, database, spec)
+    # insertInto (by position, after conform) keeps the table definition in the metastore as it is;
+    # saveAsTable(mode=overwrite) would re-register it and Hive logs a spurious alter-table error.
     with commit_metadata(spark, run_id):
-        conform(df, spec).write.format("delta").mode("overwrite").saveAsTable(qualified(database, spec))
+        conform(df, spec).write.insertInto(qualified(database, spec), overwrite=True)
 
 
 def table_version(spark: SparkSession, database: str, spec: TableSpec) -> int:
