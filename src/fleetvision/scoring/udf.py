@@ -1,0 +1,342 @@
+"""The pandas-UDF adapter between Spark and the pure scoring core.
+
+Two iterator-of-batches pandas UDFs, both thin:
+
+* :func:`make_hash_udf`: reads each photo's bytes (inline ``content``, else ``uri``) on the executor and
+  returns its sha256, so the job can dedupe by content and skip photos the prediction cache knows.
+* :func:`make_scoring_udf`: decodes each Arrow batch once (:func:`fleetvision.decode.decode_batch`), runs
+  every model on that same decoded batch (:func:`run_models`), checks the outputs before they reach
+  Arrow (:func:`fleetvision.scoring.tags.validate_outputs`) and shapes one prediction row per input
+  (:func:`fleetvision.scoring.tags.prediction_frame`). A photo that cannot be read or decoded gets a row
+  with its error code; the UDF never drops or duplicates a row.
+
+Models are resolved to concrete versions once on the driver (a :class:`ModelSet`) and loaded once per
+Python worker through a *model loader* (default :func:`fleetvision.models.registry.load_models`), then
+cached in :data:`_WORKER_MODELS` keyed by the model set id. The loader is injectable so tests and
+benchmarks can run stand-in models without MLflow. UDF closures capture only small values: the model
+set, a :class:`UdfSettings`, the taxonomy, the scoring rules and the loader.
+
+Operating limits: memory per Python worker is one Arrow batch of encoded photos
+(``spark.sql.execution.arrow.maxRecordsPerBatch`` rows) plus its decoded ``[n, S, S, 3]`` uint8 array plus
+the models; ``model_batch_size`` bounds the rows given to a model at once. The model cache lives as long
+as the Python worker, so ``spark.python.worker.reuse`` must stay on (FleetVision's session sets it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import types as T
+from pyspark.sql.functions import pandas_udf
+
+from fleetvision import decode
+from fleetvision.tables import PREDICTION_CACHE
+
+if TYPE_CHECKING:
+    from pyspark.sql.column import Column
+
+    from fleetvision.config import Config
+    from fleetvision.scoring import ScoringRules
+    from fleetvision.taxonomy import Taxonomy
+
+logger = logging.getLogger(__name__)
+
+PredictFn = Callable[[np.ndarray], Mapping[str, np.ndarray]]
+"""A loaded model: uint8 ``[N, S, S, 3]`` RGB -> named numpy outputs with N rows."""
+
+
+class ModelSetLike(Protocol):
+    """What the adapter needs of :class:`fleetvision.models.registry.ModelSet`."""
+
+    @property
+    def model_set_id(self) -> str: ...
+
+
+ModelLoader = Callable[[Any], Mapping[str, PredictFn]]
+"""``loader(model_set) -> {task: predict_fn}``; runs once per Python worker per model set."""
+
+_NON_PREDICTION = {"content_hash", "model_set_id", "model_versions", "created_at", "run_id"}
+# Arrow UDF results are checked against a fully nullable schema; non-null is enforced by the tables.
+PREDICTION_SCHEMA = T.StructType(
+    [T.StructField(f.name, f.dataType, True) for f in PREDICTION_CACHE.schema.fields if f.name not in _NON_PREDICTION]
+)
+"""The scoring UDF's return type: the prediction fields shared by ``image_tags`` and ``prediction_cache``."""
+
+HASH_SCHEMA = T.StructType(
+    [
+        T.StructField("content_hash", T.StringType()),
+        T.StructField("byte_size", T.LongType()),
+        T.StructField("read_error_code", T.StringType()),
+        T.StructField("read_error_detail", T.StringType()),
+    ]
+)
+"""The hash UDF's return type. ``content_hash`` is null exactly when the bytes could not be had."""
+
+FAIL_AT_ENV = "FLEETVISION_FAIL_AT"
+"""Failure injection for recovery tests; ``udf_first_attempt`` makes every scoring task fail once."""
+FAIL_MARKER_ENV = "FLEETVISION_FAIL_MARKERS"
+"""Optional folder where an injected UDF failure leaves one marker file per failed task attempt."""
+
+
+@dataclass(frozen=True)
+class UdfSettings:
+    """The few values the scoring UDF needs, copied out of the config on the driver.
+
+    Attributes:
+        image_size: Side of the models' square uint8 input.
+        max_pixels: Largest declared width x height decoded (decompression-bomb guard).
+        max_bytes: Largest file read from a uri.
+        model_batch_size: Rows given to a model per call (an Arrow batch is split into such chunks).
+        fail_first_attempt: Raise in the first attempt of every task (recovery tests only).
+        fail_marker_dir: Where an injected failure leaves a marker file (recovery tests only).
+    """
+
+    image_size: int
+    max_pixels: int
+    max_bytes: int
+    model_batch_size: int
+    fail_first_attempt: bool = False
+    fail_marker_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("image_size", "max_pixels", "max_bytes", "model_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"UdfSettings.{name} must be a positive int, got {value!r}")
+
+    @classmethod
+    def from_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> UdfSettings:
+        """The settings for a run; the failure injection comes from ``FLEETVISION_FAIL_AT``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            image_size=config.models.input_size,
+            max_pixels=config.scoring.max_image_pixels,
+            max_bytes=config.scoring.max_image_bytes,
+            model_batch_size=config.scoring.batch_size,
+            fail_first_attempt=env.get(FAIL_AT_ENV, "") == "udf_first_attempt",
+            fail_marker_dir=env.get(FAIL_MARKER_ENV) or None,
+        )
+
+
+# ------------------------------------------------------------------------------------ model cache
+_WORKER_MODELS: dict[tuple[str, str], Mapping[str, PredictFn]] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def default_model_loader(model_set: Any) -> Mapping[str, PredictFn]:
+    """Load a model set from the MLflow registry (:func:`fleetvision.models.registry.load_models`)."""
+    from fleetvision.models.registry import load_models
+
+    return load_models(model_set)
+
+
+def _loader_key(loader: ModelLoader) -> str:
+    key = getattr(loader, "cache_key", None)
+    if isinstance(key, str):
+        return key
+    target = loader if hasattr(loader, "__qualname__") else type(loader)
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+def worker_models(model_set: ModelSetLike, loader: ModelLoader) -> Mapping[str, PredictFn]:
+    """The models of a model set in this Python worker, loaded on first use and cached.
+
+    The cache key is the model set (its id and where its versions live) and the loader: a new champion
+    is a new model set id, so a promotion between runs loads the new versions, while every batch and
+    task of a run reuses one load.
+
+    Raises:
+        ValueError: The loader returned no models or something that is not callable.
+    """
+    # The id names the versions; the repr also pins where they live (two registries can both have v1).
+    key = (f"{model_set.model_set_id}:{hashlib.sha1(repr(model_set).encode()).hexdigest()[:12]}", _loader_key(loader))
+    with _WORKER_LOCK:
+        cached = _WORKER_MODELS.get(key)
+        if cached is not None:
+            return cached
+        _pin_gpu()
+        models = dict(loader(model_set))
+        if not models:
+            raise ValueError(f"model loader {key[1]} returned no models for model set {key[0]}")
+        bad = [task for task, fn in models.items() if not callable(fn)]
+        if bad:
+            raise ValueError(f"model loader {key[1]}: models for {bad} are not callable")
+        _WORKER_MODELS[key] = models
+        logger.info("worker %d loaded models %s for model set %s", os.getpid(), sorted(models), key[0])
+        return models
+
+
+def clear_worker_models() -> None:
+    """Forget the cached models of this process (tests)."""
+    with _WORKER_LOCK:
+        _WORKER_MODELS.clear()
+
+
+def _pin_gpu() -> None:
+    """Make only the GPU Spark assigned to this task visible, before a framework initialises CUDA."""
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    if ctx is None:
+        return
+    gpu = ctx.resources().get("gpu")
+    if gpu is not None and gpu.addresses and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpu.addresses)
+        logger.info("worker %d pinned to GPU %s", os.getpid(), os.environ["CUDA_VISIBLE_DEVICES"])
+
+
+# -------------------------------------------------------------------------------------- pure parts
+def run_models(models: Mapping[str, PredictFn], batch: np.ndarray, model_batch_size: int) -> dict[str, np.ndarray]:
+    """Run every model on the same decoded batch, ``model_batch_size`` rows at a time.
+
+    Args:
+        models: task -> predict function.
+        batch: uint8 ``[N, S, S, 3]``.
+        model_batch_size: Most rows per model call.
+
+    Returns:
+        Every model's outputs, merged into one mapping of ``[N, ...]`` arrays.
+
+    Raises:
+        ValueError: Two models return an output of the same name, or a model returns something other
+            than a mapping of arrays with one row per input.
+    """
+    n = int(batch.shape[0])
+    merged: dict[str, list[np.ndarray]] = {}
+    owner: dict[str, str] = {}
+    for start in range(0, n, model_batch_size):
+        chunk = batch[start : start + model_batch_size]
+        for task, predict in models.items():
+            out = predict(chunk)
+            if not isinstance(out, Mapping):
+                raise ValueError(f"model {task!r} returned {type(out).__name__}, expected a mapping of arrays")
+            for name, value in out.items():
+                if owner.setdefault(name, task) != task:
+                    raise ValueError(f"models {owner[name]!r} and {task!r} both return an output named {name!r}")
+                arr = np.asarray(value)
+                if arr.ndim == 0 or arr.shape[0] != len(chunk):
+                    raise ValueError(
+                        f"model {task!r} output {name!r} has shape {arr.shape}, expected {len(chunk)} rows"
+                    )
+                merged.setdefault(name, []).append(arr)
+    return {name: np.concatenate(parts, axis=0) for name, parts in merged.items()}
+
+
+def hash_frame(uri: pd.Series, content: pd.Series, max_bytes: int) -> pd.DataFrame:
+    """Read each photo's bytes and hash them (columns of :data:`HASH_SCHEMA`, one row per input).
+
+    Inline content wins over the uri. No bytes at all is ``empty``; a uri that cannot be read is
+    ``unreadable_uri``; in both cases ``content_hash`` is null.
+    """
+    if len(uri) != len(content):
+        raise ValueError(f"hash_frame: {len(uri)} uris but {len(content)} contents")
+    rows: list[tuple[str | None, int | None, str | None, str | None]] = []
+    for u, c in zip(uri.tolist(), content.tolist()):
+        data: bytes | None = bytes(c) if c is not None else None
+        if data is None and u:
+            try:
+                data = decode.read_uri(u, max_bytes=max_bytes)
+            except decode.UnreadableUriError as e:
+                rows.append((None, None, decode.ErrorCode.UNREADABLE_URI.value, str(e)[:300]))
+                continue
+        if data is None:
+            rows.append((None, None, decode.ErrorCode.EMPTY.value, "no bytes: content and uri are null"))
+            continue
+        rows.append((decode.content_hash(data), len(data), None, None))
+    return pd.DataFrame(rows, columns=[f.name for f in HASH_SCHEMA.fields])
+
+
+def score_frame(
+    uri: pd.Series,
+    content: pd.Series,
+    models: Mapping[str, PredictFn],
+    settings: UdfSettings,
+    taxonomy: Taxonomy,
+    rules: ScoringRules,
+) -> pd.DataFrame:
+    """Decode a batch once, run every model on it and shape one prediction row per input photo.
+
+    Returns:
+        Columns of :data:`PREDICTION_SCHEMA`, in order, one row per input, failures included.
+
+    Raises:
+        ValueError: A model's outputs do not have the declared names, shapes or ranges.
+    """
+    from fleetvision.scoring.tags import prediction_frame, validate_outputs
+
+    if len(uri) != len(content):
+        raise ValueError(f"score_frame: {len(uri)} uris but {len(content)} contents")
+    items = [bytes(c) if c is not None else None for c in content.tolist()]
+    batch, photos = decode.decode_batch(
+        items, settings.image_size, settings.max_pixels, uris=uri.tolist(), max_bytes=settings.max_bytes
+    )
+    if len(batch):
+        outputs = validate_outputs(run_models(models, batch, settings.model_batch_size), len(batch), taxonomy)
+    else:
+        outputs = {}
+    frame = prediction_frame(photos, outputs, taxonomy, rules, batch=batch)
+    if len(frame) != len(photos):
+        raise ValueError(f"prediction_frame returned {len(frame)} rows for {len(photos)} photos")
+    return frame[[f.name for f in PREDICTION_SCHEMA.fields]]
+
+
+def _inject_first_attempt_failure(marker_dir: str | None) -> None:
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    if ctx is None or ctx.attemptNumber() != 0:
+        return
+    if marker_dir:
+        Path(marker_dir).mkdir(parents=True, exist_ok=True)
+        name = f"attempt0-stage{ctx.stageId()}-part{ctx.partitionId()}-{uuid.uuid4().hex[:8]}"
+        (Path(marker_dir) / name).touch()
+    raise RuntimeError(f"{FAIL_AT_ENV}=udf_first_attempt: injected failure in partition {ctx.partitionId()}")
+
+
+# ------------------------------------------------------------------------------------ pandas UDFs
+def make_hash_udf(max_bytes: int) -> Callable[..., Column]:
+    """A pandas UDF ``(uri, content) -> struct<HASH_SCHEMA>`` that hashes each photo's bytes on the executor."""
+
+    def hash_photos(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
+        for uri, content in batches:
+            yield hash_frame(uri, content, max_bytes)
+
+    return pandas_udf(hash_photos, returnType=HASH_SCHEMA)  # type: ignore[call-overload]
+
+
+def make_scoring_udf(
+    model_set: ModelSetLike,
+    settings: UdfSettings,
+    taxonomy: Taxonomy,
+    rules: ScoringRules,
+    loader: ModelLoader | None = None,
+) -> Callable[..., Column]:
+    """A pandas UDF ``(uri, content) -> struct<PREDICTION_SCHEMA>``: decode once, every model, one row each.
+
+    Args:
+        model_set: The model versions resolved on the driver (shipped, never re-resolved on workers).
+        settings: Sizes and limits.
+        taxonomy: The shot taxonomy (class names of the angle output).
+        rules: Thresholds for flags (banner, plate) and quality.
+        loader: Loads the model set in a worker; default :func:`default_model_loader`.
+    """
+    load = loader if loader is not None else default_model_loader
+
+    def score_photos(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
+        if settings.fail_first_attempt:
+            _inject_first_attempt_failure(settings.fail_marker_dir)
+        models = worker_models(model_set, load)
+        for uri, content in batches:
+            yield score_frame(uri, content, models, settings, taxonomy, rules)
+
+    return pandas_udf(score_photos, returnType=PREDICTION_SCHEMA)  # type: ignore[call-overload]

@@ -1,0 +1,247 @@
+"""Work selection for the scoring job: which photos to tag and which listings to recompute.
+
+* ``full``: every image in ``listing_images`` (at one pinned table version) is tagged; tags of images no
+  longer there are removed; every listing is recomputed.
+* ``incremental``: the change data feed of ``listing_images`` from the version after the last
+  successful run's watermark up to the pinned version. Images inserted or updated are tagged again
+  (their latest row, read at the pinned version); images deleted lose their tags. Listings touched by
+  any change (before and after images, so a photo moved between listings touches both) and listings
+  whose own row changed in ``listings`` since the last run are recomputed.
+
+Both modes then hash every selected photo's bytes on the executors and send to the models only one
+photo per content hash that the prediction cache does not already hold for the run's model set.
+
+Listing status: tags are facts about photos, so every image in ``listing_images`` is tagged whatever its
+listing's status. Completeness and hero rows exist only for ``active`` listings: a listing that is
+sold or withdrawn loses them (ranking and search have no use for them), and gets them back if it is
+re-activated.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from fleetvision.tables import (
+    HERO_IMAGES,
+    IMAGE_TAGS,
+    LISTING_COMPLETENESS,
+    LISTING_IMAGES,
+    LISTINGS,
+    SCORING_RUNS,
+    TABLES_BY_NAME,
+    qualified,
+    table_version,
+)
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["full", "incremental"]
+MODES: tuple[str, ...] = ("full", "incremental")
+ACTIVE_STATUS = "active"
+WORK_COLUMNS = ("image_id", "listing_id", "position", "uri", "content")
+_LISTING_FIELDS = ("status", "seller_type", "body_type")
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """The last successful run: where the next incremental run starts.
+
+    Attributes:
+        run_id: That run's id.
+        input_table_version: The ``listing_images`` version it consumed.
+        listings_table_version: The ``listings`` version it read (None for ledgers written before it
+            was recorded: then every listing counts as changed).
+    """
+
+    run_id: str
+    input_table_version: int
+    listings_table_version: int | None
+
+
+@dataclass(frozen=True)
+class WorkSelection:
+    """What one run does.
+
+    Attributes:
+        mode: The mode actually run (``incremental`` without a watermark runs ``full``).
+        input_version: The ``listing_images`` version read (pinned for the whole run).
+        from_version: First change-feed version read (incremental only).
+        listings_version: The ``listings`` version read.
+        images: ``WORK_COLUMNS`` of the photos to tag.
+        deleted_image_ids: ``image_id`` of tag rows to remove.
+        affected_listing_ids: ``listing_id`` of listings to recompute (or to drop if no longer active).
+    """
+
+    mode: Mode
+    input_version: int
+    from_version: int | None
+    listings_version: int
+    images: DataFrame
+    deleted_image_ids: DataFrame
+    affected_listing_ids: DataFrame
+
+
+def last_watermark(spark: SparkSession, database: str) -> Watermark | None:
+    """The newest ``succeeded`` row of ``scoring_runs``, or None when there is none."""
+    row = (
+        spark.table(qualified(database, SCORING_RUNS))
+        .filter(F.col("status") == "succeeded")
+        .orderBy(F.col("finished_at").desc(), F.col("input_table_version").desc())
+        .select("run_id", "input_table_version", "listings_table_version")
+        .first()
+    )
+    if row is None or row["input_table_version"] is None:
+        return None
+    lv = row["listings_table_version"]
+    return Watermark(row["run_id"], int(row["input_table_version"]), int(lv) if lv is not None else None)
+
+
+def read_version(spark: SparkSession, database: str, table: str, version: int) -> DataFrame:
+    """A Delta table by name as of a version (time travel), so a run reads one consistent snapshot."""
+    return spark.sql(f"SELECT * FROM {qualified(database, table)} VERSION AS OF {int(version)}")
+
+
+def pinned(spark: SparkSession, database: str, table: str) -> DataFrame:
+    """A Delta table by name at its current version, pinned (later commits are not seen)."""
+    return read_version(spark, database, table, table_version(spark, database, TABLES_BY_NAME[table]))
+
+
+def _listing_changes(spark: SparkSession, database: str, old_version: int | None, new_version: int) -> DataFrame:
+    """``listing_id`` of listings added, removed or changed in status/seller type/body type."""
+    now = read_version(spark, database, LISTINGS.name, new_version).select("listing_id", *_LISTING_FIELDS)
+    if old_version is None:
+        return now.select("listing_id")
+    if old_version == new_version:
+        return now.select("listing_id").limit(0)
+    before = read_version(spark, database, LISTINGS.name, old_version).select("listing_id", *_LISTING_FIELDS)
+    # Symmetric difference of the rows: added, removed, or any watched field changed (nulls compare equal).
+    return before.exceptAll(now).select("listing_id").union(now.exceptAll(before).select("listing_id")).distinct()
+
+
+def select_work(spark: SparkSession, database: str, mode: Mode, watermark: Watermark | None) -> WorkSelection:
+    """Decide the photos to tag, the tags to remove and the listings to recompute.
+
+    Args:
+        spark: The session.
+        database: Where the tables are.
+        mode: ``full`` or ``incremental``.
+        watermark: The last successful run (:func:`last_watermark`); ``incremental`` without one runs
+            ``full``.
+
+    Raises:
+        ValueError: ``mode`` is unknown, or the watermark is ahead of ``listing_images`` (the table was
+            replaced: rerun with ``--mode full``).
+    """
+    if mode not in MODES:
+        raise ValueError(f"scoring mode must be one of {MODES}, got {mode!r}")
+    input_version = table_version(spark, database, LISTING_IMAGES)
+    listings_version = table_version(spark, database, LISTINGS)
+    snapshot = read_version(spark, database, LISTING_IMAGES.name, input_version).select(*WORK_COLUMNS)
+    # Every table is read at a pinned version, so the selection stays the same however often Spark
+    # evaluates it, even after this run has merged into the output tables.
+    tags = pinned(spark, database, IMAGE_TAGS.name).select("image_id", "listing_id")
+
+    if mode == "incremental" and watermark is None:
+        logger.warning("incremental run without a successful previous run: running full")
+        mode = "full"
+    if mode == "full":
+        # Every listing anything knows of: recomputed if active, its rows removed otherwise.
+        listing_ids = (
+            read_version(spark, database, LISTINGS.name, listings_version)
+            .select("listing_id")
+            .union(snapshot.select("listing_id"))
+            .union(tags.select("listing_id"))
+            .union(pinned(spark, database, LISTING_COMPLETENESS.name).select("listing_id"))
+            .union(pinned(spark, database, HERO_IMAGES.name).select("listing_id"))
+            .distinct()
+        )
+        return WorkSelection(
+            mode="full",
+            input_version=input_version,
+            from_version=None,
+            listings_version=listings_version,
+            images=snapshot,
+            deleted_image_ids=tags.select("image_id").join(snapshot.select("image_id"), "image_id", "left_anti"),
+            affected_listing_ids=listing_ids,
+        )
+
+    assert watermark is not None  # narrowed above: incremental with no watermark became full
+    if watermark.input_table_version > input_version:
+        raise ValueError(
+            f"the watermark (listing_images version {watermark.input_table_version}, run {watermark.run_id}) is "
+            f"ahead of the table (version {input_version}): the table was replaced; rerun with --mode full"
+        )
+    from_version = watermark.input_table_version + 1
+    listing_changes = _listing_changes(spark, database, watermark.listings_table_version, listings_version)
+    if from_version > input_version:
+        empty_ids = snapshot.select("image_id").limit(0)
+        return WorkSelection(
+            mode="incremental",
+            input_version=input_version,
+            from_version=from_version,
+            listings_version=listings_version,
+            images=snapshot.limit(0),
+            deleted_image_ids=empty_ids,
+            affected_listing_ids=listing_changes,
+        )
+    changes = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", from_version)
+        .option("endingVersion", input_version)
+        .table(qualified(database, LISTING_IMAGES))
+        .select("image_id", "listing_id", "_change_type")
+    )
+    changed_ids = changes.select("image_id").distinct()
+    # The change feed says *that* an image changed; its current row (or absence) says what to do.
+    images = snapshot.join(changed_ids, "image_id", "left_semi")
+    deleted = changed_ids.join(snapshot.select("image_id"), "image_id", "left_anti")
+    affected = changes.select("listing_id").union(listing_changes).distinct()
+    return WorkSelection(
+        mode="incremental",
+        input_version=input_version,
+        from_version=from_version,
+        listings_version=listings_version,
+        images=images,
+        deleted_image_ids=deleted,
+        affected_listing_ids=affected,
+    )
+
+
+def photos_to_infer(hashed: DataFrame, work_images: DataFrame, cache: DataFrame, model_set_id: str) -> DataFrame:
+    """One photo per content hash that the prediction cache lacks for ``model_set_id``.
+
+    Args:
+        hashed: Selected photos with ``image_id`` and ``content_hash`` (null when the bytes were unreadable).
+        work_images: ``WORK_COLUMNS`` of the same photos (where the bytes are).
+        cache: The ``prediction_cache`` table.
+        model_set_id: The run's model set.
+
+    Returns:
+        ``content_hash, image_id, uri, content``: the representative photo (lowest image_id) of each new hash.
+    """
+    known = cache.filter(F.col("model_set_id") == F.lit(model_set_id)).select("content_hash")
+    representatives = (
+        hashed.filter(F.col("content_hash").isNotNull())
+        .join(known, "content_hash", "left_anti")
+        .groupBy("content_hash")
+        .agg(F.min("image_id").alias("image_id"))
+    )
+    return representatives.join(work_images.select("image_id", "uri", "content"), "image_id").select(
+        "content_hash", "image_id", "uri", "content"
+    )
+
+
+def is_active(status: Column) -> Column:
+    """The condition for a listing that keeps completeness and hero rows."""
+    return F.coalesce(status == F.lit(ACTIVE_STATUS), F.lit(False))
+
+
+def cache_rows(cache: DataFrame, model_set_id: str) -> DataFrame:
+    """The prediction cache of one model set."""
+    return cache.filter(F.col("model_set_id") == F.lit(model_set_id))
