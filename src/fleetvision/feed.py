@@ -1,0 +1,264 @@
+"""Spark -> tf.data: the labelled table handed to TensorFlow through petastorm.
+
+This is the one module that imports petastorm (pinned at 0.13.1, its last release, which holds
+pyarrow at 14); replacing it means replacing this file only.
+
+Spark reads ``training_images`` (checked against its contract), selects the rows of a dataset and
+split, and shapes them into flat columns (the plate box as four floats, unknown labels as -1).
+:func:`tf_examples` materialises that DataFrame once as Parquet under
+``<paths.artifacts>/petastorm`` (``make_spark_converter``; the cache directory is set through
+``petastorm.spark.converter.parentCacheDirUrl``) and yields a one-pass ``tf.data.Dataset`` of dicts
+with :data:`fleetvision.models.pipeline.EXAMPLE_KEYS`. Decoding and augmentation then happen in the
+tf.data pipeline (:mod:`fleetvision.models.pipeline`), not here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from fleetvision.config import Config
+from fleetvision.models.metrics import EvalLabels
+from fleetvision.tables import TRAINING_IMAGES, qualified, validate_input_table
+
+logger = logging.getLogger(__name__)
+
+PARENT_CACHE_DIR_CONF = "petastorm.spark.converter.parentCacheDirUrl"
+
+# petastorm 0.13.1 drives pyarrow's legacy dataset API and distutils: dozens of Future/Deprecation
+# warnings per read, all harmless with the pinned pyarrow 14. Silence those raised from petastorm only.
+for _category in (FutureWarning, DeprecationWarning, UnicodeWarning):
+    warnings.filterwarnings("ignore", category=_category, module=r"petastorm(\.|$)")
+TASK_LABEL_COLUMN: dict[str, str] = {
+    "angle": "angle_index",
+    "banner": "has_banner",
+    "plate": "plate_present",
+    "body": "body_index",
+}
+FEED_COLUMNS: tuple[str, ...] = (
+    "sample_id",
+    "content",
+    "angle_index",
+    "has_banner",
+    "plate_present",
+    "box_x0",
+    "box_y0",
+    "box_x1",
+    "box_y1",
+    "box_known",
+    "body_index",
+)
+
+
+class EmptyDatasetError(ValueError):
+    """No rows of the requested dataset and split; the message names the table, prefix and splits."""
+
+
+def training_frame(
+    spark: SparkSession,
+    config: Config,
+    *,
+    splits: Sequence[str],
+    dataset_prefix: str,
+    max_rows: int | None = None,
+    seed: int = 0,
+    tasks: Sequence[str] | None = None,
+) -> DataFrame:
+    """The rows of ``training_images`` for some splits of a dataset, as flat feed columns.
+
+    Args:
+        spark: The session.
+        config: The job configuration (database).
+        splits: Split names to keep (``train``, ``val``, ``eval``).
+        dataset_prefix: Keep rows whose ``dataset`` starts with this (``synthetic`` matches
+            ``synthetic-train-s7`` and ``synthetic-eval-s1001``; ``folder:/photos`` an import).
+        max_rows: Keep a random sample of at most this many rows (seeded); None keeps all.
+        seed: Seed of that sample.
+        tasks: Keep only rows with a known label for at least one of these tasks (a body-only run
+            reads exterior shots only); None keeps every row.
+
+    Returns:
+        A DataFrame with :data:`FEED_COLUMNS` (unknown labels as -1, the box as 4 floats).
+
+    Raises:
+        TableContractError: The table is missing or does not match its contract.
+        ValueError: ``splits`` is empty.
+    """
+    if not splits:
+        raise ValueError("training_frame: splits is empty")
+    df = validate_input_table(spark, config.tables.database, TRAINING_IMAGES)
+    df = df.where(F.col("split").isin(list(splits)) & F.col("dataset").startswith(dataset_prefix))
+    box = F.coalesce(F.col("plate_box"), F.array().cast("array<float>"))
+    known = (F.size(box) == 4) & F.forall(box, lambda v: v.isNotNull() & ~F.isnan(v))
+    out = df.select(
+        F.col("sample_id"),
+        F.col("content"),
+        F.coalesce(F.col("angle_index"), F.lit(-1)).cast("int").alias("angle_index"),
+        F.coalesce(F.col("has_banner"), F.lit(-1)).cast("int").alias("has_banner"),
+        F.coalesce(F.col("plate_present"), F.lit(-1)).cast("int").alias("plate_present"),
+        *[
+            F.when(known, box[i]).otherwise(F.lit(0.0)).cast("float").alias(name)
+            for i, name in enumerate(("box_x0", "box_y0", "box_x1", "box_y1"))
+        ],
+        known.cast("int").alias("box_known"),
+        F.coalesce(F.col("body_index"), F.lit(-1)).cast("int").alias("body_index"),
+    ).where(F.col("content").isNotNull())
+    if tasks is not None:
+        unknown = sorted(set(tasks) - set(TASK_LABEL_COLUMN))
+        if unknown:
+            raise ValueError(f"training_frame: unknown task(s) {unknown}")
+        labelled = [F.col(TASK_LABEL_COLUMN[t]) >= 0 for t in tasks]
+        out = out.where(functools.reduce(lambda a, b: a | b, labelled))
+    if max_rows is not None:
+        out = out.orderBy(F.rand(seed)).limit(max_rows)
+    return out
+
+
+def _cache_dir_url(config: Config) -> str:
+    location = config.paths.location("artifacts").rstrip("/")
+    if "://" in location:
+        return f"{location}/petastorm"
+    return f"file://{location}/petastorm"
+
+
+def _to_example(row: tf.Tensor) -> dict[str, tf.Tensor]:
+    return {
+        "content": row.content,
+        "angle_index": tf.cast(row.angle_index, tf.int32),
+        "has_banner": tf.cast(row.has_banner, tf.int32),
+        "plate_present": tf.cast(row.plate_present, tf.int32),
+        "box": tf.cast(tf.stack([row.box_x0, row.box_y0, row.box_x1, row.box_y1]), tf.float32),
+        "box_known": tf.cast(row.box_known, tf.int32),
+        "body_index": tf.cast(row.body_index, tf.int32),
+    }
+
+
+@contextlib.contextmanager
+def tf_examples(
+    spark: SparkSession,
+    frame: DataFrame,
+    config: Config,
+    *,
+    read_batch: int = 128,
+    workers: int = 2,
+    with_sample_id: bool = False,
+) -> Iterator[tuple[tf.data.Dataset, int]]:
+    """Hand a feed DataFrame to tf.data through petastorm; one pass, valid inside the ``with``.
+
+    Args:
+        spark: The session (the petastorm cache directory is set on it).
+        frame: From :func:`training_frame`.
+        config: The job configuration (``paths.artifacts`` holds the Parquet cache).
+        read_batch: Rows petastorm reads per batch (the dataset is unbatched again).
+        workers: petastorm reader threads.
+        with_sample_id: Also yield ``sample_id`` in each example.
+
+    Yields:
+        (unbatched dataset of example dicts, number of rows).
+
+    Raises:
+        EmptyDatasetError: The frame has no rows.
+    """
+    spark.conf.set(PARENT_CACHE_DIR_CONF, _cache_dir_url(config))
+    from petastorm.spark import make_spark_converter
+
+    # dtype=None: the columns are already float32/int32 (petastorm would otherwise cast and warn)
+    converter = make_spark_converter(frame.select(*FEED_COLUMNS), dtype=None)
+    try:
+        n = len(converter)
+        if n == 0:
+            raise EmptyDatasetError("the feed has no rows (see training_frame's dataset/split filter)")
+        with converter.make_tf_dataset(
+            batch_size=read_batch, num_epochs=1, workers_count=workers, shuffling_queue_capacity=0
+        ) as batches:
+
+            def to_example(row: tf.Tensor) -> dict[str, tf.Tensor]:
+                ex = _to_example(row)
+                if with_sample_id:
+                    ex["sample_id"] = row.sample_id
+                return ex
+
+            yield batches.unbatch().map(to_example, num_parallel_calls=tf.data.AUTOTUNE), n
+    finally:
+        converter.delete()
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A frozen evaluation set in memory: encoded photos and their labels.
+
+    Attributes:
+        sample_ids: One per photo, sorted (the set's order does not depend on Spark's).
+        contents: Encoded photo bytes.
+        labels: The labels, aligned with ``contents``.
+        description: Which dataset prefix and split it came from.
+        fingerprint: sha256 (16 hex) of the sorted sample ids: the same set gives the same fingerprint.
+    """
+
+    sample_ids: tuple[str, ...]
+    contents: tuple[bytes, ...]
+    labels: EvalLabels
+    description: str
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+
+def load_eval_set(
+    spark: SparkSession,
+    config: Config,
+    *,
+    dataset_prefix: str | None = None,
+    split: str | None = None,
+) -> EvalSet:
+    """Read the frozen evaluation set (``models.eval_dataset`` / ``models.eval_split``) through petastorm.
+
+    Args:
+        spark: The session.
+        config: The job configuration.
+        dataset_prefix: Overrides ``models.eval_dataset`` (default: ``models.training_dataset``).
+        split: Overrides ``models.eval_split``.
+
+    Raises:
+        EmptyDatasetError: No rows (the message says how to make them).
+    """
+    prefix = dataset_prefix or config.models.eval_dataset or config.models.training_dataset
+    split = split or config.models.eval_split
+    table = qualified(config.tables.database, TRAINING_IMAGES)
+    frame = training_frame(spark, config, splits=(split,), dataset_prefix=prefix)
+    rows: list[tuple[str, bytes, dict[str, np.ndarray]]] = []
+    try:
+        with tf_examples(spark, frame, config, with_sample_id=True) as (examples, _):
+            for ex in examples.as_numpy_iterator():
+                rows.append((ex.pop("sample_id").decode(), bytes(ex.pop("content")), ex))
+    except EmptyDatasetError:
+        raise EmptyDatasetError(
+            f"no evaluation rows in {table} with dataset starting {prefix!r} and split {split!r}; "
+            "generate them (fleetvision generate) or import labels (fleetvision import-labels)"
+        ) from None
+    rows.sort(key=lambda r: r[0])
+    labels = EvalLabels(
+        angle_index=np.array([r[2]["angle_index"] for r in rows], dtype=np.int64),
+        has_banner=np.array([r[2]["has_banner"] for r in rows], dtype=np.int64),
+        plate_present=np.array([r[2]["plate_present"] for r in rows], dtype=np.int64),
+        box=np.array([r[2]["box"] for r in rows], dtype=np.float32).reshape(-1, 4),
+        box_known=np.array([r[2]["box_known"] for r in rows], dtype=np.int64),
+        body_index=np.array([r[2]["body_index"] for r in rows], dtype=np.int64),
+    )
+    ids = tuple(r[0] for r in rows)
+    fingerprint = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+    logger.info(
+        "eval set: %d rows from %s (dataset %s*, split %s), fingerprint %s", len(ids), table, prefix, split, fingerprint
+    )
+    return EvalSet(ids, tuple(r[1] for r in rows), labels, f"{table} dataset={prefix}* split={split}", fingerprint)

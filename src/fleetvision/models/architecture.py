@@ -1,0 +1,281 @@
+"""Keras 3 model builders: a configurable backbone, one head per task, one model per task.
+
+Every model takes ``uint8 [N, S, S, 3]`` RGB and does its own preprocessing, so the same bytes give
+the same answer wherever the model runs. Only built-in Keras layers are used (no ``Lambda``, no custom
+classes), so a saved ``.keras`` file loads anywhere with plain ``keras.saving.load_model`` in safe
+mode.
+
+Heads (output names are the contract with scoring, docs/CONTRACTS.md):
+
+* ``angle``: softmax over the taxonomy's classes. The ``split`` head pools the left and right halves
+  of the last feature map separately and concatenates them, so "the bonnet is on the left" survives
+  pooling; a globally pooled head cannot tell a photo from its mirror image if its features are
+  flip-symmetric. ``global`` (one global pool) and ``left_half`` (the model only sees the left half of
+  the photo: the old workaround) exist for the comparison in docs/models.md.
+* ``banner``: sigmoid [N, 1] from average- and max-pooled features (an overlay can be a thin strip).
+* ``plate_presence`` [N, 1] and ``plate_box`` [N, 4]: a plate is a few pixels tall at S=128, so both
+  read finer maps than the other heads: presence pools the stride-8 map (fused with the upsampled
+  stride-16 map); the box head goes on to a stride-4 grid (32 x 32 cells at S=128). Each cell predicts
+  a score and a box (offset of the centre inside the cell, width, height); a softmax over the cells'
+  scores weights the cells' boxes (a differentiable "soft argmax", trained by the box loss alone).
+  Fixed (non-trainable) Dense layers hold the cell grid and turn centre/size into (x0, y0, x1, y1),
+  clipped to [0, 1].
+* ``body``: softmax over the body types, from a small branch of its own on the stride-16 map plus the
+  pooled stride-32 features.
+
+:func:`build_multitask_model` builds one shared backbone with the heads of several tasks (trained
+together: one pass over the data instead of four); :func:`task_model` cuts out one task's model
+(backbone + its head) for registering on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from fleetvision.models.spec import TASK_OUTPUTS, TrainSpec
+
+logger = logging.getLogger(__name__)
+
+# Backbone layers whose outputs are the stride-4, stride-8 and stride-16 feature maps.
+_STRIDE4_LAYER = {"mobilenet_v3_small": "expanded_conv_project_bn", "efficientnet_b0": "block2b_add"}
+_STRIDE8_LAYER = {"mobilenet_v3_small": "expanded_conv_2_add", "efficientnet_b0": "block3b_add"}
+_STRIDE16_LAYER = {"mobilenet_v3_small": "expanded_conv_7_add", "efficientnet_b0": "block5c_add"}
+BATCH_NORM_MOMENTUM = 0.9
+# Largest plate width/height the box head can express, as a share of the photo side.
+_MAX_PLATE_SIDE = 0.5
+
+
+def build_backbone(spec: TrainSpec, input_shape: tuple[int, int, int]) -> keras.Model:
+    """The feature extractor: float RGB in [0, 255] -> (stride-4, stride-8, stride-16, stride-32 maps).
+
+    The keras.applications models carry their own input scaling (``include_preprocessing``), so
+    they take raw 0-255 values.
+
+    Args:
+        spec: The training spec (backbone name, width multiplier, weights file).
+        input_shape: (height, width, 3).
+
+    Returns:
+        A Keras model named ``backbone`` with four outputs.
+
+    Raises:
+        FileNotFoundError: ``backbone_weights`` names a file that does not exist.
+        ValueError: Unknown backbone.
+    """
+    weights: str | None = None
+    if spec.backbone_weights:
+        path = Path(spec.backbone_weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"models.backbone_weights: no such file {path} (weights are never downloaded)")
+        weights = str(path)
+    if spec.backbone == "mobilenet_v3_small":
+        base = keras.applications.MobileNetV3Small(
+            input_shape=input_shape,
+            alpha=spec.backbone_alpha,
+            include_top=False,
+            weights=weights,
+            include_preprocessing=True,
+        )
+    elif spec.backbone == "efficientnet_b0":
+        base = keras.applications.EfficientNetB0(input_shape=input_shape, include_top=False, weights=weights)
+    else:
+        raise ValueError(f"unknown backbone {spec.backbone!r}; expected mobilenet_v3_small or efficientnet_b0")
+    # keras.applications' batch norms keep 99.9% of their running statistics per step (fine for
+    # ImageNet's millions of steps); trained from scratch for a few thousand steps they would still
+    # hold their initial values at inference. 0.9 forgets the start within ~100 steps.
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BATCH_NORM_MOMENTUM
+    stride4 = base.get_layer(_STRIDE4_LAYER[spec.backbone]).output
+    stride8 = base.get_layer(_STRIDE8_LAYER[spec.backbone]).output
+    stride16 = base.get_layer(_STRIDE16_LAYER[spec.backbone]).output
+    return keras.Model(base.inputs, [stride4, stride8, stride16, base.output], name="backbone")
+
+
+def _split_pool(features: keras.KerasTensor, prefix: str) -> keras.KerasTensor:
+    """Average-pool the left and right halves of a feature map separately; concatenate.
+
+    With an odd width the middle column belongs to both halves.
+    """
+    width = int(features.shape[2])
+    left_cols, right_start = math.ceil(width / 2), width // 2
+    left = keras.layers.Cropping2D(((0, 0), (0, width - left_cols)), name=f"{prefix}_left")(features)
+    right = keras.layers.Cropping2D(((0, 0), (right_start, 0)), name=f"{prefix}_right")(features)
+    return keras.layers.Concatenate(name=f"{prefix}_halves")(
+        [
+            keras.layers.GlobalAveragePooling2D(name=f"{prefix}_left_pool")(left),
+            keras.layers.GlobalAveragePooling2D(name=f"{prefix}_right_pool")(right),
+        ]
+    )
+
+
+def _avg_max_pool(features: keras.KerasTensor, prefix: str) -> keras.KerasTensor:
+    return keras.layers.Concatenate(name=f"{prefix}_pool")(
+        [
+            keras.layers.GlobalAveragePooling2D(name=f"{prefix}_avg")(features),
+            keras.layers.GlobalMaxPooling2D(name=f"{prefix}_max")(features),
+        ]
+    )
+
+
+def _cell_grid(height: int, width: int) -> np.ndarray:
+    """[H*W, 2] kernel: a one-hot cell index -> the (x, y) of the cell's top-left corner, normalised."""
+    ys, xs = np.meshgrid(np.arange(height) / height, np.arange(width) / width, indexing="ij")
+    return np.stack([xs.reshape(-1), ys.reshape(-1)], axis=1).astype("float32")
+
+
+def _corners_kernel(height: int, width: int) -> np.ndarray:
+    """[6, 4] kernel: (gx, gy, ox, oy, w, h) -> (x0, y0, x1, y1).
+
+    gx, gy: expected cell corner; ox, oy in [0, 1]: centre offset inside a cell (in cells);
+    w, h in [0, 1]: size as a share of ``_MAX_PLATE_SIDE``.
+    """
+    half = 0.5 * _MAX_PLATE_SIDE
+    return np.array(
+        [
+            [1.0, 0.0, 1.0, 0.0],  # gx
+            [0.0, 1.0, 0.0, 1.0],  # gy
+            [1.0 / width, 0.0, 1.0 / width, 0.0],  # ox
+            [0.0, 1.0 / height, 0.0, 1.0 / height],  # oy
+            [-half, 0.0, half, 0.0],  # w
+            [0.0, -half, 0.0, half],  # h
+        ],
+        dtype="float32",
+    )
+
+
+def _fixed_dense(units: int, kernel: np.ndarray, name: str, inputs: keras.KerasTensor) -> keras.KerasTensor:
+    layer = keras.layers.Dense(units, use_bias=False, trainable=False, name=name)
+    out = layer(inputs)
+    layer.set_weights([kernel])
+    return out
+
+
+def _plate_heads(
+    stride4: keras.KerasTensor, stride8: keras.KerasTensor, stride16: keras.KerasTensor, dropout: float
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    up = keras.layers.UpSampling2D(2, interpolation="bilinear", name="plate_up")(stride16)
+    fused = keras.layers.Concatenate(name="plate_fuse")([stride8, up])
+    context = keras.layers.SeparableConv2D(64, 3, padding="same", activation="relu", name="plate_conv")(fused)
+    # presence: pooled stride-8 features
+    pooled = keras.layers.Dropout(dropout, name="plate_presence_dropout")(_avg_max_pool(context, "plate"))
+    presence = keras.layers.Dense(1, activation="sigmoid", name="plate_presence")(pooled)
+    # box: a stride-4 grid (edges of a plate a few pixels tall need the fine map), soft argmax over
+    # its cells, each cell with its own box
+    fine = keras.layers.Concatenate(name="plate_fuse_fine")(
+        [stride4, keras.layers.UpSampling2D(2, interpolation="bilinear", name="plate_up_fine")(context)]
+    )
+    local = keras.layers.SeparableConv2D(48, 3, padding="same", activation="relu", name="plate_conv_fine")(fine)
+    local = keras.layers.Conv2D(48, 1, activation="relu", name="plate_conv2")(local)
+    height, width = int(local.shape[1]), int(local.shape[2])
+    cells = height * width
+    scores = keras.layers.Conv2D(1, 1, name="plate_cell_score")(local)
+    weights = keras.layers.Softmax(name="plate_cell_weight")(
+        keras.layers.Reshape((cells,), name="plate_scores")(scores)
+    )
+    cell_box = keras.layers.Conv2D(4, 1, activation="sigmoid", name="plate_cell_box")(local)
+    cell_box = keras.layers.Reshape((cells, 4), name="plate_cell_boxes")(cell_box)
+    weighted = keras.layers.Multiply(name="plate_weighted")(
+        [cell_box, keras.layers.Reshape((cells, 1), name="plate_weight_col")(weights)]
+    )
+    # sum over cells = cells x mean over cells
+    box_params = keras.layers.Rescaling(float(cells), name="plate_box_params")(
+        keras.layers.GlobalAveragePooling1D(name="plate_box_mean")(weighted)
+    )
+    corner = _fixed_dense(2, _cell_grid(height, width), "plate_box_grid", weights)
+    centre_size = keras.layers.Concatenate(name="plate_box_centre_size")([corner, box_params])
+    corners = _fixed_dense(4, _corners_kernel(height, width), "plate_box_corners", centre_size)
+    box = keras.layers.ReLU(max_value=1.0, name="plate_box")(corners)
+    return presence, box
+
+
+def _heads(
+    spec: TrainSpec,
+    stride4: keras.KerasTensor,
+    stride8: keras.KerasTensor,
+    stride16: keras.KerasTensor,
+    stride32: keras.KerasTensor,
+    n_classes: int,
+    n_body_types: int,
+) -> dict[str, keras.KerasTensor]:
+    outputs: dict[str, keras.KerasTensor] = {}
+    drop = spec.head_dropout
+    if "angle" in spec.tasks:
+        pooled = (
+            _split_pool(stride32, "angle")
+            if spec.angle_head == "split"
+            else keras.layers.GlobalAveragePooling2D(name="angle_pool")(stride32)
+        )
+        pooled = keras.layers.Dropout(drop, name="angle_dropout")(pooled)
+        outputs["angle"] = keras.layers.Dense(n_classes, activation="softmax", name="angle")(pooled)
+    if "banner" in spec.tasks:
+        pooled = keras.layers.Dropout(drop, name="banner_dropout")(_avg_max_pool(stride32, "banner"))
+        outputs["banner"] = keras.layers.Dense(1, activation="sigmoid", name="banner")(pooled)
+    if "plate" in spec.tasks:
+        outputs["plate_presence"], outputs["plate_box"] = _plate_heads(stride4, stride8, stride16, drop)
+    if "body" in spec.tasks:
+        # a branch of its own on the stride-16 map: body shape, not the shot, decides here
+        own = keras.layers.SeparableConv2D(128, 3, padding="same", activation="relu", name="body_conv")(stride16)
+        pooled = keras.layers.Concatenate(name="body_features")(
+            [_avg_max_pool(own, "body_branch"), _avg_max_pool(stride32, "body")]
+        )
+        pooled = keras.layers.Dropout(drop, name="body_dropout")(pooled)
+        outputs["body"] = keras.layers.Dense(n_body_types, activation="softmax", name="body")(pooled)
+    return outputs
+
+
+def build_multitask_model(spec: TrainSpec, n_classes: int, n_body_types: int) -> keras.Model:
+    """One backbone shared by the heads of ``spec.tasks``; outputs a dict keyed by output name.
+
+    Args:
+        spec: The training spec.
+        n_classes: Number of shot classes (the angle softmax width).
+        n_body_types: Number of body types (the body softmax width).
+
+    Returns:
+        The model: input ``image`` uint8 [N, S, S, 3]; outputs as in ``spec.outputs``.
+    """
+    keras.utils.set_random_seed(spec.seed)
+    size = spec.input_size
+    image = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
+    # Rescaling casts uint8 to float (scale 1: the backbones scale 0-255 themselves).
+    x = keras.layers.Rescaling(1.0, name="to_float")(image)
+    width = size
+    if spec.angle_head == "left_half":
+        width = math.ceil(size / 2)
+        x = keras.layers.Cropping2D(((0, 0), (0, size - width)), name="left_half")(x)
+    stride4, stride8, stride16, stride32 = build_backbone(spec, (size, width, 3))(x)
+    outputs = _heads(spec, stride4, stride8, stride16, stride32, n_classes, n_body_types)
+    name = "fleetvision_" + "_".join(spec.tasks)
+    return keras.Model(image, outputs, name=name)
+
+
+def task_model(model: keras.Model, task: str) -> keras.Model:
+    """Cut one task's model (backbone + head) out of a multi-task model.
+
+    The result shares layers (and so weights) with ``model``; saving it writes only what it uses.
+
+    Args:
+        model: A model from :func:`build_multitask_model`.
+        task: ``angle``, ``banner``, ``plate`` or ``body``.
+
+    Returns:
+        A model with input uint8 [N, S, S, 3] and a dict of this task's outputs.
+
+    Raises:
+        ValueError: The model has no head for the task.
+    """
+    if task not in TASK_OUTPUTS:
+        raise ValueError(f"unknown model task {task!r}; expected one of {', '.join(TASK_OUTPUTS)}")
+    names = TASK_OUTPUTS[task]
+    layer_names = {layer.name for layer in model.layers}
+    missing = [n for n in names if n not in layer_names]
+    if missing:
+        raise ValueError(f"model {model.name!r} has no output(s) {missing} for task {task!r}")
+    outputs = {n: model.get_layer(n).output for n in names}
+    return keras.Model(model.inputs, outputs, name=f"fleetvision_{task}")

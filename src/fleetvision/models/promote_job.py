@@ -1,0 +1,127 @@
+"""``fleetvision promote <task> --version V``: move the champion alias to a better candidate.
+
+Both the candidate and the current champion are scored now, on the same frozen evaluation set, by
+the same code (so stale or differently computed metrics cannot decide). The alias moves only if
+:func:`fleetvision.models.promotion.decide` says so; otherwise the job exits 1 and says which metric
+fell short. With no champion yet, the candidate becomes champion if it meets ``promote.min_metrics``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from pyspark.sql import SparkSession
+
+from fleetvision.config import Config
+from fleetvision.feed import EmptyDatasetError, EvalSet
+from fleetvision.models.promotion import PromotionDecision, decide
+from fleetvision.models.registry import ModelNotFoundError
+from fleetvision.models.spec import TASKS
+
+logger = logging.getLogger(__name__)
+
+NEEDS_SPARK = True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", nargs="?", choices=TASKS)
+    parser.add_argument("--version", help="the candidate's registered version")
+    parser.add_argument(
+        "--starter",
+        action="store_true",
+        help="register the shipped starter models (paths.starter_models) as champions where a task has none",
+    )
+
+
+def promote_candidate(config: Config, task: str, version: str, eval_set: EvalSet) -> PromotionDecision:
+    """Evaluate candidate and champion on ``eval_set``; move the alias if the candidate is as good.
+
+    Returns:
+        The decision (the alias has moved iff ``decision.promote``).
+
+    Raises:
+        ModelNotFoundError: The candidate version does not exist.
+        ValueError: A configured metric does not exist, or an input size mismatch.
+    """
+    import mlflow
+
+    from fleetvision.models.evaluate_job import evaluate_ref
+    from fleetvision.models.registry import resolve_model_ref, set_champion
+    from fleetvision.tracking import configure_mlflow
+
+    candidate = resolve_model_ref(config, task, version=version)
+    try:
+        champion = resolve_model_ref(config, task, alias=config.mlflow.model_alias)
+    except ModelNotFoundError:
+        champion = None
+    if champion is not None and champion.version == candidate.version:
+        logger.info("%s version %s is already @%s", candidate.name, version, config.mlflow.model_alias)
+        return PromotionDecision(task, candidate.version, champion.version, ())
+    cand_eval = evaluate_ref(config, candidate, eval_set)
+    champ_eval = evaluate_ref(config, champion, eval_set) if champion is not None else None
+    decision = decide(
+        task,
+        cand_eval.metrics,
+        champ_eval.metrics if champ_eval else None,
+        config.promote,
+        candidate_version=candidate.version,
+        champion_version=champion.version if champion else None,
+    )
+    configure_mlflow(config)
+    with mlflow.start_run(run_name=f"promote-{task}-v{candidate.version}"):
+        mlflow.set_tags(
+            {
+                "fleetvision.job": "promote",
+                "fleetvision.task": task,
+                "fleetvision.decision": "promoted" if decision.promote else "refused",
+                "fleetvision.eval_fingerprint": eval_set.fingerprint,
+            }
+        )
+        mlflow.log_params(
+            {"candidate_version": candidate.version, "champion_version": champion.version if champion else "none"}
+        )
+        mlflow.log_metrics({f"candidate.{k}": v for k, v in cand_eval.metrics.items()})
+        if champ_eval is not None:
+            mlflow.log_metrics({f"champion.{k}": v for k, v in champ_eval.metrics.items()})
+        mlflow.log_text(decision.message(), "decision.txt")
+    if decision.promote:
+        set_champion(config, task, candidate.version)
+    return decision
+
+
+def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> int:
+    """Run the job; 0 promoted (or already champion), 1 refused, 2 bad version or no evaluation set."""
+    if args.starter:
+        from fleetvision.models.registry import register_starter_models
+
+        registered = register_starter_models(config)
+        for task, version in sorted(registered.items()):
+            logger.info("starter model %s registered as version %s, now @%s", task, version, config.mlflow.model_alias)
+        if not registered:
+            logger.info("every task already has a @%s: starter models not registered", config.mlflow.model_alias)
+        return 0
+    if args.task is None or args.version is None:
+        logger.error("fleetvision promote: give a task and --version, or --starter")
+        return 2
+    if spark is None:
+        raise ValueError("fleetvision promote needs a SparkSession")
+    from fleetvision.feed import load_eval_set
+
+    try:
+        eval_set = load_eval_set(spark, config)
+        decision = promote_candidate(config, args.task, str(args.version), eval_set)
+    except (ModelNotFoundError, EmptyDatasetError, ValueError) as e:
+        logger.error("fleetvision promote: %s", e)
+        return 2
+    if decision.promote:
+        logger.info(
+            "%s\n-> @%s now points at version %s",
+            decision.message(),
+            config.mlflow.model_alias,
+            decision.candidate_version,
+        )
+        return 0
+    short = ", ".join(dict.fromkeys(c.metric for c in decision.shortfalls))
+    logger.error("%s\n-> not promoted: %s fell short", decision.message(), short)
+    return 1

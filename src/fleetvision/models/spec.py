@@ -1,0 +1,191 @@
+"""The training plan: a frozen, validated spec built from the config before any work starts.
+
+No TensorFlow here, so the CLI can validate arguments (and fail fast) before TensorFlow loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from fleetvision.config import Config
+
+TASKS: tuple[str, ...] = ("angle", "banner", "plate", "body")
+"""The four models, in a fixed order."""
+
+TASK_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "angle": ("angle",),
+    "banner": ("banner",),
+    "plate": ("plate_presence", "plate_box"),
+    "body": ("body",),
+}
+"""Keras output names of each task's model (the contract with scoring, docs/CONTRACTS.md)."""
+
+OUTPUT_TASK: dict[str, str] = {out: task for task, outs in TASK_OUTPUTS.items() for out in outs}
+
+AngleHead = Literal["split", "global", "left_half"]
+FlipMode = Literal["swap", "plain", "none"]
+
+# Quick mode (tests, smoke runs): a tiny backbone and a handful of rows.
+QUICK_ALPHA = 0.35
+QUICK_MAX_ROWS = 64
+QUICK_BATCH = 16
+
+
+def parse_tasks(task: str, configured: Sequence[str]) -> tuple[str, ...]:
+    """``all`` -> the configured tasks; a task name -> that task.
+
+    Raises:
+        ValueError: The task is not one of the known tasks.
+    """
+    if task == "all":
+        return tuple(t for t in TASKS if t in configured)
+    if task not in TASKS:
+        raise ValueError(f"unknown model task {task!r}; expected one of {', '.join(TASKS)} or 'all'")
+    return (task,)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything a training run needs, validated on construction.
+
+    Attributes:
+        tasks: The tasks trained together (one shared backbone, one head per task).
+        input_size: S of the uint8 [N, S, S, 3] input.
+        backbone: ``mobilenet_v3_small`` or ``efficientnet_b0``.
+        backbone_alpha: MobileNetV3 width multiplier.
+        backbone_weights: Local weights file for the backbone, or None (train from scratch).
+        angle_head: ``split`` (left/right pooled separately), ``global`` or ``left_half``.
+        flip_mode: ``swap`` (flip + swap mirror labels), ``plain`` (flip, labels kept) or ``none``.
+        epochs: Passes over the training rows.
+        batch_size: Rows per step.
+        learning_rate: Peak learning rate (cosine decay after a short warm-up).
+        weight_decay: AdamW weight decay.
+        head_dropout: Dropout before each head's last layer.
+        loss_weights: Per Keras output.
+        seed: Initialisation, shuffling and augmentation seed.
+        max_train_rows: Cap on training rows (None: all).
+        shuffle_buffer: tf.data shuffle buffer (rows).
+        quick: Quick mode (tiny backbone, few rows); for tests and smoke runs.
+        training_dataset: Dataset-name prefix of the training rows in ``training_images``.
+        eval_dataset: Dataset-name prefix of the frozen evaluation rows.
+        eval_split: Split name of the frozen evaluation rows.
+    """
+
+    tasks: tuple[str, ...]
+    input_size: int
+    backbone: str = "mobilenet_v3_small"
+    backbone_alpha: float = 1.0
+    backbone_weights: str | None = None
+    angle_head: AngleHead = "split"
+    flip_mode: FlipMode = "swap"
+    epochs: int = 12
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    head_dropout: float = 0.2
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    max_train_rows: int | None = None
+    shuffle_buffer: int = 4096
+    quick: bool = False
+    training_dataset: str = "synthetic"
+    eval_dataset: str = "synthetic"
+    eval_split: str = "eval"
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ValueError("TrainSpec.tasks is empty: name at least one of " + ", ".join(TASKS))
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown:
+            raise ValueError(f"TrainSpec.tasks: unknown task(s) {unknown}; known: {', '.join(TASKS)}")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"TrainSpec.tasks has duplicates: {list(self.tasks)}")
+        if self.input_size < 32:
+            raise ValueError(f"TrainSpec.input_size must be >= 32, got {self.input_size}")
+        if self.backbone not in ("mobilenet_v3_small", "efficientnet_b0"):
+            raise ValueError(f"TrainSpec.backbone: unknown backbone {self.backbone!r}")
+        if self.angle_head not in ("split", "global", "left_half"):
+            raise ValueError(f"TrainSpec.angle_head: unknown head {self.angle_head!r}")
+        if self.flip_mode not in ("swap", "plain", "none"):
+            raise ValueError(f"TrainSpec.flip_mode: unknown flip mode {self.flip_mode!r}")
+        if self.angle_head == "left_half" and self.tasks != ("angle",):
+            raise ValueError(
+                "TrainSpec: angle_head='left_half' crops the photo for the whole model, so it can only be "
+                f"trained alone (tasks=('angle',)), got tasks={list(self.tasks)}"
+            )
+        for name, value in (("epochs", self.epochs), ("batch_size", self.batch_size)):
+            if value < 1:
+                raise ValueError(f"TrainSpec.{name} must be >= 1, got {value}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"TrainSpec.learning_rate must be > 0, got {self.learning_rate}")
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The Keras output names trained by this spec."""
+        return tuple(o for t in self.tasks for o in TASK_OUTPUTS[t])
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        tasks: Sequence[str],
+        *,
+        epochs: int | None = None,
+        quick: bool = False,
+        **overrides: Any,
+    ) -> TrainSpec:
+        """Build the spec from ``config.models``; ``quick`` shrinks the backbone, data and epochs.
+
+        Args:
+            config: The job configuration.
+            tasks: Tasks to train together.
+            epochs: Overrides ``models.epochs``.
+            quick: Quick mode: width multiplier 0.35, at most 64 rows, batch 16, 1 epoch unless given.
+            **overrides: Any other field of the spec.
+
+        Raises:
+            ValueError: A value is invalid (the message names the field).
+        """
+        m = config.models
+        values: dict[str, Any] = {
+            "tasks": tuple(tasks),
+            "input_size": m.input_size,
+            "backbone": m.backbone,
+            "backbone_alpha": m.backbone_alpha,
+            "backbone_weights": m.backbone_weights,
+            "angle_head": m.angle_head,
+            "flip_mode": m.flip_mode,
+            "epochs": epochs if epochs is not None else m.epochs,
+            "batch_size": m.batch_size,
+            "learning_rate": m.learning_rate,
+            "weight_decay": m.weight_decay,
+            "head_dropout": m.head_dropout,
+            "loss_weights": dict(m.loss_weights),
+            "seed": m.seed,
+            "max_train_rows": m.max_train_rows,
+            "shuffle_buffer": m.shuffle_buffer,
+            "quick": quick,
+            "training_dataset": m.training_dataset,
+            "eval_dataset": m.eval_dataset or m.training_dataset,
+            "eval_split": m.eval_split,
+        }
+        if quick:
+            values["backbone_alpha"] = min(m.backbone_alpha, QUICK_ALPHA)
+            values["max_train_rows"] = min(m.max_train_rows or QUICK_MAX_ROWS, QUICK_MAX_ROWS)
+            values["batch_size"] = min(m.batch_size, QUICK_BATCH)
+            values["epochs"] = epochs if epochs is not None else 1
+            values["shuffle_buffer"] = min(m.shuffle_buffer, 256)
+        unknown = sorted(set(overrides) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"TrainSpec.from_config: unknown field(s) {unknown}")
+        values.update(overrides)
+        return cls(**values)
+
+    def params(self) -> dict[str, Any]:
+        """Flat parameters for MLflow (``log_params``)."""
+        out = asdict(self)
+        out["tasks"] = ",".join(self.tasks)
+        out["loss_weights"] = ",".join(f"{k}={v}" for k, v in sorted(self.loss_weights.items()))
+        return out

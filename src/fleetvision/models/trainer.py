@@ -1,0 +1,297 @@
+"""One training run: feed -> fit -> evaluate on the frozen set -> log (and register) each task's model.
+
+The tasks of a run share one backbone and are trained together in one pass over the data (one
+multi-head model), then cut into one model per task, each logged and registered on its own as
+``fleetvision-<task>``. Training a single task is the same code with one head.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import platform
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from pyspark.sql import SparkSession
+
+from fleetvision.config import Config
+from fleetvision.feed import EmptyDatasetError, EvalSet, load_eval_set, tf_examples, training_frame
+from fleetvision.models.architecture import build_multitask_model, task_model
+from fleetvision.models.calibration import balanced_threshold, shift_sigmoid_bias
+from fleetvision.models.evaluation import decode_eval_set, evaluate_predictors
+from fleetvision.models.metrics import TaskEvaluation, write_evaluation
+from fleetvision.models.pipeline import training_dataset
+from fleetvision.models.registry import STARTER_FILE, log_task_model, predict_fn_for, save_task_model
+from fleetvision.models.spec import TrainSpec
+from fleetvision.models.training import fit
+from fleetvision.taxonomy import load_taxonomy
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        run_id: The MLflow run.
+        train_seconds: Wall time of ``fit`` (data feed included).
+        total_seconds: Wall time of the whole run (feed, fit, evaluation, logging).
+        n_train: Training rows.
+        history: Keras history.
+        metrics: Task -> evaluation metrics on the frozen set (empty when there was none).
+        versions: Task -> registered version (when registering).
+        saved: Task -> saved ``.keras`` path (when ``out_dir`` was given).
+    """
+
+    run_id: str
+    train_seconds: float
+    total_seconds: float
+    n_train: int
+    history: dict[str, list[float]]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    saved: dict[str, str] = field(default_factory=dict)
+
+
+def _log_evaluations(evaluations: Mapping[str, TaskEvaluation], eval_set: EvalSet, prefix: str = "eval") -> None:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for task, evaluation in evaluations.items():
+            mlflow.log_metrics({f"{prefix}.{task}.{k}": v for k, v in evaluation.metrics.items()})
+            out = Path(tmp) / task
+            write_evaluation(
+                evaluation, out, {"eval_set": eval_set.description, "eval_fingerprint": eval_set.fingerprint}
+            )
+            mlflow.log_artifacts(str(out), artifact_path=f"{prefix}/{task}")
+
+
+def calibrate_binary_heads(
+    model: keras.Model, validation: tf.data.Dataset, spec: TrainSpec, config: Config
+) -> dict[str, float]:
+    """Put the balanced precision/recall point of each yes/no head at scoring's threshold.
+
+    See :mod:`fleetvision.models.calibration`. Uses the validation split only.
+
+    Returns:
+        MLflow params: ``calibration.<output>.val_threshold`` and ``.logit_shift`` per calibrated head.
+    """
+    targets = {"banner": config.scoring.banner_threshold, "plate_presence": config.scoring.plate_threshold}
+    heads = [o for o in spec.outputs if o in targets]
+    if not heads:
+        return {}
+    scores: dict[str, list[np.ndarray]] = {o: [] for o in heads}
+    truth: dict[str, list[np.ndarray]] = {o: [] for o in heads}
+    for images, labels, weights in validation:
+        out = model(images, training=False)
+        for o in heads:
+            known = weights[o].numpy() > 0
+            scores[o].append(out[o].numpy().reshape(-1)[known])
+            truth[o].append(labels[o].numpy().reshape(-1)[known])
+    params: dict[str, float] = {}
+    for o in heads:
+        found = balanced_threshold(np.concatenate(scores[o]), np.concatenate(truth[o]))
+        if found is None:
+            logger.info("calibration of %s skipped: too few validation photos of each class", o)
+            continue
+        shift = shift_sigmoid_bias(model.get_layer(o), found, targets[o])
+        params[f"calibration.{o}.val_threshold"] = round(found, 4)
+        params[f"calibration.{o}.logit_shift"] = round(shift, 4)
+        logger.info("calibrated %s: validation balance point %.3f now scores %.2f", o, found, targets[o])
+    return params
+
+
+def train_models(
+    spark: SparkSession,
+    config: Config,
+    spec: TrainSpec,
+    *,
+    register: bool = False,
+    out_dir: Path | None = None,
+    evaluate: bool = True,
+    command: str = "",
+    run_name: str | None = None,
+    validate: bool = True,
+) -> TrainResult:
+    """Train the tasks of ``spec`` together and log one model per task to MLflow.
+
+    Args:
+        spark: The session (reads ``training_images``).
+        config: The job configuration.
+        spec: The training plan.
+        register: Register each task's model as a new version of ``fleetvision-<task>``.
+        out_dir: Also save ``<out_dir>/<task>/model.keras`` and ``metrics.json`` (starter models).
+        evaluate: Evaluate on the frozen set (``models.eval_dataset``/``eval_split``) when it exists.
+        command: The command line, recorded with the run and the saved metrics.
+        run_name: MLflow run name (default ``train-<tasks>``).
+        validate: Score the ``val`` split (when it has rows) after every epoch (``val_*`` metrics).
+
+    Returns:
+        The :class:`TrainResult`.
+
+    Raises:
+        EmptyDatasetError: No training rows.
+        TableContractError: ``training_images`` is missing or malformed.
+    """
+    import mlflow
+
+    from fleetvision.tracking import configure_mlflow
+
+    started = time.perf_counter()
+    taxonomy = load_taxonomy()
+    configure_mlflow(config)
+    train_frame = training_frame(
+        spark,
+        config,
+        splits=("train",),
+        dataset_prefix=spec.training_dataset,
+        max_rows=spec.max_train_rows,
+        seed=spec.seed,
+        tasks=spec.tasks,
+    )
+    val_frame = (
+        training_frame(spark, config, splits=("val",), dataset_prefix=spec.training_dataset, tasks=spec.tasks)
+        if validate
+        else None
+    )
+    eval_set: EvalSet | None = None
+    if evaluate:
+        try:
+            eval_set = load_eval_set(spark, config, dataset_prefix=spec.eval_dataset, split=spec.eval_split)
+        except EmptyDatasetError as e:
+            logger.warning("no frozen evaluation set, training without evaluation: %s", e)
+
+    with mlflow.start_run(run_name=run_name or f"train-{'-'.join(spec.tasks)}") as run:
+        mlflow.set_tags(
+            {
+                "fleetvision.job": "train",
+                "fleetvision.tasks": ",".join(spec.tasks),
+                "fleetvision.command": command,
+                "fleetvision.quick": str(spec.quick),
+            }
+        )
+        mlflow.log_params(
+            {
+                **spec.params(),
+                "taxonomy_version": taxonomy.version,
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+            }
+        )
+        try:
+            with contextlib.ExitStack() as stack:
+                source, n_train = stack.enter_context(tf_examples(spark, train_frame, config))
+                steps = math.ceil(n_train / spec.batch_size)
+                # the row count is known (Spark counted it): tell tf.data, so Keras knows the epoch length
+                dataset = training_dataset(source, spec, taxonomy.flip_permutation).apply(
+                    tf.data.experimental.assert_cardinality(steps)
+                )
+                validation, n_val = None, 0
+                if val_frame is not None and val_frame.limit(1).count():
+                    val_source, n_val = stack.enter_context(tf_examples(spark, val_frame, config))
+                    validation = training_dataset(val_source, spec, taxonomy.flip_permutation, augment=False).apply(
+                        tf.data.experimental.assert_cardinality(math.ceil(n_val / spec.batch_size))
+                    )
+                model = build_multitask_model(spec, taxonomy.num_classes, len(taxonomy.body_types))
+                mlflow.log_params(
+                    {"n_train": n_train, "n_val": n_val, "steps_per_epoch": steps, "params": model.count_params()}
+                )
+                logger.info(
+                    "training %s on %d rows (%d validation): %d epochs x %d steps, %d parameters",
+                    "+".join(spec.tasks),
+                    n_train,
+                    n_val,
+                    spec.epochs,
+                    steps,
+                    model.count_params(),
+                )
+                fit_started = time.perf_counter()
+                history = fit(model, spec, dataset, steps, validation=validation)
+                train_seconds = time.perf_counter() - fit_started
+                if validation is not None:
+                    calibration = calibrate_binary_heads(model, validation, spec, config)
+                    if calibration:
+                        mlflow.log_params(calibration)
+        except EmptyDatasetError as e:
+            raise EmptyDatasetError(
+                f"no training rows in {config.tables.database}.training_images with dataset starting "
+                f"{spec.training_dataset!r} and split 'train'"
+            ) from e
+        mlflow.log_metric("train_seconds", train_seconds)
+        logger.info("trained in %.1f s", train_seconds)
+
+        models = {task: task_model(model, task) for task in spec.tasks}
+        metrics: dict[str, dict[str, float]] = {}
+        example = np.zeros((1, spec.input_size, spec.input_size, 3), dtype=np.uint8)
+        if eval_set is not None:
+            decoded = decode_eval_set(eval_set, spec.input_size, config.scoring.max_image_pixels)
+            if len(decoded[0]):
+                example = decoded[0][:1]
+            evaluations = evaluate_predictors(
+                {t: predict_fn_for(m, spec.input_size) for t, m in models.items()},
+                eval_set,
+                taxonomy,
+                size=spec.input_size,
+                max_pixels=config.scoring.max_image_pixels,
+                banner_threshold=config.scoring.banner_threshold,
+                plate_threshold=config.scoring.plate_threshold,
+                decoded=decoded,
+            )
+            _log_evaluations(evaluations, eval_set)
+            metrics = {t: e.metrics for t, e in evaluations.items()}
+            mlflow.set_tag("fleetvision.eval_fingerprint", eval_set.fingerprint)
+
+        result = TrainResult(run.info.run_id, train_seconds, 0.0, n_train, history, metrics)
+        for task, task_keras in models.items():
+            _, version = log_task_model(
+                task_keras,
+                config,
+                task,
+                example=example,
+                register=register,
+                source="train",
+                taxonomy_version=taxonomy.version,
+                metrics=metrics.get(task),
+                extra_tags={"fleetvision.train_run_id": run.info.run_id},
+            )
+            if version is not None:
+                result.versions[task] = version
+        result.total_seconds = time.perf_counter() - started
+        mlflow.log_metric("total_seconds", result.total_seconds)
+        if out_dir is not None:
+            for task, task_keras in models.items():
+                path = save_task_model(task_keras, out_dir / task / STARTER_FILE)
+                result.saved[task] = str(path)
+                _write_model_card(out_dir / task / "metrics.json", task, spec, result, eval_set, command)
+    logger.info("run %s: %s", result.run_id, json.dumps({"versions": result.versions, "metrics": result.metrics}))
+    return result
+
+
+def _write_model_card(
+    path: Path, task: str, spec: TrainSpec, result: TrainResult, eval_set: EvalSet | None, command: str
+) -> None:
+    payload: dict[str, Any] = {
+        "task": task,
+        "metrics": result.metrics.get(task, {}),
+        "eval_set": eval_set.description if eval_set else None,
+        "eval_fingerprint": eval_set.fingerprint if eval_set else None,
+        "train_rows": result.n_train,
+        "train_seconds_all_tasks": round(result.train_seconds, 1),
+        "trained_with": list(spec.tasks),
+        "spec": spec.params(),
+        "command": command,
+        "mlflow_run_id": result.run_id,
+        "final_epoch": {k: v[-1] for k, v in result.history.items() if v},
+    }
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

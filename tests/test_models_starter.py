@@ -1,0 +1,40 @@
+"""The shipped starter models (models/starter/) keep the scoring contract and say how they were made."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fleetvision.config import load_config
+from fleetvision.models.spec import TASK_OUTPUTS, TASKS
+
+STARTER = Path(__file__).resolve().parents[1] / "models" / "starter"
+SHAPES = {"angle": (27,), "banner": (1,), "plate_presence": (1,), "plate_box": (4,), "body": (7,)}
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_starter_model_matches_the_contract(task: str) -> None:
+    from fleetvision.models.registry import predict_fn_for
+
+    path = STARTER / task / "model.keras"
+    assert path.is_file(), f"missing starter model {path}"
+    import keras
+
+    model = keras.saving.load_model(path, compile=False)  # safe mode: built-in layers only
+    size = load_config(environ={}).models.input_size
+    assert tuple(model.input_shape) == (None, size, size, 3) and model.inputs[0].dtype == "uint8"
+    out = predict_fn_for(model, size)(np.random.default_rng(0).integers(0, 256, (2, size, size, 3), np.uint8))
+    assert set(out) == set(TASK_OUTPUTS[task])
+    for name, value in out.items():
+        assert value.shape == (2, *SHAPES[name]) and np.isfinite(value).all()
+    card = json.loads((STARTER / task / "metrics.json").read_text())
+    assert card["task"] == task and card["command"].startswith("fleetvision train")
+    assert card["metrics"] and card["eval_fingerprint"]
+
+
+def test_starter_models_are_small() -> None:
+    total = sum(p.stat().st_size for p in STARTER.rglob("*.keras"))
+    assert total < 25 * 1024 * 1024, f"starter models take {total / 1e6:.1f} MB"

@@ -1,0 +1,92 @@
+"""Tier 2: ``fleetvision train all --quick --register --out DIR`` end to end on a tiny table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_feed import jpeg_bytes, training_row, write_training_rows
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture()
+def tiny_table(spark, database) -> None:
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(40):
+        split = "train" if i < 24 else ("val" if i < 32 else "eval")
+        dataset = "synthetic-eval-t" if split == "eval" else "synthetic-train-t"
+        plate = i % 3 == 0
+        rows.append(
+            training_row(
+                f"t{i:02d}",
+                jpeg_bytes(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)),
+                split=split,
+                dataset=dataset,
+                angle_index=i % 27,
+                has_banner=i % 2,
+                plate_present=int(plate),
+                plate_box=[0.2, 0.6, 0.4, 0.7] if plate else [],
+                body_index=i % 7 if i % 27 < 8 else -1,
+            )
+        )
+    write_training_rows(spark, database, rows)
+
+
+def test_train_all_quick_registers_four_models(spark, config, tiny_table, tmp_path: Path) -> None:
+    import mlflow
+
+    from fleetvision.models import train_job
+    from fleetvision.models.registry import clear_model_cache, mlflow_client
+
+    cfg = config.model_copy(
+        update={
+            "models": config.models.model_copy(update={"input_size": 32}),
+            "mlflow": config.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}),
+        }
+    )
+    mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
+    mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
+    out = tmp_path / "starter"
+    args = argparse.Namespace(task="all", quick=True, epochs=None, register=True, out=out, no_eval=False,
+                              conf=None, overrides=[])
+    assert train_job.main(spark, cfg, args) == 0
+    clear_model_cache()
+
+    client = mlflow_client(cfg)
+    for task in ("angle", "banner", "plate", "body"):
+        versions = client.search_model_versions(f"name='fleetvision-{task}'")
+        assert len(versions) == 1 and versions[0].tags["fleetvision.input_size"] == "32"
+        card = json.loads((out / task / "metrics.json").read_text())
+        assert (out / task / "model.keras").is_file()
+        assert card["command"] == f"fleetvision train all --quick --register --out {out}"
+        assert card["train_rows"] == 24 and "n" in card["metrics"]
+    run = client.get_run(versions[0].tags["fleetvision.train_run_id"])
+    assert run.data.params["quick"] == "True" and run.data.params["n_val"] == "8"
+    assert "eval.angle.mirror_pair_accuracy" in run.data.metrics and "eval.plate.mean_iou" in run.data.metrics
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train.loss")] == [1]
+    assert "train.val_loss" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "eval/angle")}
+    assert {"eval/angle/confusion.png", "eval/angle/per_class.csv", "eval/angle/metrics.json"} <= artifacts
+
+
+def test_train_rejects_unknown_task_and_empty_table(spark, config, tmp_path: Path) -> None:
+    from fleetvision.models import train_job
+    from fleetvision.tables import TRAINING_IMAGES, ensure_table
+
+    args = argparse.Namespace(task="wheels", quick=True, epochs=None, register=False, out=None, no_eval=True,
+                              conf=None, overrides=[])
+    assert train_job.main(spark, config, args) == 2
+    ensure_table(spark, config.tables.database, TRAINING_IMAGES)
+    cfg = config.model_copy(
+        update={"mlflow": config.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path / 'm.db'}"})}
+    )
+    import mlflow
+
+    mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
+    mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
+    assert train_job.main(spark, cfg, argparse.Namespace(**{**vars(args), "task": "angle"})) == 2

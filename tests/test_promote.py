@@ -1,0 +1,136 @@
+"""Tier 2: ``fleetvision evaluate`` and ``fleetvision promote`` against a real MLflow registry and Spark table.
+
+The candidates are hand-made banner models with fixed weights (banner score = how bright the photo
+is, or how dark), so "better" and "worse" are certain rather than the luck of a training run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_feed import jpeg_bytes, training_row, write_training_rows
+
+pytestmark = pytest.mark.spark
+
+SIZE = 32
+
+
+def _brightness_model(sign: float):
+    """Banner score = sigmoid(sign * 20 * (mean brightness - 0.5))."""
+    import keras
+
+    image = keras.Input((SIZE, SIZE, 3), dtype="uint8", name="image")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(image))
+    dense = keras.layers.Dense(1, activation="sigmoid", name="banner")
+    out = dense(x)
+    dense.set_weights([np.full((3, 1), sign * 20 / 3, np.float32), np.array([-sign * 10], np.float32)])
+    return keras.Model(image, {"banner": out})
+
+
+@pytest.fixture()
+def promo_config(config, tmp_path: Path):
+    import mlflow
+
+    cfg = config.model_copy(
+        update={
+            "models": config.models.model_copy(update={"input_size": SIZE}),
+            "mlflow": config.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}),
+            "promote": config.promote.model_copy(update={"min_metrics": {"banner.f1": 0.5}}),
+        }
+    )
+    mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
+    mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
+    yield cfg
+    from fleetvision.models.registry import clear_model_cache
+
+    clear_model_cache()
+
+
+@pytest.fixture()
+def eval_rows(spark, database):
+    rows = []
+    for i in range(12):
+        bright = i % 2 == 0
+        level = 220 + i if bright else 20 + i
+        img = np.full((40, 50, 3), level, np.uint8)
+        rows.append(
+            training_row(f"e{i:02d}", jpeg_bytes(img), split="eval", dataset="synthetic-eval-t", has_banner=int(bright))
+        )
+    write_training_rows(spark, database, rows)
+
+
+def _register(cfg, sign: float) -> str:
+    import mlflow
+
+    from fleetvision.models.registry import log_task_model
+    from fleetvision.tracking import configure_mlflow
+
+    configure_mlflow(cfg)
+    with mlflow.start_run():
+        _, version = log_task_model(
+            _brightness_model(sign),
+            cfg,
+            "banner",
+            example=np.zeros((1, SIZE, SIZE, 3), np.uint8),
+            register=True,
+            source="test",
+            taxonomy_version=1,
+        )
+    return str(version)
+
+
+def _champion(cfg) -> str | None:
+    from fleetvision.models.registry import ModelNotFoundError, resolve_model_ref
+
+    try:
+        return resolve_model_ref(cfg, "banner").version
+    except ModelNotFoundError:
+        return None
+
+
+def test_promote_refuses_worse_and_accepts_better(spark, promo_config, eval_rows, caplog) -> None:
+    from fleetvision.models import promote_job
+
+    cfg = promo_config
+    good, bad, good_again = _register(cfg, +1), _register(cfg, -1), _register(cfg, +1)
+
+    def promote(version: str) -> int:
+        return promote_job.main(spark, cfg, argparse.Namespace(task="banner", version=version))
+
+    caplog.set_level(logging.INFO, logger="fleetvision")
+    # no champion yet: the floor (banner.f1 >= 0.5) decides
+    assert promote(bad) == 1
+    assert "f1: candidate 0.0000 vs minimum 0.5000" in caplog.text and _champion(cfg) is None
+    assert promote(good) == 0 and _champion(cfg) == good
+    caplog.clear()
+    # a worse candidate is refused and the message names the metric
+    assert promote(bad) == 1
+    assert "f1: candidate 0.0000 vs champion 1.0000" in caplog.text and "not promoted: f1 fell short" in caplog.text
+    assert _champion(cfg) == good
+    # as good is good enough
+    assert promote(good_again) == 0 and _champion(cfg) == good_again
+    assert promote(good_again) == 0  # already champion
+    assert promote("99") == 2  # no such version
+
+
+def test_evaluate_writes_metrics_json_and_tags_the_version(spark, promo_config, eval_rows, tmp_path: Path) -> None:
+    from fleetvision.models import evaluate_job
+    from fleetvision.models.registry import mlflow_client
+
+    cfg = promo_config
+    version = _register(cfg, -1)
+    out = tmp_path / "metrics.json"
+    args = argparse.Namespace(task="banner", version=version, alias=None, out=out)
+    assert evaluate_job.main(spark, cfg, args) == 0
+    payload = json.loads(out.read_text())
+    assert payload["metrics"]["f1"] == 0.0 and payload["metrics"]["n"] == 12.0
+    assert payload["version"] == version and payload["eval_rows"] == 12 and len(payload["eval_fingerprint"]) == 16
+    tags = mlflow_client(cfg).get_model_version("fleetvision-banner", version).tags
+    assert tags["eval.f1"] == "0" and tags["eval.fingerprint"] == payload["eval_fingerprint"]
+    # an alias nobody holds is a clean usage error
+    assert evaluate_job.main(spark, cfg, argparse.Namespace(task="banner", version=None, alias="nope", out=out)) == 2
