@@ -100,7 +100,7 @@ def test_promote_refuses_worse_and_accepts_better(spark, promo_config, eval_rows
     good, bad, good_again = _register(cfg, +1), _register(cfg, -1), _register(cfg, +1)
 
     def promote(version: str) -> int:
-        return promote_job.main(spark, cfg, argparse.Namespace(task="banner", version=version))
+        return promote_job.main(spark, cfg, argparse.Namespace(task="banner", version=version, starter=False))
 
     caplog.set_level(logging.INFO, logger="fleetvision")
     # no champion yet: the floor (banner.f1 >= 0.5) decides

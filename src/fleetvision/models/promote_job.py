@@ -92,7 +92,7 @@ def promote_candidate(config: Config, task: str, version: str, eval_set: EvalSet
 
 def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> int:
     """Run the job; 0 promoted (or already champion), 1 refused, 2 bad version or no evaluation set."""
-    if args.starter:
+    if getattr(args, "starter", False):
         from fleetvision.models.registry import register_starter_models
 
         registered = register_starter_models(config)
