@@ -259,6 +259,34 @@ def test_training_rows_are_balanced_labelled_and_deterministic() -> None:
     assert other[0]["content"] != rows[0]["content"]
 
 
+def test_training_rows_weight_exteriors_and_draw_body_types_uniformly() -> None:
+    exterior = {c.name for c in TAX.classes if c.group == "exterior"}
+    n_slots = TAX.num_classes + 2 * len(exterior)
+    rows = list(training_rows(TAX, MARKET, seed=5, per_class=20, split="train", dataset="t", image_size=48,
+                              exterior_weight=3, body_mix="uniform"))
+    assert len(rows) == 20 * n_slots
+    counts = Counter(r["angle"] for r in rows)
+    assert {counts[c] for c in exterior} == {60} and {n for c, n in counts.items() if c not in exterior} == {20}
+    # every round holds each exterior class 3 times, the others once
+    first = Counter(r["angle"] for r in rows[:n_slots])
+    assert {first[c] for c in exterior} == {3}
+    bodies = Counter(r["body_type"] for r in rows if r["body_type"])
+    assert set(bodies) == set(TAX.body_types)
+    expected = sum(bodies.values()) / len(TAX.body_types)  # 480 exterior photos, ~69 per type
+    assert all(abs(n - expected) < 0.4 * expected for n in bodies.values()), bodies
+    # the market mix (the eval set's) keeps rare types rare, and weight 1 leaves the set as it was
+    market = list(training_rows(TAX, MARKET, seed=5, per_class=20, split="eval", dataset="t", image_size=48))
+    plain = list(training_rows(TAX, MARKET, seed=5, per_class=20, split="eval", dataset="t", image_size=48,
+                               exterior_weight=1, body_mix="market"))
+    assert [r["content"] for r in market] == [r["content"] for r in plain]
+    market_bodies = Counter(r["body_type"] for r in market if r["body_type"])
+    assert market_bodies.most_common(1)[0][1] > 2 * min(market_bodies.get(b, 0) for b in TAX.body_types)
+    with pytest.raises(ValueError, match="body_mix"):
+        next(training_rows(TAX, MARKET, 1, 1, "train", "t", body_mix="even"))
+    with pytest.raises(ValueError, match="exterior_weight"):
+        next(training_rows(TAX, MARKET, 1, 1, "train", "t", exterior_weight=0))
+
+
 def test_training_rows_reject_bad_arguments() -> None:
     with pytest.raises(ValueError, match="per_class"):
         next(training_rows(TAX, MARKET, 1, 0, "train", "t"))

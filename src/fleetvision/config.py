@@ -143,6 +143,11 @@ class SynthConfig(_Section):
     eval_seed: int = 1001
     train_image_size: int = Field(256, ge=32)  # long side of training/eval photos (px)
     val_per_class: int = Field(40, ge=0)  # validation photos per class, written with the training set
+    # train/val only (the frozen eval set keeps 1 and the market mix): exterior classes appear this many
+    # times per class round (they carry the body, most plate and mirror-pair labels) ...
+    train_exterior_weight: int = Field(2, ge=1)
+    # ... and each car's body type is drawn uniformly (market: the inventory's mix, vans/coupes rare)
+    train_body_mix: Literal["market", "uniform"] = "uniform"
     photo_scale: float = Field(1.0, gt=0, le=1)  # shrink inventory photo files (quick demos and tests)
 
     @model_validator(mode="after")

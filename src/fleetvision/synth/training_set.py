@@ -43,9 +43,22 @@ def training_size(rng: np.random.Generator, image_size: int) -> tuple[int, int]:
     return max(16, round(image_size * a / b)), image_size
 
 
-def sample_count(taxonomy: Taxonomy, per_class: int) -> int:
+def class_slots(taxonomy: Taxonomy, exterior_weight: int = 1) -> list[int]:
+    """The class indices of one round: every class once, exterior classes ``exterior_weight`` times.
+
+    Exterior shots carry more labels than the rest (body type, and most of the plates and mirror
+    pairs), so the training set can hold more of them without unbalancing the angle classes' order.
+    """
+    if exterior_weight < 1:
+        raise ValueError(f"exterior_weight must be >= 1, got {exterior_weight}")
+    slots = list(range(taxonomy.num_classes))
+    slots += [c.index for c in taxonomy.classes if c.group == "exterior"] * (exterior_weight - 1)
+    return slots
+
+
+def sample_count(taxonomy: Taxonomy, per_class: int, exterior_weight: int = 1) -> int:
     """How many rows :func:`training_rows` yields."""
-    return per_class * taxonomy.num_classes
+    return per_class * len(class_slots(taxonomy, exterior_weight))
 
 
 def training_rows(
@@ -57,6 +70,8 @@ def training_rows(
     dataset: str,
     image_size: int = 256,
     *,
+    exterior_weight: int = 1,
+    body_mix: str = "market",
     start: int = 0,
     stop: int | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -75,6 +90,11 @@ def training_rows(
         split: ``train`` | ``val`` | ``eval`` (stored, and part of the sample's seed).
         dataset: The dataset name stored on each row (e.g. ``synthetic-train-s7``).
         image_size: The long side of each photo, pixels.
+        exterior_weight: Exterior classes appear this many times per round (``per_class`` x weight
+            photos each); 1 = every class equally often.
+        body_mix: ``market`` draws each car's body type from the synthetic market's mix (sedans and
+            SUVs common, vans and coupes rare), ``uniform`` draws every body type equally often, so
+            the body head sees enough of the rare ones.
         start, stop: Render only rows ``start..stop-1`` (for parallel workers); default all.
 
     Yields:
@@ -83,7 +103,8 @@ def training_rows(
         empty when no plate), body_type (None for interior/detail shots), body_index (-1 then), source.
 
     Raises:
-        ValueError: Non-positive ``per_class`` or ``image_size``, or an empty split/dataset name.
+        ValueError: Non-positive ``per_class``, ``image_size`` or ``exterior_weight``, an unknown
+            ``body_mix``, or an empty split/dataset name.
     """
     if per_class < 1:
         raise ValueError(f"per_class must be >= 1, got {per_class}")
@@ -91,20 +112,26 @@ def training_rows(
         raise ValueError(f"image_size must be >= 32, got {image_size}")
     if not split or not dataset:
         raise ValueError(f"split and dataset must be non-empty, got split={split!r} dataset={dataset!r}")
-    n_cls = taxonomy.num_classes
-    total = per_class * n_cls
+    if body_mix not in ("market", "uniform"):
+        raise ValueError(f"body_mix must be 'market' or 'uniform', got {body_mix!r}")
+    slots = class_slots(taxonomy, exterior_weight)
+    n_slots = len(slots)
+    total = per_class * n_slots
     stop = total if stop is None else min(stop, total)
     order_cache: dict[int, np.ndarray] = {}
     for i in range(max(0, start), stop):
-        round_no, slot = divmod(i, n_cls)
+        round_no, slot = divmod(i, n_slots)
         if round_no not in order_cache:
             order_cache.clear()
-            order_cache[round_no] = derive_rng(seed, "train-order", split, round_no).permutation(n_cls)
-        cls = taxonomy.classes[int(order_cache[round_no][slot])]
+            order_cache[round_no] = derive_rng(seed, "train-order", split, round_no).permutation(n_slots)
+        cls = taxonomy.classes[slots[int(order_cache[round_no][slot])]]
         rng = derive_rng(seed, "train", split, i)
         size = training_size(rng, image_size)
+        body_type = None
+        if body_mix == "uniform":
+            body_type = taxonomy.body_types[int(rng.integers(len(taxonomy.body_types)))]
         spec = sample_spec(rng, taxonomy, cls.name, driver_side=market.driver_side, plate_style=market.plate_style,
-                           size=size, banner_rate=TRAIN_BANNER_RATE)
+                           size=size, banner_rate=TRAIN_BANNER_RATE, body_type=body_type)
         photo = render_photo(spec)
         quality = int(rng.integers(70, 96))
         body = photo.body_type
@@ -132,10 +159,11 @@ class _Market:
         self.plate_style = plate_style
 
 
-def _render_slice(args: tuple[Taxonomy, str, str, int, int, str, str, int, int, int]) -> list[dict[str, Any]]:
-    taxonomy, driver_side, plate_style, seed, per_class, split, dataset, image_size, start, stop = args
+def _render_slice(args: tuple[Taxonomy, str, str, int, int, str, str, int, int, str, int, int]) -> list[dict[str, Any]]:
+    taxonomy, driver_side, plate_style, seed, per_class, split, dataset, image_size, weight, mix, start, stop = args
     market = _Market(driver_side, plate_style)
-    return list(training_rows(taxonomy, market, seed, per_class, split, dataset, image_size, start=start, stop=stop))
+    return list(training_rows(taxonomy, market, seed, per_class, split, dataset, image_size,
+                              exterior_weight=weight, body_mix=mix, start=start, stop=stop))
 
 
 def render_training_set(
@@ -148,6 +176,9 @@ def render_training_set(
     image_size: int = 256,
     workers: int = 0,
     chunk: int = 64,
+    *,
+    exterior_weight: int = 1,
+    body_mix: str = "market",
 ) -> list[dict[str, Any]]:
     """All rows of :func:`training_rows`, rendered in worker processes (same rows, same order).
 
@@ -158,11 +189,11 @@ def render_training_set(
 
     from fleetvision.synth.inventory import resolve_workers
 
-    total = sample_count(taxonomy, per_class)
+    total = sample_count(taxonomy, per_class, exterior_weight)
     bounds = [(i, min(total, i + chunk)) for i in range(0, total, chunk)]
     n_workers = min(resolve_workers(workers), len(bounds))
-    args = [(taxonomy, market.driver_side, market.plate_style, seed, per_class, split, dataset, image_size, a, b)
-            for a, b in bounds]
+    args = [(taxonomy, market.driver_side, market.plate_style, seed, per_class, split, dataset, image_size,
+             exterior_weight, body_mix, a, b) for a, b in bounds]
     if n_workers <= 1:
         return [row for a in args for row in _render_slice(a)]
     with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
