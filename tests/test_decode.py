@@ -348,7 +348,7 @@ def test_read_uri_accepts_paths_and_file_uris(tmp_path: Path, good_jpeg: bytes) 
 
 
 @pytest.mark.parametrize(
-    "uri", ["", None, "s3a://bucket/key.jpg", "https://example.com/a.jpg", "file://otherhost/a.jpg"]
+    "uri", ["", None, "s3a:///key.jpg", "https://example.com/a.jpg", "file://otherhost/a.jpg"]
 )
 def test_read_uri_refuses_what_it_cannot_read(uri: str | None) -> None:
     with pytest.raises(UnreadableUriError) as info:

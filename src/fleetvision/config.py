@@ -62,6 +62,13 @@ class PathsConfig(_Section):
     artifacts: str = "artifacts"
     reports: str = "reports"
     starter_models: str = "models/starter"
+    # Photo uris on object stores (s3://, s3a://, gs://, hdfs://) are read with pyarrow's filesystems on
+    # the executors; per kind, keyword arguments for S3FileSystem / GcsFileSystem / HadoopFileSystem, e.g.
+    # {s3: {endpoint_override: "http://minio:9000", region: eu-central-1}}. Credentials stay out of the
+    # config: each store's usual chain (AWS_* variables or the instance role, ADC, Kerberos).
+    remote_options: dict[Literal["s3", "gs", "hdfs"], dict[str, str | int | float | bool]] = Field(
+        default_factory=dict
+    )
 
     def is_remote(self, name: str) -> bool:
         """Whether a path is an object-store or other remote URI (``s3a://``, ``abfss://``, ...)."""

@@ -25,14 +25,16 @@ come back as a :class:`DecodedPhoto` with an :class:`ErrorCode` and a one-line d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -130,28 +132,89 @@ def _failed(meta: DecodedPhoto, code: ErrorCode, detail: str) -> tuple[None, Dec
 
 
 # --------------------------------------------------------------------------------------------- uris
-def read_uri(uri: str | None, max_bytes: int | None = None) -> bytes:
-    """Read a photo's bytes from a local path or a ``file:`` URI.
+# uri scheme -> the pyarrow filesystem that reads it (Hadoop's s3a/s3n spellings are S3)
+REMOTE_SCHEMES: dict[str, str] = {"s3": "s3", "s3a": "s3", "s3n": "s3", "gs": "gs", "gcs": "gs", "hdfs": "hdfs"}
 
-    ``file:///a/b.jpg``, ``file:/a/b.jpg`` (Hadoop's spelling) and ``/a/b.jpg`` are accepted. Other
-    schemes (``s3a://``, ``https://``) are not read here: the job reads those with Spark (for example
-    the ``binaryFile`` source) and passes the bytes.
+RemoteOptions = Mapping[str, Mapping[str, Any]]
+
+
+def _frozen(options: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((options or {}).items()))
+
+
+@functools.lru_cache(maxsize=32)
+def _remote_filesystem(kind: str, netloc: str, options: tuple[tuple[str, Any], ...]) -> Any:
+    """One pyarrow filesystem per (kind, host, options) per process: creating one is not free."""
+    import pyarrow.fs as pafs
+
+    opts = dict(options)
+    if kind == "s3":
+        return pafs.S3FileSystem(**opts)
+    if kind == "gs":
+        return pafs.GcsFileSystem(**opts)
+    host, _, port = netloc.partition(":")
+    return pafs.HadoopFileSystem(host or "default", int(port) if port else 0, **opts)
+
+
+def _read_remote(uri: str, kind: str, netloc: str, path: str, max_bytes: int | None, options: RemoteOptions) -> bytes:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    try:
+        fs = _remote_filesystem(kind, netloc if kind == "hdfs" else "", _frozen(options.get(kind)))
+        # S3 and GCS paths are bucket/key; HDFS paths are absolute on the namenode
+        target = path if kind == "hdfs" else f"{netloc}{path}"
+        info = fs.get_file_info(target)
+        if info.type == pafs.FileType.NotFound:
+            raise UnreadableUriError(uri, "no such object")
+        if info.type != pafs.FileType.File:
+            raise UnreadableUriError(uri, "not a file")
+        if max_bytes is not None and info.size is not None and info.size > max_bytes:
+            raise UnreadableUriError(uri, f"file is {info.size} bytes, over the {max_bytes}-byte limit")
+        with fs.open_input_stream(target) as f:
+            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+    except UnreadableUriError:
+        raise
+    except (OSError, pa.ArrowException, ValueError, TypeError) as e:
+        # connection refused, access denied, bad filesystem option: one clear line per photo
+        raise UnreadableUriError(uri, f"{type(e).__name__}: {e}") from e
+    if max_bytes is not None and len(data) > max_bytes:
+        raise UnreadableUriError(uri, f"file is over the {max_bytes}-byte limit")
+    return bytes(data)
+
+
+def read_uri(uri: str | None, max_bytes: int | None = None, remote: RemoteOptions | None = None) -> bytes:
+    """Read a photo's bytes from a local path, a ``file:`` URI or an object store.
+
+    Local: ``file:///a/b.jpg``, ``file:/a/b.jpg`` (Hadoop's spelling) and ``/a/b.jpg``.
+    Remote, through pyarrow's filesystems (:data:`REMOTE_SCHEMES`): ``s3://``, ``s3a://``, ``s3n://``
+    (``bucket/key``), ``gs://``, ``gcs://`` and ``hdfs://host:port/path``. Credentials come from each
+    store's usual chain on the executor (``AWS_*`` variables or the instance role for S3, Application
+    Default Credentials for GCS, Kerberos/``HADOOP_*`` for HDFS); endpoints, regions and the like
+    from ``remote`` (``paths.remote_options``).
 
     Args:
         uri: The location.
         max_bytes: Refuse files larger than this (None: no limit). Bounds executor memory per photo.
+        remote: Per filesystem kind (``s3``, ``gs``, ``hdfs``), keyword arguments for pyarrow's
+            ``S3FileSystem`` / ``GcsFileSystem`` / ``HadoopFileSystem``, e.g.
+            ``{"s3": {"endpoint_override": "http://minio:9000", "region": "eu-central-1"}}``.
 
     Returns:
         The file's bytes.
 
     Raises:
-        UnreadableUriError: The uri is empty, has an unsupported scheme, is not a regular file, is
-            larger than ``max_bytes``, or cannot be opened.
+        UnreadableUriError: The uri is empty, has an unsupported scheme, is not a regular file or
+            object, is larger than ``max_bytes``, or cannot be opened (missing, refused, denied).
     """
     if not uri:
         raise UnreadableUriError(uri, "no uri")
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
+    if scheme in REMOTE_SCHEMES:
+        if not parsed.netloc:
+            raise UnreadableUriError(uri, f"{scheme} uri without a bucket or host")
+        return _read_remote(uri, REMOTE_SCHEMES[scheme], parsed.netloc, unquote(parsed.path), max_bytes, remote or {})
     if scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise UnreadableUriError(uri, f"file uri with a remote host {parsed.netloc!r}")
@@ -159,7 +222,8 @@ def read_uri(uri: str | None, max_bytes: int | None = None) -> bytes:
     elif scheme == "":
         path = uri
     else:
-        raise UnreadableUriError(uri, f"scheme {scheme!r} is not read by read_uri (pass the bytes instead)")
+        known = ", ".join(["file", *REMOTE_SCHEMES])
+        raise UnreadableUriError(uri, f"unsupported scheme {scheme!r} (read: {known})")
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
@@ -338,6 +402,7 @@ def decode_source(
     max_pixels: int,
     *,
     max_bytes: int | None = None,
+    remote: RemoteOptions | None = None,
     draft: bool = True,
     formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> DecodedPhoto:
@@ -349,6 +414,7 @@ def decode_source(
         size: Output side in pixels.
         max_pixels: See :func:`decode_photo`.
         max_bytes: Largest file read from a uri.
+        remote: Object-store options (see :func:`read_uri`).
         draft: See :func:`decode_photo`.
         formats: See :func:`decode_photo`.
 
@@ -357,7 +423,7 @@ def decode_source(
     """
     if content is None and uri:
         try:
-            content = read_uri(uri, max_bytes=max_bytes)
+            content = read_uri(uri, max_bytes=max_bytes, remote=remote)
         except UnreadableUriError as e:
             _check_args(size, max_pixels)
             return _failed(DecodedPhoto(array=None), ErrorCode.UNREADABLE_URI, str(e))[1]
@@ -371,6 +437,7 @@ def decode_batch(
     *,
     uris: Sequence[str | None] | None = None,
     max_bytes: int | None = None,
+    remote: RemoteOptions | None = None,
     draft: bool = True,
     formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> tuple[np.ndarray, list[DecodedPhoto]]:
@@ -382,6 +449,7 @@ def decode_batch(
         max_pixels: See :func:`decode_photo`.
         uris: Optional uri per photo, read where the item is None.
         max_bytes: Largest file read from a uri.
+        remote: Object-store options (see :func:`read_uri`).
         draft: See :func:`decode_photo`.
         formats: See :func:`decode_photo`.
 
@@ -402,6 +470,7 @@ def decode_batch(
             size,
             max_pixels,
             max_bytes=max_bytes,
+            remote=remote,
             draft=draft,
             formats=formats,
         )

@@ -507,13 +507,15 @@ class ReportInputs:
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
 
 
-def _photo_bytes(content: bytes | bytearray | None, uri: str | None, max_bytes: int) -> bytes | None:
+def _photo_bytes(
+    content: bytes | bytearray | None, uri: str | None, max_bytes: int, remote: Mapping[str, Any] | None = None
+) -> bytes | None:
     if content is not None:
         return bytes(content)
     if not uri:
         return None
     try:
-        return read_uri(uri, max_bytes=max_bytes)
+        return read_uri(uri, max_bytes=max_bytes, remote=remote)
     except UnreadableUriError as e:
         logger.debug("report: %s", e)
         return None
@@ -541,6 +543,7 @@ def gather_report_inputs(spark: SparkSession, config: Config, run_id: str | None
 
     db = config.tables.database
     sc = config.scoring
+    remote = config.paths.remote_options
     runs = spark.table(qualified(db, SCORING_RUNS))
     runs = runs.filter(F.col("run_id") == run_id) if run_id else runs.orderBy(F.col("started_at").desc())
     first = runs.limit(1).collect()
@@ -567,7 +570,7 @@ def gather_report_inputs(spark: SparkSession, config: Config, run_id: str | None
             .collect()
         )
         for row in sorted(rows, key=lambda r: (str(r["error_code"]), str(r["image_id"]))):
-            data = _photo_bytes(row["content"], row["uri"], sc.max_image_bytes)
+            data = _photo_bytes(row["content"], row["uri"], sc.max_image_bytes, remote)
             thumb = make_thumbnail(data, THUMB_SIDE, sc.max_image_pixels) if data else None
             inputs.error_samples.setdefault(str(row["error_code"]), []).append(
                 ErrorSample(
@@ -612,7 +615,7 @@ def gather_report_inputs(spark: SparkSession, config: Config, run_id: str | None
                 wanted.add(h["hero_image_id"])
             wanted.update((h["gallery_order"] or [])[:GALLERY_THUMBS])
         photo_rows = images.filter(F.col("image_id").isin(sorted(wanted))).collect() if wanted else []
-        raw = {r["image_id"]: _photo_bytes(r["content"], r["uri"], sc.max_image_bytes) for r in photo_rows}
+        raw = {r["image_id"]: _photo_bytes(r["content"], r["uri"], sc.max_image_bytes, remote) for r in photo_rows}
         for h in sorted(heroes, key=lambda r: str(r["listing_id"])):
             hero_id = h["hero_image_id"]
             gallery = tuple(

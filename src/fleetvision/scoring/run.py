@@ -443,7 +443,7 @@ def run_scoring(spark: SparkSession, config: Config, options: RunOptions) -> Run
 
     # 2. hash every selected photo's bytes on the executors.
     with clock.stage("hash"):
-        hash_udf = make_hash_udf(settings.max_bytes)
+        hash_udf = make_hash_udf(settings.max_bytes, settings.remote_options)
         hashed = staging.write(
             "hashes",
             work_images.repartition(_partitions(images_estimate, batch_rows, parallelism))
@@ -721,6 +721,7 @@ def contact_sheet(
     max_pixels: int,
     limit: int,
     thumb: int = 160,
+    remote: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> bytes | None:
     """A PNG grid of the hero picks of up to ``limit`` recomputed listings, captioned; None if none."""
     from PIL import Image, ImageDraw
@@ -749,7 +750,7 @@ def contact_sheet(
         data = r["content"]
         if data is None and r["uri"]:
             try:
-                data = decode.read_uri(r["uri"])
+                data = decode.read_uri(r["uri"], remote=remote)
             except decode.UnreadableUriError:
                 data = None
         jpeg = decode.make_thumbnail(bytes(data) if data is not None else None, thumb, max_pixels)
@@ -820,6 +821,7 @@ def log_to_mlflow(
                     input_version,
                     config.scoring.max_image_pixels,
                     config.scoring.report_hero_samples,
+                    remote=config.paths.remote_options,
                 )
                 if png is not None:
                     (Path(tmp) / "hero_contact_sheet.png").write_bytes(png)

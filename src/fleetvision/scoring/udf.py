@@ -30,7 +30,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -99,6 +99,7 @@ class UdfSettings:
         model_batch_size: Rows given to a model per call (an Arrow batch is split into such chunks).
         fail_first_attempt: Raise in the first attempt of every task (recovery tests only).
         fail_marker_dir: Where an injected failure leaves a marker file (recovery tests only).
+        remote_options: Object-store options for photo uris (``paths.remote_options``).
     """
 
     image_size: int
@@ -107,6 +108,7 @@ class UdfSettings:
     model_batch_size: int
     fail_first_attempt: bool = False
     fail_marker_dir: str | None = None
+    remote_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("image_size", "max_pixels", "max_bytes", "model_batch_size"):
@@ -125,6 +127,7 @@ class UdfSettings:
             model_batch_size=config.scoring.batch_size,
             fail_first_attempt=env.get(FAIL_AT_ENV, "") == "udf_first_attempt",
             fail_marker_dir=env.get(FAIL_MARKER_ENV) or None,
+            remote_options={k: dict(v) for k, v in config.paths.remote_options.items()},
         )
 
 
@@ -232,7 +235,9 @@ def run_models(models: Mapping[str, PredictFn], batch: np.ndarray, model_batch_s
     return {name: np.concatenate(parts, axis=0) for name, parts in merged.items()}
 
 
-def hash_frame(uri: pd.Series, content: pd.Series, max_bytes: int) -> pd.DataFrame:
+def hash_frame(
+    uri: pd.Series, content: pd.Series, max_bytes: int, remote: Mapping[str, Mapping[str, Any]] | None = None
+) -> pd.DataFrame:
     """Read each photo's bytes and hash them (columns of :data:`HASH_SCHEMA`, one row per input).
 
     Inline content wins over the uri. No bytes at all is ``empty``; a uri that cannot be read is
@@ -245,7 +250,7 @@ def hash_frame(uri: pd.Series, content: pd.Series, max_bytes: int) -> pd.DataFra
         data: bytes | None = bytes(c) if c is not None else None
         if data is None and u:
             try:
-                data = decode.read_uri(u, max_bytes=max_bytes)
+                data = decode.read_uri(u, max_bytes=max_bytes, remote=remote)
             except decode.UnreadableUriError as e:
                 rows.append((None, None, decode.ErrorCode.UNREADABLE_URI.value, str(e)[:300]))
                 continue
@@ -278,7 +283,12 @@ def score_frame(
         raise ValueError(f"score_frame: {len(uri)} uris but {len(content)} contents")
     items = [bytes(c) if c is not None else None for c in content.tolist()]
     batch, photos = decode.decode_batch(
-        items, settings.image_size, settings.max_pixels, uris=uri.tolist(), max_bytes=settings.max_bytes
+        items,
+        settings.image_size,
+        settings.max_pixels,
+        uris=uri.tolist(),
+        max_bytes=settings.max_bytes,
+        remote=settings.remote_options,
     )
     if len(batch):
         outputs = validate_outputs(run_models(models, batch, settings.model_batch_size), len(batch), taxonomy)
@@ -304,12 +314,12 @@ def _inject_first_attempt_failure(marker_dir: str | None) -> None:
 
 
 # ------------------------------------------------------------------------------------ pandas UDFs
-def make_hash_udf(max_bytes: int) -> Callable[..., Column]:
+def make_hash_udf(max_bytes: int, remote: Mapping[str, Mapping[str, Any]] | None = None) -> Callable[..., Column]:
     """A pandas UDF ``(uri, content) -> struct<HASH_SCHEMA>`` that hashes each photo's bytes on the executor."""
 
     def hash_photos(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
         for uri, content in batches:
-            yield hash_frame(uri, content, max_bytes)
+            yield hash_frame(uri, content, max_bytes, remote)
 
     return pandas_udf(hash_photos, returnType=HASH_SCHEMA)  # type: ignore[call-overload]
 
