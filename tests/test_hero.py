@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from tag_rows import frame, photo
 
 from fleetvision.config import ScoringConfig
 from fleetvision.scoring import ScoringRules
@@ -23,45 +21,6 @@ def taxonomy() -> Taxonomy:
 @pytest.fixture(scope="module")
 def rules(taxonomy: Taxonomy) -> ScoringRules:
     return ScoringRules.default(taxonomy)
-
-
-def photo(
-    taxonomy: Taxonomy,
-    image_id: str,
-    angle: str | None,
-    *,
-    banner: bool = False,
-    ok: bool = True,
-    content_hash: str | None = None,
-    sharpness: float = 0.01,
-    brightness: float = 0.5,
-    angle_score: float = 0.9,
-) -> dict[str, Any]:
-    """One image_tags row as the scoring UDF writes it."""
-    group = taxonomy[angle].group if (ok and angle) else None
-    return {
-        "image_id": image_id,
-        "listing_id": "L1",
-        "content_hash": content_hash or f"h-{image_id}",
-        "decode_status": "ok" if ok else "error",
-        "angle": angle if ok else None,
-        "angle_score": angle_score if ok else np.nan,
-        "shot_group": group,
-        "banner_flag": banner if ok else None,
-        "banner_score": (0.9 if banner else 0.1) if ok else np.nan,
-        "plate_flag": False if ok else None,
-        "body_type": "sedan" if group == "exterior" else None,
-        "body_score": 0.9 if group == "exterior" else np.nan,
-        "sharpness": sharpness if ok else np.nan,
-        "brightness": brightness if ok else np.nan,
-    }
-
-
-def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows in the seller's order (position = list index)."""
-    df = pd.DataFrame(rows)
-    df["position"] = range(len(df))
-    return df
 
 
 # --------------------------------------------------------------------------------------------- hero

@@ -31,19 +31,6 @@ pytestmark = pytest.mark.spark
 OUTPUTS = (tables.IMAGE_TAGS, tables.PREDICTION_CACHE, tables.LISTING_COMPLETENESS, tables.HERO_IMAGES)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def small_delta_snapshots(spark):
-    """Delta rebuilds table state in 50 partitions by default: far too many for a dozen rows on 2 cores."""
-    key = "spark.databricks.delta.snapshotPartitions"
-    previous = spark.conf.get(key, None)
-    spark.conf.set(key, "2")
-    yield
-    if previous is None:
-        spark.conf.unset(key)
-    else:
-        spark.conf.set(key, previous)
-
-
 @pytest.fixture(scope="module")
 def taxonomy():
     return load_taxonomy()

@@ -6,9 +6,9 @@ import io
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 from PIL import Image
+from tag_rows import spark_arrow
 
 from fleetvision.decode import decode_batch
 from fleetvision.scoring import ScoringRules
@@ -51,19 +51,6 @@ def one_hot_outputs(
         "plate_box": np.array(boxes if boxes is not None else [[0.4, 0.6, 0.6, 0.7]] * n, np.float32),
         "body": body,
     }
-
-
-def spark_arrow(frame: pd.DataFrame, schema: object) -> pa.Table:
-    """Convert a pandas frame the way pandas UDFs do (Spark's converter, then Arrow with the schema's types)."""
-    from pyspark.sql.pandas.types import _create_converter_from_pandas, to_arrow_type
-
-    arrays = []
-    for field in schema.fields:  # type: ignore[attr-defined]
-        conv = _create_converter_from_pandas(field.dataType, timezone="UTC", error_on_duplicated_field_names=False)
-        series = conv(frame[field.name])
-        mask = None if hasattr(series.array, "__arrow_array__") else series.isnull()
-        arrays.append(pa.Array.from_pandas(series, mask=mask, type=to_arrow_type(field.dataType), safe=True))
-    return pa.Table.from_arrays(arrays, names=[f.name for f in schema.fields])  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------- tag_rows
