@@ -154,8 +154,8 @@ def test_consensus_rule() -> None:
 
 def test_votes_csv_import(tmp_path: Path, cfg) -> None:
     images = tmp_path / "photos"
-    for name in ("p1", "p2", "p3"):
-        _write_photo(images / f"{name}.jpg", hash(name) % 100)
+    for seed, name in enumerate(("p1", "p2", "p3")):
+        _write_photo(images / f"{name}.jpg", 50 + seed)
     csv_path = tmp_path / "votes.csv"
     lines = ["image,labeller,label"]
     lines += [f"p1.jpg,u{i},sedan" for i in range(4)]  # accepted

@@ -362,3 +362,37 @@ def test_balanced_threshold_and_bias_shift() -> None:
     np.testing.assert_array_equal(before >= 0.8, after >= 0.5)
     with pytest.raises(ValueError, match="one-unit Dense"):
         shift_sigmoid_bias(keras.layers.Dense(2, use_bias=False), 0.8, 0.5)
+
+
+def test_mirror_study_table() -> None:
+    from fleetvision.models.mirror_study import VARIANTS, markdown_table
+
+    results = {
+        "c_split_swap_flips": {
+            "settings": VARIANTS["c_split_swap_flips"],
+            "metrics": {"top1": 0.9, "mirror_pair_accuracy": 0.8, "mirror_swap_rate": 0.1, "mirror_accuracy.side": 0.7},
+            "train_seconds": 12.0,
+        }
+    }
+    lines = markdown_table(results).splitlines()
+    assert lines[0].startswith("| variant | head | flips | top1 | mirror_pair_accuracy | mirror_swap_rate | side |")
+    assert lines[2] == "| c_split_swap_flips | split | swap | 0.900 | 0.800 | 0.100 | 0.700 | 12 |"
+
+
+def test_initialise_from_copies_backbone_and_same_named_heads(cfg, tmp_path) -> None:
+    from fleetvision.models.architecture import build_multitask_model, initialise_from, load_model_file, task_model
+    from fleetvision.models.registry import save_task_model
+
+    spec = TrainSpec.from_config(cfg, ("angle", "body"), quick=True)
+    trained = build_multitask_model(TrainSpec.from_config(cfg, ("angle", "body"), quick=True, seed=1), 27, 7)
+    path = save_task_model(task_model(trained, "body"), tmp_path / "body.keras")
+    fresh = build_multitask_model(spec, 27, 7)
+    copied = initialise_from(fresh, load_model_file(str(path)))
+    assert {"backbone", "body", "body_conv"} <= set(copied) and "angle" not in copied
+    for a, b in zip(fresh.get_layer("backbone").get_weights(), trained.get_layer("backbone").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    other = build_multitask_model(TrainSpec.from_config(cfg, ("body",), quick=True, backbone_alpha=0.5), 27, 7)
+    with pytest.raises(ValueError, match="no matching backbone"):
+        initialise_from(other, load_model_file(str(path)))
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        load_model_file(str(tmp_path / "missing.keras"))

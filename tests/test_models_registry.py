@@ -122,7 +122,7 @@ def test_load_models_caches_per_process(mlflow_config) -> None:
     registry.set_champion(cfg, "banner", version)
     model_set = registry.resolve_model_set(cfg, tasks=("banner",))
     registry.load_models(model_set)
-    key = (model_set["banner"].uri, model_set["banner"].version)
+    key = (model_set["banner"].artifact_uri, model_set["banner"].version)
     first = registry._CACHE[key]
     registry.load_models(model_set)
     assert registry._CACHE[key] is first and len(registry._CACHE) == 1

@@ -52,8 +52,9 @@ def test_train_all_quick_registers_four_models(spark, config, tiny_table, tmp_pa
     mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
     mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
     out = tmp_path / "starter"
-    args = argparse.Namespace(task="all", quick=True, epochs=None, register=True, out=out, no_eval=False,
-                              conf=None, overrides=[])
+    args = argparse.Namespace(
+        task="all", quick=True, epochs=None, register=True, out=out, no_eval=False, conf=None, overrides=[]
+    )
     assert train_job.main(spark, cfg, args) == 0
     clear_model_cache()
 
@@ -78,8 +79,9 @@ def test_train_rejects_unknown_task_and_empty_table(spark, config, tmp_path: Pat
     from fleetvision.models import train_job
     from fleetvision.tables import TRAINING_IMAGES, ensure_table
 
-    args = argparse.Namespace(task="wheels", quick=True, epochs=None, register=False, out=None, no_eval=True,
-                              conf=None, overrides=[])
+    args = argparse.Namespace(
+        task="wheels", quick=True, epochs=None, register=False, out=None, no_eval=True, conf=None, overrides=[]
+    )
     assert train_job.main(spark, config, args) == 2
     ensure_table(spark, config.tables.database, TRAINING_IMAGES)
     cfg = config.model_copy(

@@ -279,3 +279,50 @@ def task_model(model: keras.Model, task: str) -> keras.Model:
         raise ValueError(f"model {model.name!r} has no output(s) {missing} for task {task!r}")
     outputs = {n: model.get_layer(n).output for n in names}
     return keras.Model(model.inputs, outputs, name=f"fleetvision_{task}")
+
+
+def load_model_file(source: str) -> keras.Model:
+    """A model from a ``.keras`` file or an MLflow model URI (``models:/...``, ``runs:/...``, ``file://...``).
+
+    Raises:
+        FileNotFoundError: A local path that does not exist.
+    """
+    if "://" in source or source.startswith("models:/") or source.startswith("runs:/"):
+        import mlflow.keras
+
+        return mlflow.keras.load_model(source, load_model_kwargs={"compile": False})
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file {path}")
+    return keras.saving.load_model(path, compile=False)
+
+
+def initialise_from(model: keras.Model, source: keras.Model) -> list[str]:
+    """Copy the weights of every top-level layer of ``source`` whose name and shapes match ``model``'s.
+
+    The backbone is one top-level layer (``backbone``), so a model trained for any task hands over its
+    whole feature extractor; heads of the same name (``body``, ``body_conv``, ...) come along.
+
+    Returns:
+        The names of the layers copied.
+
+    Raises:
+        ValueError: Nothing matched (not a FleetVision model, or another backbone or input size).
+    """
+    theirs = {layer.name: layer for layer in source.layers}
+    copied = []
+    for layer in model.layers:
+        other = theirs.get(layer.name)
+        if other is None or not layer.weights:
+            continue
+        mine, given = layer.get_weights(), other.get_weights()
+        if len(mine) == len(given) and all(a.shape == b.shape for a, b in zip(mine, given, strict=True)):
+            layer.set_weights(given)
+            copied.append(layer.name)
+    if "backbone" not in copied:
+        raise ValueError(
+            f"cannot initialise {model.name!r} from {source.name!r}: no matching backbone "
+            "(another backbone, width multiplier or input size?)"
+        )
+    logger.info("initialised %d layers of %s from %s: %s", len(copied), model.name, source.name, ", ".join(copied))
+    return copied

@@ -64,7 +64,7 @@ def run_study(
         if max_rows is not None:
             overrides["max_train_rows"] = max_rows
         spec = TrainSpec.from_config(config, ("angle",), epochs=epochs, **overrides)
-        result = train_models(spark, config, spec, register=False, run_name=f"mirror-study-{name}")
+        result = train_models(spark, config, spec, register=False, run_name=f"mirror-study-{name}", validate=False)
         results[name] = {
             "settings": settings,
             "metrics": result.metrics.get("angle", {}),

@@ -261,7 +261,9 @@ def _output_specs(model: keras.Model) -> dict[str, Any]:
 
 
 def _load_cached(ref: ModelRef) -> keras.Model:
-    key = (ref.uri, ref.version)
+    # Keyed by where the files are, not by name and version: two registries (a test's, a staging
+    # server's) can both hold a "fleetvision-angle" version 1, and they are different models.
+    key = (ref.artifact_uri, ref.version)
     with _CACHE_LOCK:
         model = _CACHE.get(key)
         if model is None:
@@ -276,18 +278,19 @@ def _load_cached(ref: ModelRef) -> keras.Model:
 def load_models(model_set: ModelSet) -> dict[str, PredictFn]:
     """Task -> predict function for every model of the set; each model is loaded once per process.
 
-    Models are cached per Python process, keyed by (uri, version): the first call in a worker
+    Models are cached per Python process, keyed by (artifact location, version): the first call in a worker
     downloads and builds the models, later calls (every later Arrow batch, while Spark reuses the
     worker, ``spark.python.worker.reuse=true``) return at once.
 
-    Operating limits:
-        * Memory: each Python worker holds every model of the set plus the TensorFlow runtime: about
-          300-500 MB per worker for the four MobileNetV3-Small models at S=128 (weights are a few MB
-          each; most is TensorFlow itself and the activations of one batch). With N concurrent tasks
-          per executor there are N workers: budget ``spark.executor.pyspark.memory`` accordingly.
-        * Activations grow with the batch: about S*S*3 bytes of input plus ~1 MB of activations per
-          image at S=128; keep Arrow batches (``spark.sql.execution.arrow.maxRecordsPerBatch``) at a
-          few hundred rows.
+    Operating limits (measured with the starter models, S=128, CPU):
+        * Memory: each Python worker holds TensorFlow (~0.75 GB resident once imported) plus every
+          model of the set (~20 MB each), so ~0.8 GB before the first batch; activations add ~1.7 MB
+          per image in flight through the four models (~0.45 GB for a 256-row Arrow batch). With N
+          concurrent tasks per executor there are N workers: budget ``spark.executor.pyspark.memory``
+          (or the container) at ~1.3 GB per worker, and keep
+          ``spark.sql.execution.arrow.maxRecordsPerBatch`` at a few hundred rows.
+        * The first call per model traces one TensorFlow graph (a second or two); every batch size
+          after that reuses it.
         * The cache never evicts: a worker that sees several model sets (a long-lived session
           across promotions) keeps them all. Call :func:`clear_model_cache` to drop them.
         * A predict function is not meant to be called from several threads at once.
@@ -488,5 +491,6 @@ def save_task_model(model: keras.Model, path: Path) -> Path:
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".keras", delete=False) as tmp:
         tmp_path = Path(tmp.name)
     model.save(tmp_path)
+    tmp_path.chmod(0o644)  # NamedTemporaryFile creates 0600; the file is meant to be shared
     tmp_path.replace(path)
     return path

@@ -71,6 +71,8 @@ class TrainSpec:
         training_dataset: Dataset-name prefix of the training rows in ``training_images``.
         eval_dataset: Dataset-name prefix of the frozen evaluation rows.
         eval_split: Split name of the frozen evaluation rows.
+        init_from: A ``.keras`` file or MLflow model URI whose layers (backbone, and heads of the same
+            name) initialise this model: fine-tuning instead of training from scratch.
     """
 
     tasks: tuple[str, ...]
@@ -93,6 +95,7 @@ class TrainSpec:
     training_dataset: str = "synthetic"
     eval_dataset: str = "synthetic"
     eval_split: str = "eval"
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -188,4 +191,5 @@ class TrainSpec:
         out = asdict(self)
         out["tasks"] = ",".join(self.tasks)
         out["loss_weights"] = ",".join(f"{k}={v}" for k, v in sorted(self.loss_weights.items()))
+        out["init_from"] = self.init_from or ""
         return out

@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--register", action="store_true", help="register each model as fleetvision-<task>")
     parser.add_argument("--out", type=Path, default=None, help="also save DIR/<task>/model.keras + metrics.json")
     parser.add_argument("--no-eval", action="store_true", help="skip the evaluation on the frozen set")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="start from this model's weights (.keras file or MLflow URI): backbone and same-named heads",
+    )
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -51,6 +56,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--out", str(args.out)]
     if args.no_eval:
         parts.append("--no-eval")
+    if getattr(args, "init_from", None):
+        parts += ["--init-from", str(args.init_from)]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -62,9 +69,15 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
 
     try:
         tasks = parse_tasks(args.task, config.models.tasks)
-        spec = TrainSpec.from_config(config, tasks, epochs=args.epochs, quick=args.quick)
+        spec = TrainSpec.from_config(
+            config, tasks, epochs=args.epochs, quick=args.quick, init_from=getattr(args, "init_from", None)
+        )
     except ValueError as e:
         logger.error("fleetvision train: %s", e)
+        return 2
+    init = spec.init_from
+    if init and "://" not in init and not init.startswith(("models:/", "runs:/")) and not Path(init).is_file():
+        logger.error("fleetvision train: --init-from: no model file %s", init)
         return 2
     command = command_line(args)
     try:

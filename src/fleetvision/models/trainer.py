@@ -26,7 +26,7 @@ from pyspark.sql import SparkSession
 
 from fleetvision.config import Config
 from fleetvision.feed import EmptyDatasetError, EvalSet, load_eval_set, tf_examples, training_frame
-from fleetvision.models.architecture import build_multitask_model, task_model
+from fleetvision.models.architecture import build_multitask_model, initialise_from, load_model_file, task_model
 from fleetvision.models.calibration import balanced_threshold, shift_sigmoid_bias
 from fleetvision.models.evaluation import decode_eval_set, evaluate_predictors
 from fleetvision.models.metrics import TaskEvaluation, write_evaluation
@@ -204,6 +204,9 @@ def train_models(
                         tf.data.experimental.assert_cardinality(math.ceil(n_val / spec.batch_size))
                     )
                 model = build_multitask_model(spec, taxonomy.num_classes, len(taxonomy.body_types))
+                if spec.init_from:
+                    copied = initialise_from(model, load_model_file(spec.init_from))
+                    mlflow.log_param("init_layers", ",".join(copied))
                 mlflow.log_params(
                     {"n_train": n_train, "n_val": n_val, "steps_per_epoch": steps, "params": model.count_params()}
                 )
