@@ -396,3 +396,26 @@ def test_initialise_from_copies_backbone_and_same_named_heads(cfg, tmp_path) -> 
         initialise_from(other, load_model_file(str(path)))
     with pytest.raises(FileNotFoundError, match="no model file"):
         load_model_file(str(tmp_path / "missing.keras"))
+
+
+def test_softmax_prior_shift_reweights_classes_by_prior_over_training_share() -> None:
+    import keras
+
+    from fleetvision.models.calibration import shift_softmax_prior
+    from fleetvision.synth.catalog import BODY_MIX
+
+    rng = np.random.default_rng(0)
+    layer = keras.layers.Dense(3, activation="softmax")
+    x = rng.normal(size=(16, 5)).astype(np.float32)
+    before = np.asarray(layer(x))
+    train, prior = np.array([1 / 3, 1 / 3, 1 / 3]), np.array([0.6, 0.3, 0.1])
+    shift = shift_softmax_prior(layer, train, prior)
+    np.testing.assert_allclose(shift, np.log(prior / train), rtol=1e-6)
+    expected = before * prior / train
+    np.testing.assert_allclose(np.asarray(layer(x)), expected / expected.sum(1, keepdims=True), rtol=1e-4)
+    with pytest.raises(ValueError, match="positive"):
+        shift_softmax_prior(layer, train, np.array([1.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="no bias of width"):
+        shift_softmax_prior(layer, np.ones(4) / 4, np.ones(4) / 4)
+    # the default prior is the synthetic market's mix (the eval set's), not a copy that can drift
+    assert load_config(environ={}).models.body_prior == BODY_MIX

@@ -191,6 +191,15 @@ class ModelsConfig(_Section):
         default_factory=lambda: {"angle": 1.0, "banner": 1.0, "plate_presence": 1.0, "plate_box": 3.0, "body": 3.0}
     )
     seed: int = 0  # weight init, shuffling and augmentation
+    # Share of each body type where the body model is used. After training, the body head is re-weighted
+    # from the training rows' mix (uniform, synth.train_body_mix) to this one (label shift: a bias shift of
+    # log(prior / train share)). Default: the synthetic market's mix (synth.catalog.BODY_MIX). For real
+    # photos, your inventory's declared mix (SELECT body_type, count(*) FROM listings ...); {} = no shift.
+    body_prior: dict[str, float] = Field(
+        default_factory=lambda: {
+            "suv": 0.30, "hatch": 0.20, "sedan": 0.15, "ute": 0.15, "wagon": 0.07, "van": 0.06, "coupe": 0.07,
+        }
+    )
     eval_dataset: str | None = None  # dataset-name prefix of the frozen eval set; None = training_dataset
     eval_split: str = "eval"
     max_train_rows: int | None = Field(None, ge=1)  # cap on training rows (None = all)

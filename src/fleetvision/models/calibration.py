@@ -55,6 +55,38 @@ def balanced_threshold(scores: np.ndarray, truth: np.ndarray) -> float | None:
     return best
 
 
+def shift_softmax_prior(layer: object, train_share: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Re-weight a softmax Dense layer's classes from the training mix to the deployment mix.
+
+    A classifier trained on a class mix ``train_share`` estimates ``p(class | photo)`` under that mix;
+    where the classes come in the proportions ``prior`` the right answer is proportional to
+    ``p(class | photo) * prior / train_share`` (label shift). Adding ``log(prior / train_share)`` to
+    the layer's bias does exactly that inside the softmax, so the saved model needs no extra step.
+
+    Args:
+        layer: A ``keras.layers.Dense`` with a softmax activation and a bias, one unit per class.
+        train_share: Share of each class among the training rows (> 0 each).
+        prior: Share of each class where the model is used (> 0 each).
+
+    Returns:
+        The per-class log shift added to the bias.
+
+    Raises:
+        ValueError: The layer has no bias of the right width, or a share is not positive.
+    """
+    bias = getattr(layer, "bias", None)
+    train_share, prior = np.asarray(train_share, np.float64), np.asarray(prior, np.float64)
+    if bias is None or tuple(bias.shape) != train_share.shape or train_share.shape != prior.shape:
+        raise ValueError(
+            f"layer {getattr(layer, 'name', layer)!r} has no bias of width {train_share.shape} (prior {prior.shape})"
+        )
+    if (train_share <= 0).any() or (prior <= 0).any():
+        raise ValueError(f"class shares must be positive: train {train_share.tolist()}, prior {prior.tolist()}")
+    shift = np.log(prior / prior.sum()) - np.log(train_share / train_share.sum())
+    bias.assign(bias.numpy() + shift.astype(bias.numpy().dtype))
+    return shift
+
+
 def shift_sigmoid_bias(layer: object, found: float, target: float) -> float:
     """Move a sigmoid Dense layer's bias so that score ``found`` becomes score ``target``.
 

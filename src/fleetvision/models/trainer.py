@@ -14,7 +14,7 @@ import math
 import platform
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from pyspark.sql import SparkSession
 from fleetvision.config import Config
 from fleetvision.feed import EmptyDatasetError, EvalSet, load_eval_set, tf_examples, training_frame
 from fleetvision.models.architecture import build_multitask_model, initialise_from, load_model_file, task_model
-from fleetvision.models.calibration import balanced_threshold, shift_sigmoid_bias
+from fleetvision.models.calibration import balanced_threshold, shift_sigmoid_bias, shift_softmax_prior
 from fleetvision.models.evaluation import decode_eval_set, evaluate_predictors
 from fleetvision.models.metrics import TaskEvaluation, write_evaluation
 from fleetvision.models.pipeline import training_dataset
@@ -109,6 +109,45 @@ def calibrate_binary_heads(
         params[f"calibration.{o}.val_threshold"] = round(found, 4)
         params[f"calibration.{o}.logit_shift"] = round(shift, 4)
         logger.info("calibrated %s: validation balance point %.3f now scores %.2f", o, found, targets[o])
+    return params
+
+
+def apply_body_prior(
+    model: keras.Model, train_frame: Any, config: Config, body_types: Sequence[str]
+) -> dict[str, float]:
+    """Shift the body head from the training rows' body-type mix to ``models.body_prior``.
+
+    The training set draws body types uniformly (``synth.train_body_mix``) so the rare ones are learnt;
+    the inventory does not. Counts come from the training rows Spark read (label -1 = no body label).
+
+    Returns:
+        MLflow params ``body_prior.<type>.train_share`` and ``.log_shift``; empty when no prior is set.
+
+    Raises:
+        ValueError: The prior names an unknown body type.
+    """
+    prior_cfg = config.models.body_prior
+    if not prior_cfg:
+        return {}
+    unknown = sorted(set(prior_cfg) - set(body_types))
+    if unknown:
+        raise ValueError(f"models.body_prior names unknown body types {unknown}; known: {list(body_types)}")
+    rows = train_frame.filter("body_index >= 0").groupBy("body_index").count().collect()
+    counts = {int(r[0]): int(r[1]) for r in rows}
+    train = np.array([counts.get(i, 0) for i in range(len(body_types))], np.float64)
+    if (train == 0).any():
+        missing = [b for i, b in enumerate(body_types) if train[i] == 0]
+        logger.warning("models.body_prior not applied: no training rows of body type(s) %s", missing)
+        return {}
+    prior = np.array([prior_cfg.get(b, 0.0) for b in body_types], np.float64)
+    prior = np.where(prior > 0, prior, 1e-3)  # a type the market never shows is rare, not impossible
+    shift = shift_softmax_prior(model.get_layer("body"), train / train.sum(), prior)
+    logger.info("body head re-weighted to models.body_prior: log shifts %s",
+                {b: round(float(s), 3) for b, s in zip(body_types, shift, strict=True)})
+    params: dict[str, float] = {}
+    for i, b in enumerate(body_types):
+        params[f"body_prior.{b}.train_share"] = round(float(train[i] / train.sum()), 4)
+        params[f"body_prior.{b}.log_shift"] = round(float(shift[i]), 4)
     return params
 
 
@@ -226,6 +265,10 @@ def train_models(
                     calibration = calibrate_binary_heads(model, validation, spec, config)
                     if calibration:
                         mlflow.log_params(calibration)
+                if "body" in spec.outputs:
+                    prior_params = apply_body_prior(model, train_frame, config, taxonomy.body_types)
+                    if prior_params:
+                        mlflow.log_params(prior_params)
         except EmptyDatasetError as e:
             raise EmptyDatasetError(
                 f"no training rows in {config.tables.database}.training_images with dataset starting "
