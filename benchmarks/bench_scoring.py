@@ -19,7 +19,7 @@ Each method runs twice and keeps its faster pass (the first loads the models in 
 whole job runs once on an empty cache. Throughputs are photos per second; ratios are against the plain
 loop. Results go to ``benchmarks/results/bench_scoring.json``.
 
-    python benchmarks/bench_scoring.py [--listings 16] [--master local[2]]
+    python benchmarks/bench_scoring.py [--listings 80] [--master local[2]]
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ def bench_job(spark: Any, config: Any, model_set: Any) -> tuple[float, float, An
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--listings", type=int, default=16, help="synthetic listings (about 12 photos each)")
+    parser.add_argument("--listings", type=int, default=80, help="synthetic listings (about 12 photos each)")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--arrow-batch", type=int, default=64)
     parser.add_argument("--model-batch", type=int, default=64)

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FV=".venv/bin/fleetvision"
+# TensorFlow's C++ start-up chatter (CPU features, no CUDA driver) hides the summaries; errors still show
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 LISTINGS="${DEMO_LISTINGS:-500}"
 t0=$(date +%s)
 stamp() { echo; echo "== [$(( $(date +%s) - t0 ))s] $*"; }
