@@ -44,6 +44,28 @@ def _tiny_models(cfg, tasks=("angle", "plate")):
     return {t: task_model(model, t) for t in tasks}
 
 
+def _register_champion(cfg, task: str) -> str:
+    """Log a tiny model for ``task``, register it and make it ``@champion``; returns the version."""
+    import mlflow
+
+    from fleetvision.models import registry
+    from fleetvision.tracking import configure_mlflow
+
+    configure_mlflow(cfg)
+    with mlflow.start_run():
+        _, version = registry.log_task_model(
+            _tiny_models(cfg, (task,))[task],
+            cfg,
+            task,
+            example=np.zeros((1, SIZE, SIZE, 3), np.uint8),
+            register=True,
+            source="test",
+            taxonomy_version=1,
+        )
+    registry.set_champion(cfg, task, version)
+    return version
+
+
 def test_model_round_trips_through_the_registry_by_alias(mlflow_config) -> None:
     import mlflow
 
@@ -102,24 +124,10 @@ def test_model_round_trips_through_the_registry_by_alias(mlflow_config) -> None:
 
 
 def test_load_models_caches_per_process(mlflow_config) -> None:
-    import mlflow
-
     from fleetvision.models import registry
-    from fleetvision.tracking import configure_mlflow
 
     cfg = mlflow_config
-    configure_mlflow(cfg)
-    with mlflow.start_run():
-        _, version = registry.log_task_model(
-            _tiny_models(cfg, ("banner",))["banner"],
-            cfg,
-            "banner",
-            example=np.zeros((1, SIZE, SIZE, 3), np.uint8),
-            register=True,
-            source="test",
-            taxonomy_version=1,
-        )
-    registry.set_champion(cfg, "banner", version)
+    _register_champion(cfg, "banner")
     model_set = registry.resolve_model_set(cfg, tasks=("banner",))
     registry.load_models(model_set)
     key = (model_set["banner"].artifact_uri, model_set["banner"].version)
@@ -129,26 +137,12 @@ def test_load_models_caches_per_process(mlflow_config) -> None:
 
 
 def test_resolve_fails_clearly_without_champion_or_on_size_mismatch(mlflow_config) -> None:
-    import mlflow
-
     from fleetvision.models import registry
-    from fleetvision.tracking import configure_mlflow
 
     cfg = mlflow_config
     with pytest.raises(registry.ModelNotFoundError, match=r"fleetvision-body.*@champion.*register_starter_models"):
         registry.resolve_model_set(cfg, tasks=("body",))
-    configure_mlflow(cfg)
-    with mlflow.start_run():
-        _, version = registry.log_task_model(
-            _tiny_models(cfg, ("body",))["body"],
-            cfg,
-            "body",
-            example=np.zeros((1, SIZE, SIZE, 3), np.uint8),
-            register=True,
-            source="test",
-            taxonomy_version=1,
-        )
-    registry.set_champion(cfg, "body", version)
+    _register_champion(cfg, "body")
     bigger = cfg.model_copy(update={"models": cfg.models.model_copy(update={"input_size": 96})})
     with pytest.raises(ValueError, match=r"takes 64x64 input but models\.input_size is 96"):
         registry.resolve_model_set(bigger, tasks=("body",))

@@ -165,6 +165,12 @@ class SynthConfig(_Section):
 
 
 # ---------------------------------------------------------------------------------------- models
+def _synthetic_body_mix() -> dict[str, float]:
+    from fleetvision.synth.catalog import BODY_MIX  # pure data; imported late to keep config import-light
+
+    return BODY_MIX
+
+
 class ModelsConfig(_Section):
     """Model architecture and training (fleetvision.models)."""
 
@@ -195,11 +201,7 @@ class ModelsConfig(_Section):
     # from the training rows' mix (uniform, synth.train_body_mix) to this one (label shift: a bias shift of
     # log(prior / train share)). Default: the synthetic market's mix (synth.catalog.BODY_MIX). For real
     # photos, your inventory's declared mix (SELECT body_type, count(*) FROM listings ...); {} = no shift.
-    body_prior: dict[str, float] = Field(
-        default_factory=lambda: {
-            "suv": 0.30, "hatch": 0.20, "sedan": 0.15, "ute": 0.15, "wagon": 0.07, "van": 0.06, "coupe": 0.07,
-        }
-    )
+    body_prior: dict[str, float] = Field(default_factory=lambda: dict(_synthetic_body_mix()))
     eval_dataset: str | None = None  # dataset-name prefix of the frozen eval set; None = training_dataset
     eval_split: str = "eval"
     max_train_rows: int | None = Field(None, ge=1)  # cap on training rows (None = all)

@@ -164,15 +164,17 @@ def _read_remote(uri: str, kind: str, netloc: str, path: str, max_bytes: int | N
         fs = _remote_filesystem(kind, netloc if kind == "hdfs" else "", _frozen(options.get(kind)))
         # S3 and GCS paths are bucket/key; HDFS paths are absolute on the namenode
         target = path if kind == "hdfs" else f"{netloc}{path}"
-        info = fs.get_file_info(target)
-        if info.type == pafs.FileType.NotFound:
-            raise UnreadableUriError(uri, "no such object")
-        if info.type != pafs.FileType.File:
-            raise UnreadableUriError(uri, "not a file")
-        if max_bytes is not None and info.size is not None and info.size > max_bytes:
-            raise UnreadableUriError(uri, f"file is {info.size} bytes, over the {max_bytes}-byte limit")
-        with fs.open_input_stream(target) as f:
-            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+        try:
+            # one request per photo: open and read (at most max_bytes + 1); ask why only when it fails
+            with fs.open_input_stream(target) as f:
+                data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+        except OSError:
+            info = fs.get_file_info(target)
+            if info.type == pafs.FileType.NotFound:
+                raise UnreadableUriError(uri, "no such object") from None
+            if info.type != pafs.FileType.File:
+                raise UnreadableUriError(uri, "not a file") from None
+            raise
     except UnreadableUriError:
         raise
     except (OSError, pa.ArrowException, ValueError, TypeError) as e:
