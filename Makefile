@@ -56,6 +56,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_decode.py
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_body_views.py
+	$(BIN)/python benchmarks/bench_model_memory.py
 
 lint: setup
 	$(BIN)/ruff check src tests jobs benchmarks

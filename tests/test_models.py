@@ -96,6 +96,94 @@ def test_split_head_pools_left_and_right_halves_separately(cfg) -> None:
         task_model(model, "banner")
 
 
+def _mirror(batch: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(batch[:, :, ::-1])
+
+
+def _zoom_view(batch: np.ndarray, margin: int) -> np.ndarray:
+    """The centre crop with ``margin`` pixels off every side, enlarged back (bilinear, half-pixel), as uint8."""
+    import tensorflow as tf
+
+    size = batch.shape[1]
+    crop = batch[:, margin : size - margin, margin : size - margin].astype(np.float32)
+    return np.clip(np.round(tf.image.resize(crop, (size, size), method="bilinear").numpy()), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("views", [2, 4])
+def test_multi_view_body_is_the_mean_of_the_views_logits_and_mirror_invariant(cfg, tmp_path, views: int) -> None:
+    import keras
+
+    from fleetvision.models.architecture import build_multitask_model, task_model
+    from fleetvision.models.registry import save_task_model
+
+    spec = TrainSpec.from_config(cfg, ("body",), quick=True)
+    model = build_multitask_model(spec, 27, 7)
+    body = model.get_layer("body")
+    batch = np.stack([_photo(64, 64, seed) for seed in range(4)])
+    features = keras.Model(model.inputs, model.get_layer("body_features").output)
+    # an untrained net's features barely vary between photos: give the head a kernel scaled to their
+    # spread, so that its logits do (std ~3) and the views change the answer
+    spread = np.concatenate([features.predict_on_batch(batch), features.predict_on_batch(_mirror(batch))]).std(0)
+    kernel = np.random.default_rng(0).normal(size=body.kernel.shape) / (spread[:, None] + 1e-12) / np.sqrt(len(spread))
+    body.set_weights([(3 * kernel).astype(np.float32), np.zeros(body.bias.shape, np.float32)])
+    path = save_task_model(task_model(model, "body", body_views=views, body_zoom=0.75), tmp_path / "body.keras")
+    multi = keras.saving.load_model(path, compile=False)  # safe mode: no custom code
+    got = multi.predict_on_batch(batch)["body"]
+
+    shown = [batch, _mirror(batch)]
+    if views == 4:
+        zoomed = _zoom_view(batch, 8)  # round(64 * (1 - 0.75) / 2)
+        shown += [zoomed, _mirror(zoomed)]
+    kernel, bias = (w.astype(np.float64) for w in body.get_weights())
+    logits = np.mean([features.predict_on_batch(v).astype(np.float64) @ kernel + bias for v in shown], axis=0)
+    want = np.exp(logits - logits.max(axis=1, keepdims=True))
+    want /= want.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    one_view = task_model(model, "body").predict_on_batch(batch)["body"]
+    assert np.abs(one_view - got).max() > 1e-3, "the views made no difference: the test would not see them"
+    # the views of the mirrored photo are the mirrored views: same answer
+    np.testing.assert_allclose(multi.predict_on_batch(_mirror(batch))["body"], got, atol=1e-5)
+    mirrored_one_view = task_model(model, "body").predict_on_batch(_mirror(batch))["body"]
+    assert np.abs(mirrored_one_view - one_view).max() > 1e-3, "one view is mirror-invariant: the check is empty"
+
+
+def test_with_body_views_changes_the_views_of_a_saved_model_keeping_its_weights(cfg, tmp_path) -> None:
+    import keras
+
+    from fleetvision.models.architecture import build_multitask_model, task_model, with_body_views
+    from fleetvision.models.registry import save_task_model
+
+    model = build_multitask_model(TrainSpec.from_config(cfg, ("body",), quick=True, seed=3), 27, 7)
+    batch = np.stack([_photo(64, 64, seed) for seed in range(3)])
+    four = keras.saving.load_model(
+        save_task_model(task_model(model, "body", body_views=4), tmp_path / "four.keras"), compile=False
+    )
+    for views in (1, 2, 4):
+        again = keras.saving.load_model(save_task_model(with_body_views(four, views), tmp_path / f"{views}.keras"))
+        want = task_model(model, "body", body_views=views).predict_on_batch(batch)["body"]
+        np.testing.assert_allclose(again.predict_on_batch(batch)["body"], want, atol=1e-6)
+    with pytest.raises(ValueError, match="no body head"):
+        with_body_views(task_model(build_multitask_model(TrainSpec.from_config(cfg, ("banner",), quick=True), 27, 7),
+                                   "banner"), 2)
+
+
+def test_multi_view_body_rejects_bad_views_and_zoom(cfg) -> None:
+    from fleetvision.models.architecture import build_multitask_model, multi_view_body, task_model
+
+    model = build_multitask_model(TrainSpec.from_config(cfg, ("body", "banner"), quick=True), 27, 7)
+    with pytest.raises(ValueError, match="body views must be 1, 2 or 4, got 3"):
+        multi_view_body(model, 3)
+    with pytest.raises(ValueError, match=r"body zoom must be in \[0.5, 1\), got 1.0"):
+        multi_view_body(model, 4, 1.0)
+    # the other tasks ignore the body views
+    assert task_model(model, "banner", body_views=4).name == "fleetvision_banner"
+    with pytest.raises(ValueError, match="body_views must be 1, 2 or 4"):
+        TrainSpec.from_config(cfg, ("body",), body_views=3)
+    with pytest.raises(ValueError, match="body_zoom"):
+        load_config(overrides=["models.body_zoom=0.2"], environ={})
+    assert TrainSpec.from_config(cfg, ("body",)).body_views == 4  # the default
+
+
 # ---------------------------------------------------------------------------------------- pipeline
 @pytest.mark.parametrize(
     ("fmt", "size"),
@@ -391,6 +479,13 @@ def test_initialise_from_copies_backbone_and_same_named_heads(cfg, tmp_path) -> 
     assert {"backbone", "body", "body_conv"} <= set(copied) and "angle" not in copied
     for a, b in zip(fresh.get_layer("backbone").get_weights(), trained.get_layer("backbone").get_weights()):
         np.testing.assert_array_equal(a, b)
+    # a multi-view body model (its backbone and branch sit in the nested body_view) hands over the same
+    multi = save_task_model(task_model(trained, "body", body_views=4), tmp_path / "body4.keras")
+    again = build_multitask_model(spec, 27, 7)
+    assert set(initialise_from(again, load_model_file(str(multi)))) == set(copied)
+    for layer in ("backbone", "body_conv", "body"):
+        for a, b in zip(again.get_layer(layer).get_weights(), trained.get_layer(layer).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
     other = build_multitask_model(TrainSpec.from_config(cfg, ("body",), quick=True, backbone_alpha=0.5), 27, 7)
     with pytest.raises(ValueError, match="no matching backbone"):
         initialise_from(other, load_model_file(str(path)))

@@ -202,6 +202,12 @@ class ModelsConfig(_Section):
     # log(prior / train share)). Default: the synthetic market's mix (synth.catalog.BODY_MIX). For real
     # photos, your inventory's declared mix (SELECT body_type, count(*) FROM listings ...); {} = no shift.
     body_prior: dict[str, float] = Field(default_factory=lambda: dict(_synthetic_body_mix()))
+    # Views of each photo the exported body model answers from (mean of the views' logits; a body type is
+    # the same in a mirror and at another framing): 1; 2 = + the mirror image; 4 = + a centre crop of side
+    # body_zoom x S enlarged to S x S, + its mirror. N views = N x the body model's compute; accuracy and
+    # cost of each in docs/models.md.
+    body_views: Literal[1, 2, 4] = 4
+    body_zoom: float = Field(0.88, ge=0.5, lt=1)
     eval_dataset: str | None = None  # dataset-name prefix of the frozen eval set; None = training_dataset
     eval_split: str = "eval"
     max_train_rows: int | None = Field(None, ge=1)  # cap on training rows (None = all)

@@ -1,9 +1,9 @@
 """Keras 3 model builders: a configurable backbone, one head per task, one model per task.
 
 Every model takes ``uint8 [N, S, S, 3]`` RGB and does its own preprocessing, so the same bytes give
-the same answer wherever the model runs. Only built-in Keras layers are used (no ``Lambda``, no custom
-classes), so a saved ``.keras`` file loads anywhere with plain ``keras.saving.load_model`` in safe
-mode.
+the same answer wherever the model runs. Only built-in Keras layers and ``keras.ops`` are used (no
+``Lambda``, no custom classes), so a saved ``.keras`` file loads anywhere with plain
+``keras.saving.load_model`` in safe mode.
 
 Heads (output names are the contract with scoring, docs/CONTRACTS.md):
 
@@ -21,7 +21,12 @@ Heads (output names are the contract with scoring, docs/CONTRACTS.md):
   Fixed (non-trainable) Dense layers hold the cell grid and turn centre/size into (x0, y0, x1, y1),
   clipped to [0, 1].
 * ``body``: softmax over the body types, from a small branch of its own on the stride-16 map plus the
-  pooled stride-32 features.
+  pooled stride-32 features. A car's body type is the same in a mirror and at another framing, so
+  the exported body model can look several times (``task_model(..., body_views=4)``): the photo, its
+  mirror image, a centre crop enlarged back to S x S and that crop's mirror go through the same layers,
+  and the last layer is applied to the mean of their feature vectors (the mean of the views' logits).
+  The flips, crop and resize are built-in Keras layers and ``keras.ops``, saved and loaded without
+  custom code.
 
 :func:`build_multitask_model` builds one shared backbone with the heads of several tasks (trained
 together: one pass over the data instead of four); :func:`task_model` cuts out one task's model
@@ -255,7 +260,7 @@ def build_multitask_model(spec: TrainSpec, n_classes: int, n_body_types: int) ->
     return keras.Model(image, outputs, name=name)
 
 
-def task_model(model: keras.Model, task: str) -> keras.Model:
+def task_model(model: keras.Model, task: str, *, body_views: int = 1, body_zoom: float = 0.88) -> keras.Model:
     """Cut one task's model (backbone + head) out of a multi-task model.
 
     The result shares layers (and so weights) with ``model``; saving it writes only what it uses.
@@ -263,12 +268,16 @@ def task_model(model: keras.Model, task: str) -> keras.Model:
     Args:
         model: A model from :func:`build_multitask_model`.
         task: ``angle``, ``banner``, ``plate`` or ``body``.
+        body_views: For ``body``: 1, 2 or 4 views of each photo (see :func:`multi_view_body`).
+            Ignored for the other tasks: a mirror changes the angle label, and banner and plate meet
+            their targets with one view.
+        body_zoom: For ``body`` with 4 views: the centre crop's side, as a share of the photo's.
 
     Returns:
         A model with input uint8 [N, S, S, 3] and a dict of this task's outputs.
 
     Raises:
-        ValueError: The model has no head for the task.
+        ValueError: The model has no head for the task, or ``body_views``/``body_zoom`` is invalid.
     """
     if task not in TASK_OUTPUTS:
         raise ValueError(f"unknown model task {task!r}; expected one of {', '.join(TASK_OUTPUTS)}")
@@ -277,8 +286,78 @@ def task_model(model: keras.Model, task: str) -> keras.Model:
     missing = [n for n in names if n not in layer_names]
     if missing:
         raise ValueError(f"model {model.name!r} has no output(s) {missing} for task {task!r}")
+    if task == "body" and body_views != 1:
+        return multi_view_body(model, body_views, body_zoom)
     outputs = {n: model.get_layer(n).output for n in names}
     return keras.Model(model.inputs, outputs, name=f"fleetvision_{task}")
+
+
+def multi_view_body(model: keras.Model, views: int, zoom: float = 0.88) -> keras.Model:
+    """The body model that answers from several views of each photo.
+
+    Views: 2 = the photo and its left-right mirror image; 4 = those and a centre crop (equal margins
+    of ``round(S x (1 - zoom) / 2)``, enlarged back to S x S, bilinear, rounded to uint8) and its
+    mirror. The set of views of a mirrored photo is the mirror of the photo's set, so the answer does
+    not change when the photo is mirrored. Every view goes through the same backbone and body branch
+    (``body_view``, up to the pooled ``body_features``); the trained ``body`` layer is applied to the
+    mean of the views' feature vectors, which equals the mean of their logits since the layer is linear
+    before its softmax. ``views`` times the body model's compute; no new weights. docs/models.md has
+    the accuracy and cost of each choice.
+
+    Args:
+        model: A model with the body head (from :func:`build_multitask_model`, or a one-view body model).
+        views: 2 or 4.
+        zoom: The centre crop's side as a share of the photo's side (4 views), in [0.5, 1).
+
+    Returns:
+        ``fleetvision_body``: uint8 [N, S, S, 3] -> ``{"body": [N, n_body_types]}``.
+
+    Raises:
+        ValueError: ``views`` is not 2 or 4, or ``zoom`` is outside [0.5, 1).
+    """
+    if views not in (2, 4):
+        raise ValueError(f"body views must be 1, 2 or 4, got {views}")
+    if not 0.5 <= zoom < 1:
+        raise ValueError(f"body zoom must be in [0.5, 1), got {zoom}")
+    view = _body_view(model)
+    spec = model.inputs[0]
+    height, width = int(spec.shape[1]), int(spec.shape[2])
+    image = keras.Input(shape=(height, width, 3), dtype=spec.dtype, name="image")
+    shown = [image, keras.ops.flip(image, axis=2)]  # [N, H, W, C]: axis 2 is left-right
+    if views == 4:
+        # equal margins on both sides, so the views of a mirrored photo are the mirrored views
+        top, left = round(height * (1 - zoom) / 2), round(width * (1 - zoom) / 2)
+        cropped = keras.layers.Cropping2D(((top, top), (left, left)), name="body_zoom_crop")(image)
+        enlarged = keras.layers.Resizing(height, width, interpolation="bilinear", name="body_zoom_resize")(cropped)
+        zoomed = keras.ops.cast(keras.ops.round(keras.ops.clip(enlarged, 0, 255)), spec.dtype)
+        shown += [zoomed, keras.ops.flip(zoomed, axis=2)]
+    features = keras.layers.Average(name="body_view_average")([view(x) for x in shown])
+    return keras.Model(image, {"body": model.get_layer("body")(features)}, name="fleetvision_body")
+
+
+def with_body_views(model: keras.Model, views: int, zoom: float = 0.88) -> keras.Model:
+    """The same body model (same weights) answering from ``views`` views: 1, 2 or 4.
+
+    Takes a one-view body model (or a multi-task model with the body head) or a multi-view one, so a
+    trained model's views can be changed without training, e.g. to trade accuracy for speed.
+
+    Raises:
+        ValueError: ``views`` or ``zoom`` is invalid, or the model has no body head.
+    """
+    if "body" not in {layer.name for layer in model.layers}:
+        raise ValueError(f"model {model.name!r} has no body head")
+    if views != 1:
+        return multi_view_body(model, views, zoom)
+    spec = model.inputs[0]
+    image = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype, name="image")
+    return keras.Model(image, {"body": model.get_layer("body")(_body_view(model)(image))}, name="fleetvision_body")
+
+
+def _body_view(model: keras.Model) -> keras.Model:
+    """Photo -> pooled body features: a multi-view model's nested ``body_view``, else cut from ``model``."""
+    if "body_view" in {layer.name for layer in model.layers}:
+        return model.get_layer("body_view")
+    return keras.Model(model.inputs, model.get_layer("body_features").output, name="body_view")
 
 
 def load_model_file(source: str) -> keras.Model:
@@ -301,7 +380,8 @@ def initialise_from(model: keras.Model, source: keras.Model) -> list[str]:
     """Copy the weights of every top-level layer of ``source`` whose name and shapes match ``model``'s.
 
     The backbone is one top-level layer (``backbone``), so a model trained for any task hands over its
-    whole feature extractor; heads of the same name (``body``, ``body_conv``, ...) come along.
+    whole feature extractor; heads of the same name (``body``, ``body_conv``, ...) come along. The
+    layers of a nested view (the multi-view body model's ``body_view``) count as top-level.
 
     Returns:
         The names of the layers copied.
@@ -309,7 +389,7 @@ def initialise_from(model: keras.Model, source: keras.Model) -> list[str]:
     Raises:
         ValueError: Nothing matched (not a FleetVision model, or another backbone or input size).
     """
-    theirs = {layer.name: layer for layer in source.layers}
+    theirs = _named_layers(source)
     copied = []
     for layer in model.layers:
         other = theirs.get(layer.name)
@@ -326,3 +406,14 @@ def initialise_from(model: keras.Model, source: keras.Model) -> list[str]:
         )
     logger.info("initialised %d layers of %s from %s: %s", len(copied), model.name, source.name, ", ".join(copied))
     return copied
+
+
+def _named_layers(model: keras.Model) -> dict[str, keras.Layer]:
+    """``model``'s layers by name, looking inside nested models other than the backbone."""
+    named: dict[str, keras.Layer] = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and layer.name != "backbone":
+            named.update(_named_layers(layer))
+        else:
+            named[layer.name] = layer
+    return named

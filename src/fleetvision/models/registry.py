@@ -284,10 +284,11 @@ def load_models(model_set: ModelSet) -> dict[str, PredictFn]:
 
     Operating limits (measured with the starter models, S=128, CPU):
         * Memory: each Python worker holds TensorFlow (~0.75 GB resident once imported) plus every
-          model of the set (~20 MB each), so ~0.8 GB before the first batch; activations add ~1.7 MB
-          per image in flight through the four models (~0.45 GB for a 256-row Arrow batch). With N
-          concurrent tasks per executor there are N workers: budget ``spark.executor.pyspark.memory``
-          (or the container) at ~1.3 GB per worker, and keep
+          model of the set, so ~0.9 GB before the first batch; activations add ~2 MB per image in
+          flight through the four models (1.95 MB with the 4-view body model, 1.32 MB with one view:
+          peak RSS 1.42 GB against 0.92 GB warm for a 256-image batch; benchmarks/bench_model_memory.py).
+          With N concurrent tasks per executor there are N workers: budget
+          ``spark.executor.pyspark.memory`` (or the container) at ~1.5 GB per worker, and keep
           ``spark.sql.execution.arrow.maxRecordsPerBatch`` at a few hundred rows.
         * The first call per model traces one TensorFlow graph (a second or two); every batch size
           after that reuses it.

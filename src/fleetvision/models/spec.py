@@ -73,6 +73,10 @@ class TrainSpec:
         eval_split: Split name of the frozen evaluation rows.
         init_from: A ``.keras`` file or MLflow model URI whose layers (backbone, and heads of the same
             name) initialise this model: fine-tuning instead of training from scratch.
+        body_views: Views of each photo the exported body model answers from: 1, 2 (and its mirror)
+            or 4 (and a centre crop, and its mirror); training is unchanged
+            (:func:`fleetvision.models.architecture.multi_view_body`).
+        body_zoom: The centre crop's side as a share of the photo's (``body_views`` = 4).
     """
 
     tasks: tuple[str, ...]
@@ -96,6 +100,8 @@ class TrainSpec:
     eval_dataset: str = "synthetic"
     eval_split: str = "eval"
     init_from: str | None = None
+    body_views: int = 4
+    body_zoom: float = 0.88
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -121,6 +127,10 @@ class TrainSpec:
         for name, value in (("epochs", self.epochs), ("batch_size", self.batch_size)):
             if value < 1:
                 raise ValueError(f"TrainSpec.{name} must be >= 1, got {value}")
+        if self.body_views not in (1, 2, 4):
+            raise ValueError(f"TrainSpec.body_views must be 1, 2 or 4, got {self.body_views}")
+        if not 0.5 <= self.body_zoom < 1:
+            raise ValueError(f"TrainSpec.body_zoom must be in [0.5, 1), got {self.body_zoom}")
         if self.learning_rate <= 0:
             raise ValueError(f"TrainSpec.learning_rate must be > 0, got {self.learning_rate}")
 
@@ -173,6 +183,8 @@ class TrainSpec:
             "training_dataset": m.training_dataset,
             "eval_dataset": m.eval_dataset or m.training_dataset,
             "eval_split": m.eval_split,
+            "body_views": m.body_views,
+            "body_zoom": m.body_zoom,
         }
         if quick:
             values["backbone_alpha"] = min(m.backbone_alpha, QUICK_ALPHA)

@@ -277,7 +277,9 @@ def train_models(
         mlflow.log_metric("train_seconds", train_seconds)
         logger.info("trained in %.1f s", train_seconds)
 
-        models = {task: task_model(model, task) for task in spec.tasks}
+        models = {
+            task: task_model(model, task, body_views=spec.body_views, body_zoom=spec.body_zoom) for task in spec.tasks
+        }
         metrics: dict[str, dict[str, float]] = {}
         example = np.zeros((1, spec.input_size, spec.input_size, 3), dtype=np.uint8)
         if eval_set is not None:

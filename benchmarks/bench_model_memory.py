@@ -1,0 +1,103 @@
+"""Memory of one scoring worker: the four starter models, resident and at the peak of a batch.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/bench_model_memory.py             # batches of 256, body with 1 and 4 views
+
+Each variant runs in a fresh Python process (peak RSS only grows): load TensorFlow and the four models
+(the starter angle, banner and plate models, and the starter body model re-exported with 1 or 4 views),
+warm each up on 8 images, note the RSS, push one batch of random uint8 images through all four, note the
+peak RSS (``ru_maxrss``). ``mb_per_image`` = (peak - warm) / batch: what a batch in flight adds. Results
+go to ``benchmarks/results/model_memory.json``; the budget in ``fleetvision.models.registry.load_models``
+comes from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTER = ROOT / "models" / "starter"
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "model_memory.json"
+MB = 2**20
+
+
+def child(views: int, batch: int) -> dict[str, float]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import numpy as np
+
+    from fleetvision.config import load_config
+    from fleetvision.models.architecture import with_body_views
+    from fleetvision.models.registry import predict_fn_for
+
+    size = load_config(environ={}).models.input_size
+    models = {
+        t: keras.saving.load_model(STARTER / t / "model.keras", compile=False)
+        for t in ("angle", "banner", "plate", "body")
+    }
+    models["body"] = with_body_views(models["body"], views)
+    predict = [predict_fn_for(m, size) for m in models.values()]
+    images = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), np.uint8)
+    for p in predict:
+        p(images[:8])
+    warm = _rss()
+    for p in predict:
+        p(images)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    return {
+        "warm_mb": round(warm / MB),
+        "peak_mb": round(peak / MB),
+        "mb_per_image": round((peak - warm) / batch / MB, 2),
+    }
+
+
+def _rss() -> int:
+    """Resident set size of this process, bytes (Linux /proc)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child is not None:
+        print(json.dumps(child(args.child, args.batch)))
+        return 0
+    variants = {}
+    for views in (1, 4):
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", str(views), "--batch", str(args.batch)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        variants[f"body_views_{views}"] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"body with {views} view(s): {variants[f'body_views_{views}']}")
+    result = {
+        "benchmark": "scoring worker memory, four starter models",
+        "batch": args.batch,
+        "variants": variants,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
