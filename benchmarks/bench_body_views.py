@@ -2,12 +2,14 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_body_views.py              # starter body model, 60 photos per class
+    .venv/bin/python benchmarks/bench_body_views.py              # starter body model, the frozen set's size
     .venv/bin/python benchmarks/bench_body_views.py --model path/to/body.keras --seed 4004
 
 The photos are rendered in-process exactly as ``fleetvision generate --eval-set`` renders the frozen set
-(``synth.eval_seed`` by default, market body mix, 256 px), decoded by the scoring decoder at
-``models.input_size``; only exterior shots carry a body label. The three variants are the same weights
+(``synth.eval_seed``, ``synth.eval_per_class``, ``synth.train_image_size`` by default, market body mix),
+decoded by the scoring decoder at ``models.input_size``; only exterior shots carry a body label.
+Accuracy and macro recall come from :func:`fleetvision.models.metrics.evaluate_body`, as in
+``fleetvision evaluate``. The three variants are the same weights
 (:func:`fleetvision.models.architecture.with_body_views`). Time is model inference only, batches of
 128, interleaved round by round, best round; for scale, the angle, banner and plate starter models are
 timed the same way, so ``model_set_ratio`` is what the views cost the four models together. Results are
@@ -44,12 +46,13 @@ def _predict_seconds(predict, images: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
-def run(model_path: Path, seed: int | None, per_class: int, repeats: int) -> dict[str, object]:
+def run(model_path: Path, seed: int | None, per_class: int | None, repeats: int) -> dict[str, object]:
     import keras
 
     from fleetvision.config import load_config
     from fleetvision.decode import decode_batch
     from fleetvision.models.architecture import with_body_views
+    from fleetvision.models.metrics import EvalLabels, evaluate_body
     from fleetvision.models.registry import predict_fn_for
     from fleetvision.synth.training_set import training_rows
     from fleetvision.taxonomy import load_taxonomy
@@ -57,13 +60,18 @@ def run(model_path: Path, seed: int | None, per_class: int, repeats: int) -> dic
     config = load_config(environ={})
     taxonomy = load_taxonomy()
     size, seed = config.models.input_size, config.synth.eval_seed if seed is None else seed
+    per_class = config.synth.eval_per_class if per_class is None else per_class
     rows = [
         r
-        for r in training_rows(taxonomy, config.market, seed, per_class, "eval", f"bench-s{seed}", 256)
+        for r in training_rows(
+            taxonomy, config.market, seed, per_class, "eval", f"bench-s{seed}", config.synth.train_image_size
+        )
         if r["body_index"] >= 0
     ]
     images, _ = decode_batch([r["content"] for r in rows], size, config.scoring.max_image_pixels)
     truth = np.array([r["body_index"] for r in rows])
+    unknown = np.full(len(rows), -1)  # only the body labels are scored here
+    labels = EvalLabels(unknown, unknown, unknown, np.zeros((len(rows), 4), np.float32), unknown, truth)
     source = keras.saving.load_model(model_path, compile=False)
     variants = {v: predict_fn_for(with_body_views(source, v, config.models.body_zoom), size) for v in (1, 2, 4)}
     others = {
@@ -77,8 +85,10 @@ def run(model_path: Path, seed: int | None, per_class: int, repeats: int) -> dic
         by_shot: dict[str, list[bool]] = defaultdict(list)
         for row, g, t in zip(rows, guess, truth, strict=True):
             by_shot[row["angle"]].append(bool(g == t))
+        metrics = evaluate_body(scores, labels, taxonomy).metrics  # what `fleetvision evaluate body` reports
         results[views] = {
-            "accuracy": round(float(np.mean(guess == truth)), 4),
+            "accuracy": round(metrics["accuracy"], 4),
+            "macro_recall": round(metrics["macro_recall"], 4),
             "accuracy_by_shot": {k: round(float(np.mean(v)), 3) for k, v in sorted(by_shot.items())},
         }
     for predict in (*variants.values(), *others.values()):
@@ -125,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=STARTER / "body" / "model.keras")
     parser.add_argument("--seed", type=int, default=None, help="render seed (default synth.eval_seed)")
-    parser.add_argument("--per-class", type=int, default=60)
+    parser.add_argument("--per-class", type=int, default=None, help="photos per class (default synth.eval_per_class)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
