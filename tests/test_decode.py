@@ -19,6 +19,8 @@ from fleetvision.decode import (
     ERROR_CODES,
     DecodedPhoto,
     ErrorCode,
+    ForbiddenUriError,
+    PhotoRoots,
     UnreadableUriError,
     content_hash,
     decode_batch,
@@ -169,10 +171,13 @@ def test_jpeg_cut_inside_the_header_is_truncated_not_not_image(good_jpeg: bytes)
     assert d.error_code == "truncated" and d.width is None
 
 
-def test_html_page_is_not_an_image() -> None:
+def test_html_page_is_not_an_image_and_its_bytes_are_not_echoed() -> None:
     html = b"<!DOCTYPE html><html><head><title>404 Not Found</title></head><body>gone</body></html>"
     d = decode_photo(html, S, LIMIT)
-    assert d.error_code == "not_image" and "DOCTYPE" in (d.error_detail or "")
+    assert d.error_code == "not_image"
+    accepted = "JPEG, PNG, WEBP, GIF, BMP, TIFF"
+    assert d.error_detail == f"not a recognised image ({accepted}): content looks like html, {len(html)} bytes"
+    assert "DOCTYPE" not in d.error_detail and "404" not in d.error_detail
 
 
 def test_formats_outside_the_allow_list_are_not_images() -> None:
@@ -342,41 +347,50 @@ def test_thumbnail_is_upright_and_keeps_the_aspect_ratio() -> None:
 def test_read_uri_accepts_paths_and_file_uris(tmp_path: Path, good_jpeg: bytes) -> None:
     p = tmp_path / "a photo.jpg"
     p.write_bytes(good_jpeg)
-    assert read_uri(str(p)) == good_jpeg
-    assert read_uri(p.as_uri()) == good_jpeg  # file:///.../a%20photo.jpg
-    assert read_uri("file:" + str(p)) == good_jpeg  # Hadoop's file:/path spelling
+    roots = PhotoRoots((str(tmp_path),))
+    assert read_uri(str(p), roots=roots) == good_jpeg
+    assert read_uri(p.as_uri(), roots=roots) == good_jpeg  # file:///.../a%20photo.jpg
+    assert read_uri("file:" + str(p), roots=roots) == good_jpeg  # Hadoop's file:/path spelling
+    with pytest.raises(ForbiddenUriError, match="outside the photo roots"):
+        read_uri(str(p))  # no roots: nothing may be read
 
 
 @pytest.mark.parametrize(
     "uri", ["", None, "s3a:///key.jpg", "https://example.com/a.jpg", "file://otherhost/a.jpg"]
 )
-def test_read_uri_refuses_what_it_cannot_read(uri: str | None) -> None:
+def test_read_uri_refuses_what_it_cannot_read(uri: str | None, tmp_path: Path) -> None:
     with pytest.raises(UnreadableUriError) as info:
-        read_uri(uri)
+        read_uri(uri, roots=PhotoRoots((str(tmp_path), "s3a://bucket/")))
     assert isinstance(info.value, OSError)
     if uri:
         assert uri in str(info.value)
+        assert isinstance(info.value, ForbiddenUriError)  # refused before any I/O
 
 
 def test_read_uri_missing_directory_and_size_limit(tmp_path: Path) -> None:
+    roots = PhotoRoots((str(tmp_path),))
     missing = tmp_path / "nope.jpg"
     with pytest.raises(UnreadableUriError, match=r"nope\.jpg.*FileNotFoundError"):
-        read_uri(str(missing))
+        read_uri(str(missing), roots=roots)
+    (tmp_path / "dir").mkdir()
     with pytest.raises(UnreadableUriError, match="not a regular file"):
-        read_uri(str(tmp_path))
+        read_uri(str(tmp_path / "dir"), roots=roots)
     big = tmp_path / "big.jpg"
     big.write_bytes(b"x" * 1000)
     with pytest.raises(UnreadableUriError, match="1000 bytes, over the 999-byte limit"):
-        read_uri(str(big), max_bytes=999)
-    assert len(read_uri(str(big), max_bytes=1000)) == 1000
+        read_uri(str(big), max_bytes=999, roots=roots)
+    assert len(read_uri(str(big), max_bytes=1000, roots=roots)) == 1000
 
 
 def test_decode_source_prefers_inline_bytes_and_codes_bad_uris(tmp_path: Path, good_jpeg: bytes) -> None:
-    assert decode_source(good_jpeg, str(tmp_path / "missing.jpg"), S, LIMIT).ok
-    bad = decode_source(None, str(tmp_path / "missing.jpg"), S, LIMIT)
+    roots = PhotoRoots((str(tmp_path),))
+    assert decode_source(good_jpeg, str(tmp_path / "missing.jpg"), S, LIMIT, roots=roots).ok
+    bad = decode_source(None, str(tmp_path / "missing.jpg"), S, LIMIT, roots=roots)
     assert bad.error_code == "unreadable_uri" and "missing.jpg" in (bad.error_detail or "")
     assert bad.content_hash is None
-    assert decode_source(None, None, S, LIMIT).error_code == "empty"
+    assert decode_source(None, None, S, LIMIT, roots=roots).error_code == "empty"
+    outside = decode_source(None, str(tmp_path / "missing.jpg"), S, LIMIT)  # no roots
+    assert outside.error_code == "forbidden_uri" and outside.content_hash is None
 
 
 # ------------------------------------------------------------------------------------------- batch
@@ -386,7 +400,7 @@ def test_decode_batch_stacks_the_good_ones_in_order(tmp_path: Path, good_jpeg: b
     on_disk.write_bytes(good_jpeg)
     items = [good_jpeg, b"", None, other, b"<html></html>", None]
     uris = [None, None, str(on_disk), None, None, str(tmp_path / "gone.jpg")]
-    batch, photos = decode_batch(items, S, LIMIT, uris=uris)
+    batch, photos = decode_batch(items, S, LIMIT, uris=uris, roots=PhotoRoots((str(tmp_path),)))
     assert [p.error_code for p in photos] == [None, "empty", None, None, "not_image", "unreadable_uri"]
     assert batch.shape == (3, S, S, 3) and batch.dtype == np.uint8
     ok = [p for p in photos if p.ok]
@@ -417,6 +431,7 @@ def test_decoded_photo_status() -> None:
         "too_many_pixels",
         "unreadable_uri",
         "unsupported_mode",
+        "forbidden_uri",
     }
 
 

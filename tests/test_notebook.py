@@ -40,6 +40,7 @@ def demo_database(spark, config, warehouse_dir):
 def test_analyst_tour_runs_without_spark_against_the_demo_warehouse(demo_database, warehouse_dir, monkeypatch):
     monkeypatch.setenv("FLEETVISION__PATHS__WAREHOUSE", str(warehouse_dir))
     monkeypatch.setenv("FLEETVISION__TABLES__DATABASE", demo_database.tables.database)
+    monkeypatch.setenv("FLEETVISION__PATHS__PHOTOS", demo_database.paths.photos)  # the photo root of its uris
     nb = nbformat.read(NOTEBOOK, as_version=4)
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "sys.path" not in source and "pyspark" not in source and "def " not in source

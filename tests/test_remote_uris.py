@@ -23,6 +23,7 @@ from fleetvision.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy()
 BUCKET = "listing-photos"
+ROOTS = decode.PhotoRoots((f"s3://{BUCKET}/cars",))  # s3, s3a and s3n name the same store
 
 
 def _free_port() -> int:
@@ -59,55 +60,77 @@ def s3():
 def test_read_uri_reads_s3_objects_under_every_spelling(s3) -> None:
     options, photos = s3
     for scheme in ("s3", "s3a", "s3n"):
-        assert decode.read_uri(f"{scheme}://{BUCKET}/cars/a.jpg", remote=options) == photos["cars/a.jpg"]
+        got = decode.read_uri(f"{scheme}://{BUCKET}/cars/a.jpg", remote=options, roots=ROOTS)
+        assert got == photos["cars/a.jpg"]
     size = len(photos["cars/b.jpg"])
-    assert decode.read_uri(f"s3a://{BUCKET}/cars/b.jpg", max_bytes=size, remote=options) == photos["cars/b.jpg"]
+    got = decode.read_uri(f"s3a://{BUCKET}/cars/b.jpg", max_bytes=size, remote=options, roots=ROOTS)
+    assert got == photos["cars/b.jpg"]
 
 
 def test_s3_failures_are_unreadable_uri_errors_with_the_reason(s3) -> None:
     options, _ = s3
     with pytest.raises(decode.UnreadableUriError, match="no such object"):
-        decode.read_uri(f"s3a://{BUCKET}/cars/missing.jpg", remote=options)
+        decode.read_uri(f"s3a://{BUCKET}/cars/missing.jpg", remote=options, roots=ROOTS)
     with pytest.raises(decode.UnreadableUriError, match="over the 100-byte limit"):
-        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", max_bytes=100, remote=options)
+        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", max_bytes=100, remote=options, roots=ROOTS)
     with pytest.raises(decode.UnreadableUriError, match="not a file"):
-        decode.read_uri(f"s3a://{BUCKET}/cars", remote=options)
+        decode.read_uri(f"s3a://{BUCKET}/cars", remote=options, roots=ROOTS)
     with pytest.raises(decode.UnreadableUriError, match="without a bucket"):
-        decode.read_uri("s3a:///cars/a.jpg", remote=options)
+        decode.read_uri("s3a:///cars/a.jpg", remote=options, roots=ROOTS)
     with pytest.raises(decode.UnreadableUriError, match="unsupported scheme 'ftp'"):
-        decode.read_uri("ftp://host/a.jpg")
+        decode.read_uri("ftp://host/a.jpg", roots=ROOTS)
     closed = {"s3": {**options["s3"], "endpoint_override": f"127.0.0.1:{_free_port()}",
                      "connect_timeout": 1.0, "request_timeout": 1.0}}
     with pytest.raises(decode.UnreadableUriError) as refused:
-        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=closed)
+        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=closed, roots=ROOTS)
     assert refused.value.uri == f"s3a://{BUCKET}/cars/a.jpg" and "OSError" in refused.value.reason, refused.value
     bad_option = {"s3": {"no_such_option": "x"}}
     with pytest.raises(decode.UnreadableUriError, match="TypeError"):
-        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=bad_option)
+        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=bad_option, roots=ROOTS)
 
 
 def test_decode_and_the_udf_frames_read_s3_uris(s3) -> None:
     options, photos = s3
     uris = pd.Series([f"s3a://{BUCKET}/cars/a.jpg", f"s3a://{BUCKET}/cars/missing.jpg", None], dtype=object)
     contents = pd.Series([None, None, photos["cars/b.jpg"]], dtype=object)
-    photo = decode.decode_source(None, uris[0], 64, 40_000_000, remote=options)
+    photo = decode.decode_source(None, uris[0], 64, 40_000_000, remote=options, roots=ROOTS)
     assert photo.ok and photo.array.shape == (64, 64, 3)
     np.testing.assert_array_equal(photo.array, decode.decode_photo(photos["cars/a.jpg"], 64, 40_000_000).array)
 
-    hashes = U.hash_frame(uris, contents, max_bytes=1 << 20, remote=options)
+    hashes = U.hash_frame(uris, contents, max_bytes=1 << 20, remote=options, roots=ROOTS)
     assert hashes.content_hash[0] == decode.content_hash(photos["cars/a.jpg"])
     assert hashes.read_error_code.tolist() == [None, "unreadable_uri", None]
     assert "no such object" in hashes.read_error_detail[1]
 
-    cfg = load_config(overrides=[f"paths.remote_options={options}"], environ={})
+    cfg = load_config(
+        overrides=[f"paths.remote_options={options}", f"paths.photo_roots=[s3a://{BUCKET}/cars]"], environ={}
+    )
     settings = U.UdfSettings.from_config(cfg, environ={})
-    assert settings.remote_options == options
+    assert settings.remote_options == options and settings.photo_roots.locations == (f"s3a://{BUCKET}/cars",)
     settings = U.UdfSettings(image_size=64, max_pixels=40_000_000, max_bytes=1 << 20, model_batch_size=2,
-                             remote_options=options)
+                             remote_options=options, photo_roots=ROOTS)
     models = OracleModels({}, TAXONOMY)(StandInModelSet())
     frame = U.score_frame(uris, contents, models, settings, TAXONOMY, ScoringRules.default(TAXONOMY))
     assert frame.error_code.tolist() == [None, "unreadable_uri", None]
     assert frame.decode_status.tolist() == ["ok", "error", "ok"]
+
+
+def test_s3_uris_outside_the_root_prefix_are_forbidden(s3) -> None:
+    options, _ = s3
+    with pytest.raises(decode.ForbiddenUriError, match="outside the photo roots"):
+        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=options)  # no roots at all
+    for uri in (
+        f"s3a://{BUCKET}/secrets/key.pem",  # same bucket, other prefix
+        f"s3a://{BUCKET}/carsX/a.jpg",  # a prefix of the name is not a folder
+        "s3a://other-bucket/cars/a.jpg",
+        f"s3a://{BUCKET}/cars/../secrets/key.pem",  # '..' is a literal key on S3, but never a way out
+        f"s3a://{BUCKET}/cars/%2e%2e/secrets/key.pem",
+        f"gs://{BUCKET}/cars/a.jpg",  # another store
+    ):
+        with pytest.raises(decode.ForbiddenUriError):
+            decode.read_uri(uri, remote=options, roots=ROOTS)
+        photo = decode.decode_source(None, uri, 64, 40_000_000, remote=options, roots=ROOTS)
+        assert photo.error_code == "forbidden_uri", uri
 
 
 def test_remote_options_are_checked_by_the_config() -> None:

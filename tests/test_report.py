@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,7 +150,8 @@ def test_report_job_reads_the_tables_and_writes_the_page(spark, config, tmp_path
 
     db = config.tables.database
     ensure_tables(spark, db, [LISTING_IMAGES, IMAGE_TAGS, LISTING_COMPLETENESS, HERO_IMAGES, SCORING_RUNS])
-    on_disk = tmp_path / "hero.jpg"
+    on_disk = Path(config.paths.photos) / "hero.jpg"  # uris are read inside paths.photo_roots only
+    on_disk.parent.mkdir(parents=True, exist_ok=True)
     on_disk.write_bytes(jpeg((0, 160, 0)))
     images = [
         ("i1", "L1", 0, on_disk.as_uri(), None, T0),

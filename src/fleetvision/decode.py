@@ -4,13 +4,24 @@ The one decode path used by scoring (and by training, so both see the same pixel
 
 1. Identify the format among an allow-list (``DEFAULT_FORMATS``); anything else is ``not_image``. The
    allow-list keeps Pillow's riskier plugins (EPS runs Ghostscript, for one) away from untrusted data.
-2. Check the declared pixel count against ``max_pixels`` *before* any pixel is decoded, so a
-   decompression bomb is never allocated (``too_many_pixels``). Pillow's own bomb limit
-   (``Image.MAX_IMAGE_PIXELS``) is left on as a second guard; this module never changes it, because
-   it is process-global and executors decode on several threads.
-3. JPEG: ask the decoder for a DCT-domain reduction (``Image.draft``) to the smallest scale (1/8,
-   1/4, 1/2, 1) whose result is still at least ``size`` x ``size``. Decoding at 1/4 scale skips most
-   of the IDCT work and the memory, which is where decoding time goes.
+2. Bound the pixels that are really allocated, *before* any pixel is decoded, so a decompression
+   bomb is never allocated (``too_many_pixels``):
+
+   * formats decoded at full size (PNG, WebP, GIF, BMP, TIFF): the declared width x height must be at
+     most ``max_pixels``;
+   * JPEG, which the decoder can reduce in the DCT domain: the declared size must be at most
+     ``max_declared_pixels`` (a generous ceiling: phones shoot 48-200 MP), then the decoder is asked
+     for a reduction (``Image.draft``) to the smallest scale (1/8, 1/4, 1/2, 1) whose result is still
+     at least ``size`` x ``size``, and that reduced size must be at most ``max_pixels``. A 200 MP JPEG
+     decodes at 1/8 scale into about 3 MP. Decoding at a reduced scale also skips most of the IDCT
+     work, which is where decoding time goes.
+
+   Pillow's own bomb limit (``Image.MAX_IMAGE_PIXELS``) stays on as a second guard; this module never
+   changes it, because it is process-global and executors decode on several threads. Other formats
+   meet it in ``Image.open``; a JPEG is opened by Pillow's JPEG plugin directly and meets it after the
+   draft, on the size that is allocated (``Image.open`` would apply it to the declared size, which
+   is not what a drafted decode allocates).
+3. JPEG: decode at the drafted scale.
 4. Apply the EXIF orientation, so the array is upright as a person would see the photo.
 5. Convert to RGB: alpha (RGBA, LA, P with transparency) is composited on white, 16-bit greyscale is
    scaled (not clipped) to 8 bits, CMYK/YCbCr/L/1/P are converted; float images are
@@ -19,7 +30,12 @@ The one decode path used by scoring (and by training, so both see the same pixel
    there is no letterbox). The models are trained on exactly this.
 
 Failures never raise out of :func:`decode_photo`, :func:`decode_source` or :func:`decode_batch`: they
-come back as a :class:`DecodedPhoto` with an :class:`ErrorCode` and a one-line detail.
+come back as a :class:`DecodedPhoto` with an :class:`ErrorCode` and a one-line detail. The detail
+never echoes the content: an unrecognised file is described by its detected kind (html, pdf, svg,
+heic, zip, text, unknown, ...) and its length.
+
+Photos at a uri are read by :func:`read_uri` only inside the configured photo roots
+(:class:`PhotoRoots`, ``paths.photo_roots``): anything else is ``forbidden_uri`` and never opened.
 """
 
 from __future__ import annotations
@@ -30,6 +46,8 @@ import hashlib
 import io
 import logging
 import os
+import posixpath
+import re
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +56,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +76,21 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "TIFF"),
     (b"MM\x00*", "TIFF"),
 )
+# Kinds of non-image content named in error details (never the bytes themselves).
+_CONTENT_KINDS: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "pdf"),
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),
+    (b"\x1f\x8b", "gzip"),
+    (b"%!PS", "postscript"),
+    (b"\x7fELF", "elf"),
+    (b"8BPS", "psd"),
+    (b"\x00\x00\x00\x0cjP  ", "jpeg2000"),
+    (b"\xff\x4f\xff\x51", "jpeg2000"),
+    (b"\x00\x00\x01\x00", "ico"),
+)
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
+_BYTES_LITERAL = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')
 
 
 class ErrorCode(StrEnum):
@@ -69,18 +102,48 @@ class ErrorCode(StrEnum):
     TOO_MANY_PIXELS = "too_many_pixels"
     UNREADABLE_URI = "unreadable_uri"
     UNSUPPORTED_MODE = "unsupported_mode"
+    FORBIDDEN_URI = "forbidden_uri"
 
 
 ERROR_CODES: tuple[str, ...] = tuple(c.value for c in ErrorCode)
+
+ERROR_CODE_MEANINGS: Mapping[str, str] = {
+    ErrorCode.EMPTY: "no bytes: zero-length content or file, or neither content nor uri",
+    ErrorCode.NOT_IMAGE: "not an image of an accepted format; the detail names the detected kind and length",
+    ErrorCode.TRUNCATED: "an image signature but a corrupt or incomplete header or pixel data",
+    ErrorCode.TOO_MANY_PIXELS: (
+        "over scoring.max_image_pixels as decoded (JPEG: after the DCT reduction), or a JPEG declaring more "
+        "than scoring.max_declared_pixels"
+    ),
+    ErrorCode.UNREADABLE_URI: "the uri is inside the photo roots but could not be read (missing, denied, too big)",
+    ErrorCode.UNSUPPORTED_MODE: "a pixel mode with no RGB reading (float, signed 16-bit)",
+    ErrorCode.FORBIDDEN_URI: (
+        "the uri is outside paths.photo_roots (or escapes them by .. or a symlink), is relative, or has a "
+        "scheme that is not allowed; it was never opened"
+    ),
+}
+"""One line per error code, for the docs (``docs/tables.md`` is generated from it)."""
 
 
 class UnreadableUriError(OSError):
     """A photo's uri could not be read; the message names the uri and the reason."""
 
+    _verb = "cannot read"
+
     def __init__(self, uri: str | None, reason: str) -> None:
-        super().__init__(f"cannot read {uri!r}: {reason}")
+        super().__init__(f"{self._verb} {uri!r}: {reason}")
         self.uri = uri
         self.reason = reason
+
+
+class ForbiddenUriError(UnreadableUriError):
+    """A photo's uri is outside the photo roots, relative, or of a scheme not allowed; it was not opened.
+
+    A subclass of :class:`UnreadableUriError`, so a caller that only asks "could I read it" still
+    catches it; :func:`decode_source` tells the two apart (``forbidden_uri`` vs ``unreadable_uri``).
+    """
+
+    _verb = "refused"
 
 
 @dataclass(frozen=True, eq=False)  # eq on arrays is ambiguous; compare fields explicitly
@@ -123,7 +186,8 @@ def content_hash(data: bytes) -> str:
 
 
 def _detail(text: str) -> str:
-    line = " ".join(str(text).split())
+    # Library messages can quote a few bytes of the content (b'...'): an error detail never does.
+    line = " ".join(_BYTES_LITERAL.sub("<bytes>", str(text)).split())
     return line if len(line) <= _DETAIL_MAX else line[: _DETAIL_MAX - 3] + "..."
 
 
@@ -136,6 +200,119 @@ def _failed(meta: DecodedPhoto, code: ErrorCode, detail: str) -> tuple[None, Dec
 REMOTE_SCHEMES: dict[str, str] = {"s3": "s3", "s3a": "s3", "s3n": "s3", "gs": "gs", "gcs": "gs", "hdfs": "hdfs"}
 
 RemoteOptions = Mapping[str, Mapping[str, Any]]
+
+
+LOCAL_SCHEMES: tuple[str, ...] = ("", "file")
+"""Local photo uris: a plain absolute path, ``file:///path`` or Hadoop's ``file:/path``."""
+
+
+@dataclass(frozen=True)
+class _Root:
+    kind: str  # "local", or a REMOTE_SCHEMES value ("s3", "gs", "hdfs")
+    netloc: str  # bucket or namenode ("" for local)
+    path: str  # absolute, normalised, no trailing slash except "/" for a whole bucket
+
+
+def _split_uri(uri: str) -> tuple[str, str, str]:
+    """``(kind, netloc, path)`` of a uri; ``kind`` is ``local`` or a filesystem kind.
+
+    Raises:
+        ForbiddenUriError: The scheme is not allowed, a file uri names another host, an object-store uri
+            has no bucket or host, or the path is relative.
+    """
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.lower()
+    if scheme in REMOTE_SCHEMES:
+        if not parsed.netloc:
+            raise ForbiddenUriError(uri, f"{scheme} uri without a bucket or host")
+        path = unquote(parsed.path) or "/"
+        return REMOTE_SCHEMES[scheme], parsed.netloc, path
+    if scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise ForbiddenUriError(uri, f"file uri with a remote host {parsed.netloc!r}")
+        path = unquote(parsed.path)
+    elif scheme == "":
+        path = uri
+    else:
+        known = ", ".join(["file", *REMOTE_SCHEMES])
+        raise ForbiddenUriError(uri, f"unsupported scheme {scheme!r} (allowed: {known})")
+    if not os.path.isabs(path):
+        raise ForbiddenUriError(uri, "relative path: photo uris must be absolute")
+    return "local", "", path
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_roots(locations: tuple[str, ...]) -> tuple[_Root, ...]:
+    roots = []
+    for loc in locations:
+        if not isinstance(loc, str) or not loc.strip():
+            raise ValueError(f"photo root must be a non-empty string, got {loc!r}")
+        try:
+            kind, netloc, path = _split_uri(loc)
+        except ForbiddenUriError as e:
+            raise ValueError(f"photo root {loc!r} is not allowed: {e.reason}") from None
+        if any(part in (".", "..") for part in path.split("/")):
+            raise ValueError(f"photo root {loc!r} has '.' or '..' segments")
+        norm = posixpath.normpath(path) if kind != "local" else os.path.normpath(path)
+        if kind == "local" and norm == os.path.sep:
+            raise ValueError(f"photo root {loc!r} is the filesystem root: it would allow every file")
+        roots.append(_Root(kind, netloc, norm))
+    return tuple(roots)
+
+
+@dataclass(frozen=True)
+class PhotoRoots:
+    """Where photo uris may point: local directories and object-store prefixes (``paths.photo_roots``).
+
+    A local uri is allowed when its real path (symlinks and ``..`` resolved, on the machine that reads
+    it) lies inside the real path of a local root; an object-store uri when it has the root's bucket or
+    host, no ``.`` or ``..`` segment, and a key under the root's prefix (``s3``, ``s3a`` and ``s3n`` are
+    the same store). Relative paths, other schemes and ``file://`` uris naming another host are
+    never allowed. No roots allow nothing.
+
+    Attributes:
+        locations: Absolute local directories (or ``file:`` uris) and ``s3://bucket/prefix``,
+            ``gs://bucket/prefix``, ``hdfs://host:port/path`` prefixes.
+
+    Raises:
+        ValueError: A location is empty, relative, of a scheme that is not read, the filesystem root,
+            or has ``.``/``..`` segments.
+    """
+
+    locations: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "locations", tuple(self.locations))
+        _parse_roots(self.locations)
+
+    def check(self, uri: str) -> tuple[str, str, str]:
+        """Where to read ``uri``: ``(kind, netloc, path)``, the path real (resolved) for local files.
+
+        Raises:
+            ForbiddenUriError: The uri is not inside a root (see the class docstring).
+        """
+        kind, netloc, path = _split_uri(uri)
+        roots = [r for r in _parse_roots(self.locations) if r.kind == kind and r.netloc == netloc]
+        if not roots:
+            raise ForbiddenUriError(uri, "outside the photo roots (paths.photo_roots)")
+        if kind != "local":
+            if any(part in (".", "..") for part in path.split("/")):
+                raise ForbiddenUriError(uri, "'.' or '..' segment in an object-store path")
+            if not any(_under(path, r.path) for r in roots):
+                raise ForbiddenUriError(uri, "outside the photo roots (paths.photo_roots)")
+            return kind, netloc, path
+        # Lexically first, so a path plainly outside is refused without touching the filesystem; then
+        # the real path, so neither '..' nor a symlink inside a root can lead out of it.
+        if not any(_under(os.path.normpath(path), r.path) for r in roots):
+            raise ForbiddenUriError(uri, "outside the photo roots (paths.photo_roots)")
+        real = os.path.realpath(path)
+        if not any(_under(real, os.path.realpath(r.path)) for r in roots):
+            raise ForbiddenUriError(uri, "resolves outside the photo roots (a symlink or '..')")
+        return kind, netloc, real
 
 
 def _frozen(options: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:
@@ -185,15 +362,24 @@ def _read_remote(uri: str, kind: str, netloc: str, path: str, max_bytes: int | N
     return bytes(data)
 
 
-def read_uri(uri: str | None, max_bytes: int | None = None, remote: RemoteOptions | None = None) -> bytes:
-    """Read a photo's bytes from a local path, a ``file:`` URI or an object store.
+def read_uri(
+    uri: str | None,
+    max_bytes: int | None = None,
+    remote: RemoteOptions | None = None,
+    *,
+    roots: PhotoRoots | None = None,
+) -> bytes:
+    """Read a photo's bytes from a local path, a ``file:`` URI or an object store, inside ``roots`` only.
 
-    Local: ``file:///a/b.jpg``, ``file:/a/b.jpg`` (Hadoop's spelling) and ``/a/b.jpg``.
+    Local: ``file:///a/b.jpg``, ``file:/a/b.jpg`` (Hadoop's spelling) and ``/a/b.jpg``; always absolute.
     Remote, through pyarrow's filesystems (:data:`REMOTE_SCHEMES`): ``s3://``, ``s3a://``, ``s3n://``
     (``bucket/key``), ``gs://``, ``gcs://`` and ``hdfs://host:port/path``. Credentials come from each
     store's usual chain on the executor (``AWS_*`` variables or the instance role for S3, Application
     Default Credentials for GCS, Kerberos/``HADOOP_*`` for HDFS); endpoints, regions and the like
     from ``remote`` (``paths.remote_options``).
+
+    The uri is checked against ``roots`` before anything is opened (:meth:`PhotoRoots.check`); a local
+    file is then opened at its resolved real path, without following a symlink swapped in since.
 
     Args:
         uri: The location.
@@ -201,39 +387,34 @@ def read_uri(uri: str | None, max_bytes: int | None = None, remote: RemoteOption
         remote: Per filesystem kind (``s3``, ``gs``, ``hdfs``), keyword arguments for pyarrow's
             ``S3FileSystem`` / ``GcsFileSystem`` / ``HadoopFileSystem``, e.g.
             ``{"s3": {"endpoint_override": "http://minio:9000", "region": "eu-central-1"}}``.
+        roots: Where photos may be read from; None (or no locations) allows nothing.
 
     Returns:
         The file's bytes.
 
     Raises:
-        UnreadableUriError: The uri is empty, has an unsupported scheme, is not a regular file or
-            object, is larger than ``max_bytes``, or cannot be opened (missing, refused, denied).
+        ForbiddenUriError: The uri is outside ``roots``, relative, or of a scheme that is not read.
+        UnreadableUriError: The uri is empty, is not a regular file or object, is larger than
+            ``max_bytes``, or cannot be opened (missing, refused, denied).
     """
     if not uri:
         raise UnreadableUriError(uri, "no uri")
-    parsed = urlparse(uri)
-    scheme = parsed.scheme.lower()
-    if scheme in REMOTE_SCHEMES:
-        if not parsed.netloc:
-            raise UnreadableUriError(uri, f"{scheme} uri without a bucket or host")
-        return _read_remote(uri, REMOTE_SCHEMES[scheme], parsed.netloc, unquote(parsed.path), max_bytes, remote or {})
-    if scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
-            raise UnreadableUriError(uri, f"file uri with a remote host {parsed.netloc!r}")
-        path = unquote(parsed.path)
-    elif scheme == "":
-        path = uri
-    else:
-        known = ", ".join(["file", *REMOTE_SCHEMES])
-        raise UnreadableUriError(uri, f"unsupported scheme {scheme!r} (read: {known})")
+    kind, netloc, path = (roots if roots is not None else PhotoRoots()).check(uri)
+    if kind != "local":
+        return _read_remote(uri, kind, netloc, path, max_bytes, remote or {})
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnreadableUriError(uri, "not a regular file")
-        if max_bytes is not None and st.st_size > max_bytes:
-            raise UnreadableUriError(uri, f"file is {st.st_size} bytes, over the {max_bytes}-byte limit")
-        with open(path, "rb") as f:
-            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+        fd = os.open(path, flags)  # non-blocking: a FIFO planted in a root must not hang the task
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise UnreadableUriError(uri, "not a regular file")
+            if max_bytes is not None and st.st_size > max_bytes:
+                raise UnreadableUriError(uri, f"file is {st.st_size} bytes, over the {max_bytes}-byte limit")
+            with os.fdopen(os.dup(fd), "rb") as f:
+                data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+        finally:
+            os.close(fd)
     except UnreadableUriError:
         raise
     except OSError as e:
@@ -252,6 +433,48 @@ def _signature_format(data: bytes) -> str | None:
         if data.startswith(magic):
             return fmt
     return None
+
+
+def describe_content(data: bytes) -> str:
+    """What a file looks like, as one word for error details (``html``, ``pdf``, ``heic``, ``text``, ...).
+
+    Only the kind is named, never the bytes: a detail must not publish what a file holds.
+    """
+    sig = _signature_format(data)
+    if sig is not None:
+        return sig.lower()
+    for magic, kind in _CONTENT_KINDS:
+        if data.startswith(magic):
+            return kind
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        if brand in _HEIF_BRANDS:
+            return "heic"
+        return "avif" if brand in (b"avif", b"avis") else "iso-media"
+    if data[:4] == b"RIFF":
+        return "riff"
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<body" in head:
+        return "html"
+    if b"<svg" in head:
+        return "svg"
+    if head.startswith(b"<?xml") or head.startswith(b"<"):
+        return "xml"
+    if head.startswith((b"{", b"[")):
+        return "json" if _is_text(data[:1024]) else "unknown"
+    return "text" if _is_text(data[:1024]) else "unknown"
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # a multi-byte character cut at the end of the window is still text
+        try:
+            text = head[:-3].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return all(c.isprintable() or c in "\t\r\n" for c in text)
 
 
 def _orientation(im: Image.Image) -> int:
@@ -293,8 +516,12 @@ def _open(
     draft_size: tuple[int, int] | None,
     max_pixels: int,
     formats: Sequence[str],
+    max_declared_pixels: int | None = None,
 ) -> tuple[Image.Image | None, DecodedPhoto]:
     """Open, size-check, (draft-)decode, orient and convert to RGB.
+
+    ``max_pixels`` bounds what is allocated; ``max_declared_pixels`` (default ``max_pixels``) bounds the
+    declared size of a JPEG that is drafted (see the module docstring).
 
     Returns:
         ``(rgb image, metadata)`` on success (the metadata's ``array`` is still None), or
@@ -306,6 +533,11 @@ def _open(
     meta = dataclasses.replace(meta, content_hash=content_hash(data))
     if len(data) == 0:
         return _failed(meta, ErrorCode.EMPTY, "zero bytes")
+    if draft_size is not None and "JPEG" in formats and _signature_format(data) == "JPEG":
+        opened, meta = _open_jpeg_drafted(data, meta, draft_size, max_pixels, max_declared_pixels or max_pixels)
+        if opened is None:
+            return None, meta
+        return _finish(opened, meta)
     try:
         im = Image.open(io.BytesIO(data), formats=list(formats))
     except Image.DecompressionBombError as e:
@@ -315,7 +547,8 @@ def _open(
         if sig is not None and sig in formats:
             detail = f"{sig} signature but the header is incomplete or corrupt ({len(data)} bytes)"
             return _failed(dataclasses.replace(meta, format=sig), ErrorCode.TRUNCATED, detail)
-        detail = f"not a recognised image ({', '.join(formats)}); first bytes {data[:24]!r}"
+        kind = describe_content(data)
+        detail = f"not a recognised image ({', '.join(formats)}): content looks like {kind}, {len(data)} bytes"
         return _failed(meta, ErrorCode.NOT_IMAGE, detail)
     except Exception as e:  # header parsers raise SyntaxError, struct.error, ValueError on junk
         sig = _signature_format(data)
@@ -337,7 +570,57 @@ def _open(
         return _failed(meta, ErrorCode.TOO_MANY_PIXELS, str(e))
     except Exception as e:  # OSError "image file is truncated", "broken data stream", zlib/EOF errors
         return _failed(meta, ErrorCode.TRUNCATED, f"pixel data unreadable: {type(e).__name__}: {e}")
+    return _finish(im, meta)
 
+
+def _open_jpeg_drafted(
+    data: bytes, meta: DecodedPhoto, draft_size: tuple[int, int], max_pixels: int, max_declared_pixels: int
+) -> tuple[Image.Image | None, DecodedPhoto]:
+    """Open a JPEG with Pillow's JPEG plugin, check its declared size, draft it, check what is allocated."""
+    try:
+        # Image.open's bomb check applies to the declared size; here it applies after the draft.
+        im = JpegImagePlugin.jpeg_factory(io.BytesIO(data))
+    except Exception as e:  # SyntaxError, struct.error, OSError on a cut or corrupt header
+        detail = f"JPEG signature but the header is unreadable ({len(data)} bytes): {type(e).__name__}: {e}"
+        return _failed(dataclasses.replace(meta, format="JPEG"), ErrorCode.TRUNCATED, detail)
+    width, height = im.size
+    meta = dataclasses.replace(meta, width=width, height=height, format=im.format, mode=im.mode)
+    if width * height > max_declared_pixels:
+        detail = (
+            f"{width}x{height} = {width * height} pixels declared, over the {max_declared_pixels}-pixel "
+            "ceiling for JPEG"
+        )
+        return _failed(meta, ErrorCode.TOO_MANY_PIXELS, detail)
+    try:
+        im.draft("RGB", draft_size)
+        drafted_w, drafted_h = im.size
+        if drafted_w * drafted_h > max_pixels:
+            detail = (
+                f"{width}x{height} JPEG decodes at {drafted_w}x{drafted_h} = {drafted_w * drafted_h} pixels "
+                f"after the DCT reduction, over the {max_pixels}-pixel limit"
+            )
+            return _failed(meta, ErrorCode.TOO_MANY_PIXELS, detail)
+        _pillow_bomb_check(im.size)  # Pillow's guard, on the size that is allocated
+        im.load()
+    except Image.DecompressionBombError as e:
+        return _failed(meta, ErrorCode.TOO_MANY_PIXELS, str(e))
+    except Exception as e:  # OSError "image file is truncated", "broken data stream"
+        return _failed(meta, ErrorCode.TRUNCATED, f"pixel data unreadable: {type(e).__name__}: {e}")
+    return im, meta
+
+
+def _pillow_bomb_check(size: tuple[int, int]) -> None:
+    """Pillow's decompression-bomb check (``Image.MAX_IMAGE_PIXELS``), the way ``Image.open`` applies it."""
+    check = getattr(Image, "_decompression_bomb_check", None)  # private in Pillow: keep a fallback
+    if check is not None:
+        check(size)
+    elif Image.MAX_IMAGE_PIXELS is not None and size[0] * size[1] > 2 * Image.MAX_IMAGE_PIXELS:
+        raise Image.DecompressionBombError(f"Image size ({size[0] * size[1]} pixels) could be a decompression bomb")
+
+
+def _finish(im: Image.Image, meta: DecodedPhoto) -> tuple[Image.Image | None, DecodedPhoto]:
+    """Apply the EXIF orientation and convert to RGB (the photo's pixels are loaded)."""
+    width, height = meta.width, meta.height
     orientation = _orientation(im)
     if orientation in _SWAPPING_ORIENTATIONS:
         meta = dataclasses.replace(meta, width=height, height=width)
@@ -351,11 +634,17 @@ def _open(
     return rgb, meta
 
 
-def _check_args(size: int, max_pixels: int) -> None:
+def _check_args(size: int, max_pixels: int, max_declared_pixels: int | None = None) -> None:
     if not isinstance(size, int | np.integer) or size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
     if not isinstance(max_pixels, int | np.integer) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
+    if max_declared_pixels is not None and (
+        not isinstance(max_declared_pixels, int | np.integer) or max_declared_pixels < max_pixels
+    ):
+        raise ValueError(
+            f"max_declared_pixels must be an int >= max_pixels ({max_pixels}), got {max_declared_pixels!r}"
+        )
 
 
 def decode_photo(
@@ -363,29 +652,35 @@ def decode_photo(
     size: int,
     max_pixels: int,
     *,
+    max_declared_pixels: int | None = None,
     draft: bool = True,
     formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> DecodedPhoto:
     """Decode untrusted photo bytes to a ``size`` x ``size`` RGB array.
 
-    See the module docstring for the steps. Memory per call is bounded by ``max_pixels`` (the
-    full-resolution image, before any draft reduction) plus the small output.
+    See the module docstring for the steps. Memory per call is bounded by ``max_pixels`` pixels as
+    decoded (for a JPEG, after the DCT reduction; for other formats, the declared size) plus the input
+    bytes and the small output. A 200 MP JPEG decoded for a 224 px model allocates about 3 MP.
 
     Args:
         data: The encoded photo, or None when there are no bytes.
         size: Output side in pixels (the models' input size).
-        max_pixels: Largest declared width x height accepted; larger is ``too_many_pixels``.
-        draft: Use JPEG DCT-domain downscaling (on by default; off only for benchmarks).
+        max_pixels: Most pixels decoded into memory; more is ``too_many_pixels``.
+        max_declared_pixels: Largest declared width x height of a JPEG that is decoded at reduced
+            scale (None: ``max_pixels``); more is ``too_many_pixels``. Must be at least ``max_pixels``.
+        draft: Use JPEG DCT-domain downscaling (on by default; off only for benchmarks, and then a JPEG
+            is decoded at full size and its declared size is bounded by ``max_pixels``).
         formats: Pillow format names accepted; anything else is ``not_image``.
 
     Returns:
         The decoded photo, or a failure with an :class:`ErrorCode` and a detail line.
 
     Raises:
-        ValueError: ``size`` or ``max_pixels`` is not a positive int (a caller bug, not bad data).
+        ValueError: ``size`` or ``max_pixels`` is not a positive int, or ``max_declared_pixels`` is
+            below ``max_pixels`` (a caller bug, not bad data).
     """
-    _check_args(size, max_pixels)
-    image, meta = _open(data, (size, size) if draft else None, max_pixels, formats)
+    _check_args(size, max_pixels, max_declared_pixels)
+    image, meta = _open(data, (size, size) if draft else None, max_pixels, formats, max_declared_pixels)
     if image is None:
         return meta
     try:
@@ -403,8 +698,10 @@ def decode_source(
     size: int,
     max_pixels: int,
     *,
+    max_declared_pixels: int | None = None,
     max_bytes: int | None = None,
     remote: RemoteOptions | None = None,
+    roots: PhotoRoots | None = None,
     draft: bool = True,
     formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> DecodedPhoto:
@@ -415,21 +712,27 @@ def decode_source(
         uri: Where to read the bytes otherwise (see :func:`read_uri`).
         size: Output side in pixels.
         max_pixels: See :func:`decode_photo`.
+        max_declared_pixels: See :func:`decode_photo`.
         max_bytes: Largest file read from a uri.
         remote: Object-store options (see :func:`read_uri`).
+        roots: Where a uri may point (see :func:`read_uri`); None allows no uri.
         draft: See :func:`decode_photo`.
         formats: See :func:`decode_photo`.
 
     Returns:
-        The decoded photo; an unreadable uri is ``unreadable_uri``, no content and no uri is ``empty``.
+        The decoded photo; a uri outside ``roots`` is ``forbidden_uri`` (never opened), an unreadable
+        uri is ``unreadable_uri``, no content and no uri is ``empty``.
     """
     if content is None and uri:
         try:
-            content = read_uri(uri, max_bytes=max_bytes, remote=remote)
+            content = read_uri(uri, max_bytes=max_bytes, remote=remote, roots=roots)
         except UnreadableUriError as e:
-            _check_args(size, max_pixels)
-            return _failed(DecodedPhoto(array=None), ErrorCode.UNREADABLE_URI, str(e))[1]
-    return decode_photo(content, size, max_pixels, draft=draft, formats=formats)
+            _check_args(size, max_pixels, max_declared_pixels)
+            code = ErrorCode.FORBIDDEN_URI if isinstance(e, ForbiddenUriError) else ErrorCode.UNREADABLE_URI
+            return _failed(DecodedPhoto(array=None), code, str(e))[1]
+    return decode_photo(
+        content, size, max_pixels, max_declared_pixels=max_declared_pixels, draft=draft, formats=formats
+    )
 
 
 def decode_batch(
@@ -438,8 +741,10 @@ def decode_batch(
     max_pixels: int,
     *,
     uris: Sequence[str | None] | None = None,
+    max_declared_pixels: int | None = None,
     max_bytes: int | None = None,
     remote: RemoteOptions | None = None,
+    roots: PhotoRoots | None = None,
     draft: bool = True,
     formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> tuple[np.ndarray, list[DecodedPhoto]]:
@@ -450,8 +755,10 @@ def decode_batch(
         size: Output side in pixels.
         max_pixels: See :func:`decode_photo`.
         uris: Optional uri per photo, read where the item is None.
+        max_declared_pixels: See :func:`decode_photo`.
         max_bytes: Largest file read from a uri.
         remote: Object-store options (see :func:`read_uri`).
+        roots: Where a uri may point (see :func:`read_uri`); None allows no uri.
         draft: See :func:`decode_photo`.
         formats: See :func:`decode_photo`.
 
@@ -462,7 +769,7 @@ def decode_batch(
     Raises:
         ValueError: ``uris`` is given with a different length than ``items``, or bad size/max_pixels.
     """
-    _check_args(size, max_pixels)
+    _check_args(size, max_pixels, max_declared_pixels)
     if uris is not None and len(uris) != len(items):
         raise ValueError(f"decode_batch: {len(items)} items but {len(uris)} uris")
     photos = [
@@ -471,8 +778,10 @@ def decode_batch(
             uris[i] if uris is not None else None,
             size,
             max_pixels,
+            max_declared_pixels=max_declared_pixels,
             max_bytes=max_bytes,
             remote=remote,
+            roots=roots,
             draft=draft,
             formats=formats,
         )
@@ -494,13 +803,18 @@ def make_thumbnail(
     max_side: int,
     max_pixels: int,
     *,
+    max_declared_pixels: int | None = None,
     quality: int = 80,
     formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> bytes | None:
-    """A small upright JPEG of a photo, aspect ratio kept (for reports); None if it cannot be decoded."""
+    """A small upright JPEG of a photo, aspect ratio kept (for reports); None if it cannot be decoded.
+
+    ``max_pixels`` and ``max_declared_pixels`` bound memory as in :func:`decode_photo`.
+    """
     if max_side < 1:
         raise ValueError(f"max_side must be >= 1, got {max_side}")
-    image, _meta = _open(data, (max_side, max_side), max_pixels, formats)
+    _check_args(max_side, max_pixels, max_declared_pixels)
+    image, _meta = _open(data, (max_side, max_side), max_pixels, formats, max_declared_pixels)
     if image is None:
         return None
     try:

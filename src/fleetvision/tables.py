@@ -32,6 +32,9 @@ class TableSpec:
         owner: ``input`` (the marketplace's, validated) or ``output`` (FleetVision's, created).
         description: One line for the docs.
         partition_by: Partition columns, if any.
+        added_columns: Nullable columns added after the table's first release. A table written
+            before them still matches the contract: reads see them as null
+            (:func:`validate_input_table`) and :func:`ensure_table` adds them.
     """
 
     name: str
@@ -41,6 +44,7 @@ class TableSpec:
     description: str
     properties: Mapping[str, str] = field(default_factory=dict)
     partition_by: tuple[str, ...] = ()
+    added_columns: tuple[str, ...] = ()
 
 
 def _s(*fields: T.StructField) -> T.StructType:
@@ -62,6 +66,7 @@ STR, INT, LONG, DBL, FLT, BOOL, TS, BIN = (
     T.BinaryType(),
 )
 STR_ARR = T.ArrayType(STR, containsNull=True)
+INT_ARR = T.ArrayType(INT, containsNull=True)
 FLT_ARR = T.ArrayType(FLT, containsNull=True)
 STR_MAP = T.MapType(STR, STR, valueContainsNull=True)
 DBL_MAP = T.MapType(STR, DBL, valueContainsNull=True)
@@ -153,7 +158,11 @@ TRAINING_IMAGES = TableSpec(
         _f("body_type", STR),  # null for interior/detail shots
         _f("body_index", INT),  # -1 when no body label
         _f("source", STR),  # synthetic | folder | votes
+        # angle classes the label allows: [i] for a full label, several for a coarse one (a group, a
+        # view without a side), [] for none; null (rows written before it) = [angle_index] or none
+        _f("angle_allowed", INT_ARR),
     ),
+    added_columns=("angle_allowed",),
 )
 
 # ---------------------------------------------------------------------------------------- outputs
@@ -330,7 +339,14 @@ def ensure_table(spark: SparkSession, database: str, spec: TableSpec) -> None:
     ensure_database(spark, database)
     name = qualified(database, spec)
     if spark.catalog.tableExists(name):
-        validate_schema(spark.table(name).schema, spec, where=name)
+        schema = spark.table(name).schema
+        validate_schema(schema, spec, where=name)
+        have = {f.name.lower() for f in schema.fields}
+        added = [f for f in spec.schema.fields if f.name in spec.added_columns and f.name.lower() not in have]
+        if added:
+            columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in added)
+            spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({columns})")
+            logger.info("table %s: added column(s) %s", name, columns)
         return
     builder = DeltaTable.createIfNotExists(spark).tableName(name).addColumns(spec.schema)
     for k, v in spec.properties.items():
@@ -355,8 +371,9 @@ def _type_name(dt: T.DataType) -> str:
 def validate_schema(actual: T.StructType, spec: TableSpec, where: str | None = None) -> None:
     """Check a schema against a table's contract.
 
-    Every contract column must be present with the same type. Extra columns are allowed (the
-    marketplace may carry more than we read). Nullability is not enforced here: Spark relaxes it
+    Every contract column must be present with the same type, except the spec's ``added_columns``,
+    which may be missing. Extra columns are allowed (the marketplace may carry more than we read).
+    Nullability is not enforced here: Spark relaxes it
     on many paths, so null checks on key columns happen on the data.
 
     Raises:
@@ -364,7 +381,7 @@ def validate_schema(actual: T.StructType, spec: TableSpec, where: str | None = N
     """
     where = where or spec.name
     have = {f.name.lower(): f for f in actual.fields}
-    missing = [f.name for f in spec.schema.fields if f.name.lower() not in have]
+    missing = [f.name for f in spec.schema.fields if f.name.lower() not in have and f.name not in spec.added_columns]
     mistyped = [
         f"{f.name} is {_type_name(have[f.name.lower()].dataType)}, expected {_type_name(f.dataType)}"
         for f in spec.schema.fields
@@ -402,6 +419,8 @@ def _compatible(actual: T.DataType, expected: T.DataType) -> bool:
 def validate_input_table(spark: SparkSession, database: str, spec: TableSpec) -> DataFrame:
     """Read an input table by name and check it against its contract before any work.
 
+    A missing ``added_columns`` column (a table written before it) reads as null.
+
     Raises:
         TableContractError: The table is missing, or a column is missing or mistyped.
     """
@@ -410,6 +429,12 @@ def validate_input_table(spark: SparkSession, database: str, spec: TableSpec) ->
         raise TableContractError(f"input table {name} does not exist (expected the {spec.name} contract)")
     df = spark.table(name)
     validate_schema(df.schema, spec, where=name)
+    from pyspark.sql import functions as F
+
+    have = {c.lower() for c in df.columns}
+    for f in spec.schema.fields:
+        if f.name in spec.added_columns and f.name.lower() not in have:
+            df = df.withColumn(f.name, F.lit(None).cast(f.dataType))
     return df
 
 
@@ -504,6 +529,7 @@ def table_version(spark: SparkSession, database: str, spec: TableSpec) -> int:
 # ------------------------------------------------------------------------------------------ docs
 def schema_markdown(specs: Iterable[TableSpec] = ALL_TABLES) -> str:
     """The table reference for ``docs/tables.md``, generated from the specs (a test keeps them equal)."""
+    specs = tuple(specs)
     out: list[str] = []
     for spec in specs:
         props = ", ".join(f"`{k}={v}`" for k, v in spec.properties.items()) or "none"
@@ -515,6 +541,25 @@ def schema_markdown(specs: Iterable[TableSpec] = ALL_TABLES) -> str:
         for f in spec.schema.fields:
             out.append(f"| `{f.name}` | `{f.dataType.simpleString()}` | {'yes' if f.nullable else 'no'} |")
         out.append("")
+    if any("error_code" in spec.schema.fieldNames() for spec in specs):
+        out.append(error_codes_markdown())
+    return "\n".join(out)
+
+
+def error_codes_markdown() -> str:
+    """The ``error_code`` values (``image_tags``, ``prediction_cache``), from :class:`fleetvision.decode.ErrorCode`."""
+    from fleetvision.decode import ERROR_CODE_MEANINGS, ERROR_CODES
+
+    out = [
+        "### Error codes\n",
+        "`error_code` in `image_tags` and `prediction_cache` (null when the photo decoded). Every input photo "
+        "gets one `image_tags` row, with predictions or one of these codes; `error_detail` says more in one "
+        "line and never quotes the file's bytes.\n",
+        "| code | meaning |",
+        "| --- | --- |",
+    ]
+    out += [f"| `{code}` | {ERROR_CODE_MEANINGS[code]} |" for code in ERROR_CODES]
+    out.append("")
     return "\n".join(out)
 
 

@@ -4,6 +4,8 @@ A run that breaks a check exits non-zero and does not move the watermark (the jo
 these functions only measure). Three checks:
 
 - ``decode_error_rate``: failed images / images in the run must be at most ``max_decode_error_rate``;
+  every error code counts, the input errors (``forbidden_uri``, ``unreadable_uri``, ``empty``) as much
+  as the decode errors, so a feed of hostile or missing uris breaches the check rather than vanishing;
 - ``scored_share``: images with predictions / images in the run must be at least ``min_scored_share``;
 - ``angle_drift``: the distribution of predicted shot labels against the previous successful run's,
   as total variation distance (``tvd``: half the L1 distance, 0-1) or population stability index

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fleetvision import __version__
-from fleetvision.decode import ERROR_CODES, UnreadableUriError, make_thumbnail, read_uri
+from fleetvision.decode import ERROR_CODES, PhotoRoots, UnreadableUriError, make_thumbnail, read_uri
 from fleetvision.scoring import COMPONENTS
 from fleetvision.scoring.checks import parse_dq_report
 
@@ -508,14 +508,19 @@ class ReportInputs:
 
 
 def _photo_bytes(
-    content: bytes | bytearray | None, uri: str | None, max_bytes: int, remote: Mapping[str, Any] | None = None
+    content: bytes | bytearray | None,
+    uri: str | None,
+    max_bytes: int,
+    remote: Mapping[str, Any] | None = None,
+    roots: PhotoRoots | None = None,
 ) -> bytes | None:
+    """Inline bytes, else the bytes at ``uri`` if it is inside ``roots`` (the one reader, :func:`read_uri`)."""
     if content is not None:
         return bytes(content)
     if not uri:
         return None
     try:
-        return read_uri(uri, max_bytes=max_bytes, remote=remote)
+        return read_uri(uri, max_bytes=max_bytes, remote=remote, roots=roots)
     except UnreadableUriError as e:
         logger.debug("report: %s", e)
         return None
@@ -544,6 +549,8 @@ def gather_report_inputs(spark: SparkSession, config: Config, run_id: str | None
     db = config.tables.database
     sc = config.scoring
     remote = config.paths.remote_options
+    roots = PhotoRoots(config.paths.photo_root_locations())
+    limits = {"max_pixels": sc.max_image_pixels, "max_declared_pixels": sc.max_declared_pixels}
     runs = spark.table(qualified(db, SCORING_RUNS))
     runs = runs.filter(F.col("run_id") == run_id) if run_id else runs.orderBy(F.col("started_at").desc())
     first = runs.limit(1).collect()
@@ -570,8 +577,8 @@ def gather_report_inputs(spark: SparkSession, config: Config, run_id: str | None
             .collect()
         )
         for row in sorted(rows, key=lambda r: (str(r["error_code"]), str(r["image_id"]))):
-            data = _photo_bytes(row["content"], row["uri"], sc.max_image_bytes, remote)
-            thumb = make_thumbnail(data, THUMB_SIDE, sc.max_image_pixels) if data else None
+            data = _photo_bytes(row["content"], row["uri"], sc.max_image_bytes, remote, roots)
+            thumb = make_thumbnail(data, THUMB_SIDE, **limits) if data else None
             inputs.error_samples.setdefault(str(row["error_code"]), []).append(
                 ErrorSample(
                     image_id=str(row["image_id"]),
@@ -615,17 +622,19 @@ def gather_report_inputs(spark: SparkSession, config: Config, run_id: str | None
                 wanted.add(h["hero_image_id"])
             wanted.update((h["gallery_order"] or [])[:GALLERY_THUMBS])
         photo_rows = images.filter(F.col("image_id").isin(sorted(wanted))).collect() if wanted else []
-        raw = {r["image_id"]: _photo_bytes(r["content"], r["uri"], sc.max_image_bytes, remote) for r in photo_rows}
+        raw = {
+            r["image_id"]: _photo_bytes(r["content"], r["uri"], sc.max_image_bytes, remote, roots) for r in photo_rows
+        }
         for h in sorted(heroes, key=lambda r: str(r["listing_id"])):
             hero_id = h["hero_image_id"]
             gallery = tuple(
-                make_thumbnail(raw.get(i), GALLERY_THUMB_SIDE, sc.max_image_pixels)
+                make_thumbnail(raw.get(i), GALLERY_THUMB_SIDE, **limits)
                 for i in (h["gallery_order"] or [])[:GALLERY_THUMBS]
             )
             inputs.hero_samples.append(
                 HeroSample(
                     listing_id=str(h["listing_id"]),
-                    thumbnail=make_thumbnail(raw.get(hero_id), THUMB_SIDE, sc.max_image_pixels) if hero_id else None,
+                    thumbnail=make_thumbnail(raw.get(hero_id), THUMB_SIDE, **limits) if hero_id else None,
                     reason=str(h["hero_reason"]),
                     image_id=hero_id,
                     completeness_score=h["completeness_score"],

@@ -100,6 +100,9 @@ class UdfSettings:
         fail_first_attempt: Raise in the first attempt of every task (recovery tests only).
         fail_marker_dir: Where an injected failure leaves a marker file (recovery tests only).
         remote_options: Object-store options for photo uris (``paths.remote_options``).
+        photo_roots: Where photo uris may point (``paths.photo_roots``); the default allows no uri.
+        max_declared_pixels: Largest declared width x height of a JPEG, decoded at reduced scale
+            (``scoring.max_declared_pixels``); None: ``max_pixels``.
     """
 
     image_size: int
@@ -109,12 +112,22 @@ class UdfSettings:
     fail_first_attempt: bool = False
     fail_marker_dir: str | None = None
     remote_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    photo_roots: decode.PhotoRoots = field(default_factory=decode.PhotoRoots)
+    max_declared_pixels: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("image_size", "max_pixels", "max_bytes", "model_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"UdfSettings.{name} must be a positive int, got {value!r}")
+        if self.max_declared_pixels is not None and (
+            not isinstance(self.max_declared_pixels, int) or self.max_declared_pixels < self.max_pixels
+        ):
+            raise ValueError(
+                f"UdfSettings.max_declared_pixels must be an int >= max_pixels, got {self.max_declared_pixels!r}"
+            )
+        if not isinstance(self.photo_roots, decode.PhotoRoots):
+            raise TypeError(f"UdfSettings.photo_roots must be a PhotoRoots, got {type(self.photo_roots).__name__}")
 
     @classmethod
     def from_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> UdfSettings:
@@ -128,6 +141,8 @@ class UdfSettings:
             fail_first_attempt=env.get(FAIL_AT_ENV, "") == "udf_first_attempt",
             fail_marker_dir=env.get(FAIL_MARKER_ENV) or None,
             remote_options={k: dict(v) for k, v in config.paths.remote_options.items()},
+            photo_roots=decode.PhotoRoots(config.paths.photo_root_locations()),
+            max_declared_pixels=config.scoring.max_declared_pixels,
         )
 
 
@@ -236,12 +251,17 @@ def run_models(models: Mapping[str, PredictFn], batch: np.ndarray, model_batch_s
 
 
 def hash_frame(
-    uri: pd.Series, content: pd.Series, max_bytes: int, remote: Mapping[str, Mapping[str, Any]] | None = None
+    uri: pd.Series,
+    content: pd.Series,
+    max_bytes: int,
+    remote: Mapping[str, Mapping[str, Any]] | None = None,
+    roots: decode.PhotoRoots | None = None,
 ) -> pd.DataFrame:
     """Read each photo's bytes and hash them (columns of :data:`HASH_SCHEMA`, one row per input).
 
-    Inline content wins over the uri. No bytes at all is ``empty``; a uri that cannot be read is
-    ``unreadable_uri``; in both cases ``content_hash`` is null.
+    Inline content wins over the uri, which is read only inside ``roots`` (None: no uri is read). No
+    bytes at all is ``empty``; a uri outside the roots is ``forbidden_uri`` (never opened); a uri that
+    cannot be read is ``unreadable_uri``; in all three cases ``content_hash`` is null.
     """
     if len(uri) != len(content):
         raise ValueError(f"hash_frame: {len(uri)} uris but {len(content)} contents")
@@ -250,9 +270,11 @@ def hash_frame(
         data: bytes | None = bytes(c) if c is not None else None
         if data is None and u:
             try:
-                data = decode.read_uri(u, max_bytes=max_bytes, remote=remote)
+                data = decode.read_uri(u, max_bytes=max_bytes, remote=remote, roots=roots)
             except decode.UnreadableUriError as e:
-                rows.append((None, None, decode.ErrorCode.UNREADABLE_URI.value, str(e)[:300]))
+                forbidden = isinstance(e, decode.ForbiddenUriError)
+                code = decode.ErrorCode.FORBIDDEN_URI if forbidden else decode.ErrorCode.UNREADABLE_URI
+                rows.append((None, None, code.value, str(e)[:300]))
                 continue
         if data is None:
             rows.append((None, None, decode.ErrorCode.EMPTY.value, "no bytes: content and uri are null"))
@@ -287,8 +309,10 @@ def score_frame(
         settings.image_size,
         settings.max_pixels,
         uris=uri.tolist(),
+        max_declared_pixels=settings.max_declared_pixels,
         max_bytes=settings.max_bytes,
         remote=settings.remote_options,
+        roots=settings.photo_roots,
     )
     if len(batch):
         outputs = validate_outputs(run_models(models, batch, settings.model_batch_size), len(batch), taxonomy)
@@ -314,12 +338,17 @@ def _inject_first_attempt_failure(marker_dir: str | None) -> None:
 
 
 # ------------------------------------------------------------------------------------ pandas UDFs
-def make_hash_udf(max_bytes: int, remote: Mapping[str, Mapping[str, Any]] | None = None) -> Callable[..., Column]:
-    """A pandas UDF ``(uri, content) -> struct<HASH_SCHEMA>`` that hashes each photo's bytes on the executor."""
+def make_hash_udf(
+    max_bytes: int, remote: Mapping[str, Mapping[str, Any]] | None = None, roots: decode.PhotoRoots | None = None
+) -> Callable[..., Column]:
+    """A pandas UDF ``(uri, content) -> struct<HASH_SCHEMA>`` that hashes each photo's bytes on the executor.
+
+    Uris are read only inside ``roots`` (see :func:`hash_frame`).
+    """
 
     def hash_photos(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
         for uri, content in batches:
-            yield hash_frame(uri, content, max_bytes, remote)
+            yield hash_frame(uri, content, max_bytes, remote, roots)
 
     return pandas_udf(hash_photos, returnType=HASH_SCHEMA)  # type: ignore[call-overload]
 
