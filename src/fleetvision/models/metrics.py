@@ -2,10 +2,12 @@
 
 Metric names (all "higher is better", in [0, 1]) per task:
 
-* angle: ``top1``, ``top3``, ``macro_f1``, ``mirror_pair_accuracy`` (top-1 on photos whose true class
-  has a mirror partner: the driver/passenger shots), ``mirror_accuracy.<pair>`` (the same for one pair,
-  e.g. ``mirror_accuracy.side``), ``mirror_swap_rate`` (share of mirror-pair photos predicted as the
-  partner: lower is better, reported, never compared), ``n``.
+* angle: in the model's flank classes (``taxonomy.flank_names``: the labels arrive as flank indices from
+  :func:`fleetvision.feed.training_frame`). ``top1``, ``top3``, ``macro_f1``, ``mirror_pair_accuracy``
+  (top-1 on photos whose true class has a mirror partner: the left/right flank shots),
+  ``mirror_accuracy.<pair>`` (the same for one pair, e.g. ``mirror_accuracy.side``),
+  ``mirror_swap_rate`` (share of mirror-pair photos predicted as the partner: lower is better,
+  reported, never compared), ``n``.
 * banner: ``precision``, ``recall``, ``f1``, ``accuracy``, ``n``.
 * plate: ``precision``, ``recall``, ``f1`` (presence at the scoring threshold), ``mean_iou`` (over photos
   that have a plate with a known box, whatever the presence score), ``iou50_rate`` (share of those with
@@ -107,14 +109,18 @@ def _per_class_table(truth: np.ndarray, pred: np.ndarray, names: tuple[str, ...]
 
 
 def evaluate_angle(probs: np.ndarray, labels: EvalLabels, taxonomy: Taxonomy) -> TaskEvaluation:
-    """Top-1/top-3, macro F1 and mirror-pair accuracy of the angle softmax."""
+    """Top-1/top-3, macro F1 and mirror-pair accuracy of the angle softmax, in flank classes.
+
+    ``labels.angle_index`` holds flank-class indices (as the feed delivers them); the per-class table
+    and confusion matrix name the flank classes (``side_right``, ...).
+    """
     keep = labels.angle_index >= 0
     probs, truth = np.asarray(probs)[keep], labels.angle_index[keep].astype(np.int64)
     if probs.ndim != 2 or probs.shape[1] != taxonomy.num_classes:
         raise ValueError(f"angle output must be [N, {taxonomy.num_classes}], got {probs.shape}")
     pred = probs.argmax(axis=1)
     top3 = np.argsort(-probs, axis=1)[:, :3]
-    table, cm = _per_class_table(truth, pred, taxonomy.names)
+    table, cm = _per_class_table(truth, pred, taxonomy.flank_names)
     mirrored = np.array([c.mirror is not None for c in taxonomy.classes])
     partner = np.array(taxonomy.flip_permutation)
     on_pairs = mirrored[truth] if len(truth) else np.zeros(0, dtype=bool)
@@ -130,9 +136,9 @@ def evaluate_angle(probs: np.ndarray, labels: EvalLabels, taxonomy: Taxonomy) ->
     for driver, passenger in taxonomy.mirror_pairs:
         on_pair = (truth == taxonomy.index(driver)) | (truth == taxonomy.index(passenger))
         if on_pair.any():
-            family = driver.removesuffix("_driver")
+            family = taxonomy[driver].flank_class.rsplit("_", 1)[0]  # front_3q_right -> front_3q
             metrics[f"mirror_accuracy.{family}"] = float((pred[on_pair] == truth[on_pair]).mean())
-    return TaskEvaluation("angle", metrics, table, cm, taxonomy.names)
+    return TaskEvaluation("angle", metrics, table, cm, taxonomy.flank_names)
 
 
 def _binary(scores: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, float]:

@@ -7,7 +7,7 @@ frozen evaluation set:
     usual recipe, and what an ImageNet-pretrained backbone brings (it was trained flip-invariant).
 (b) ``left_half``: the old workaround: the model sees only the left half of the photo; no flips.
 (c) ``split``: left and right halves of the feature map pooled separately, trained with flips that
-    swap the mirror-partner labels (side_driver <-> side_passenger, ...).
+    swap the mirror-partner labels (side_left <-> side_right, ...: the model's flank classes).
 
 Run (writes JSON and a Markdown table; each variant is also an MLflow run)::
 

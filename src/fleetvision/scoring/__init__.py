@@ -51,20 +51,27 @@ class ScoringRules:
     max_angle_drift: float
     drift_metric: Literal["tvd", "psi"]
     drift_min_images: int
+    driver_side: Literal["left", "right"] = "right"
 
     @classmethod
-    def from_config(cls, scoring: ScoringConfig, taxonomy: Taxonomy) -> ScoringRules:
+    def from_config(cls, scoring: ScoringConfig, taxonomy: Taxonomy, *, driver_side: str = "right") -> ScoringRules:
         """Resolve ``config.scoring`` against the taxonomy.
+
+        ``driver_side`` (``config.market.driver_side``) names the angle model's flank classes in market
+        terms when tags are written: under right-hand drive the car's right flank is the driver side.
 
         ``required_shots`` None becomes the taxonomy's required classes. Exterior classes missing from
         ``gallery_exterior_order`` are appended in taxonomy order, so a class added to the taxonomy is
         never dropped from galleries.
 
         Raises:
+            ValueError: ``driver_side`` is not ``left`` or ``right``.
             ValueError: A shot name in ``required_shots``, ``hero_preference`` or
                 ``gallery_exterior_order`` is not a taxonomy class (or, for the gallery, not exterior),
                 or a list repeats a name. The message names the key and the value.
         """
+        if driver_side not in ("left", "right"):
+            raise ValueError(f"market.driver_side must be 'left' or 'right', got {driver_side!r}")
         known = set(taxonomy.names)
         exterior = taxonomy.in_group("exterior")
 
@@ -101,14 +108,15 @@ class ScoringRules:
             max_angle_drift=scoring.max_angle_drift,
             drift_metric=scoring.drift_metric,
             drift_min_images=scoring.drift_min_images,
+            driver_side=driver_side,  # type: ignore[arg-type]
         )
 
     @classmethod
-    def default(cls, taxonomy: Taxonomy) -> ScoringRules:
-        """The rules for the default ``ScoringConfig``."""
+    def default(cls, taxonomy: Taxonomy, *, driver_side: str = "right") -> ScoringRules:
+        """The rules for the default ``ScoringConfig`` (and a market with driver side ``driver_side``)."""
         from fleetvision.config import ScoringConfig
 
-        return cls.from_config(ScoringConfig(), taxonomy)
+        return cls.from_config(ScoringConfig(), taxonomy, driver_side=driver_side)
 
     @property
     def weights(self) -> Mapping[str, float]:

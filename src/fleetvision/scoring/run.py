@@ -40,8 +40,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fleetvision import tables
+from fleetvision.decode import PhotoRoots
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring import work as W
+from fleetvision.scoring.tags import prediction_cache_key
 from fleetvision.scoring.udf import (
     FAIL_AT_ENV,
     PREDICTION_SCHEMA,
@@ -401,7 +403,7 @@ def run_scoring(spark: SparkSession, config: Config, options: RunOptions) -> Run
     tables.validate_input_table(spark, db, LISTINGS)
     tables.validate_input_table(spark, db, LISTING_IMAGES)
     taxonomy = load_taxonomy()
-    rules = ScoringRules.from_config(config.scoring, taxonomy)
+    rules = ScoringRules.from_config(config.scoring, taxonomy, driver_side=config.market.driver_side)
     if options.mode not in W.MODES:
         raise ValueError(f"scoring mode must be one of {W.MODES}, got {options.mode!r}")
     tables.ensure_tables(spark, db, (IMAGE_TAGS, PREDICTION_CACHE, LISTING_COMPLETENESS, HERO_IMAGES, SCORING_RUNS))
@@ -443,7 +445,7 @@ def run_scoring(spark: SparkSession, config: Config, options: RunOptions) -> Run
 
     # 2. hash every selected photo's bytes on the executors.
     with clock.stage("hash"):
-        hash_udf = make_hash_udf(settings.max_bytes, settings.remote_options)
+        hash_udf = make_hash_udf(settings.max_bytes, settings.remote_options, settings.photo_roots)
         hashed = staging.write(
             "hashes",
             work_images.repartition(_partitions(images_estimate, batch_rows, parallelism))
@@ -455,7 +457,8 @@ def run_scoring(spark: SparkSession, config: Config, options: RunOptions) -> Run
     # 3. infer one photo per content hash the cache lacks; every model on the same decoded batch.
     with clock.stage("infer"):
         cache_table = W.pinned(spark, db, PREDICTION_CACHE.name)
-        todo = W.photos_to_infer(hashed, work_images, cache_table, summary.model_set_id)
+        cache_key = prediction_cache_key(summary.model_set_id, rules.driver_side)  # cached tags are market names
+        todo = W.photos_to_infer(hashed, work_images, cache_table, cache_key)
         summary.photos_inferred = todo.count()
         if summary.photos_inferred:
             score_udf = make_scoring_udf(model_set, settings, taxonomy, rules, options.loader)
@@ -476,14 +479,14 @@ def run_scoring(spark: SparkSession, config: Config, options: RunOptions) -> Run
                 spark,
                 db,
                 PREDICTION_CACHE,
-                predicted.withColumn("model_set_id", F.lit(summary.model_set_id))
+                predicted.withColumn("model_set_id", F.lit(cache_key))
                 .withColumn("model_versions", versions_col)
                 .withColumn("created_at", F.lit(started_at))
                 .withColumn("run_id", F.lit(run_id)),
                 run_id,
             )
         _fail_point("after_cache_merge", environ)
-        cache_now = W.cache_rows(spark.table(qualified(db, PREDICTION_CACHE)), summary.model_set_id)
+        cache_now = W.cache_rows(spark.table(qualified(db, PREDICTION_CACHE)), cache_key)
         staged_tags = staging.write("tags", _tag_rows(hashed, cache_now, predicted, summary, versions_col))
         _count_tags(staged_tags, summary)
         tables.merge_upsert(spark, db, IMAGE_TAGS, staged_tags, run_id=run_id)
@@ -722,8 +725,13 @@ def contact_sheet(
     limit: int,
     thumb: int = 160,
     remote: Mapping[str, Mapping[str, Any]] | None = None,
+    roots: PhotoRoots | None = None,
+    max_declared_pixels: int | None = None,
 ) -> bytes | None:
-    """A PNG grid of the hero picks of up to ``limit`` recomputed listings, captioned; None if none."""
+    """A PNG grid of the hero picks of up to ``limit`` recomputed listings, captioned; None if none.
+
+    Photo uris are read only inside ``roots`` (a :class:`fleetvision.decode.PhotoRoots`; None: none).
+    """
     from PIL import Image, ImageDraw
 
     from fleetvision import decode
@@ -750,10 +758,12 @@ def contact_sheet(
         data = r["content"]
         if data is None and r["uri"]:
             try:
-                data = decode.read_uri(r["uri"], remote=remote)
+                data = decode.read_uri(r["uri"], remote=remote, roots=roots)
             except decode.UnreadableUriError:
                 data = None
-        jpeg = decode.make_thumbnail(bytes(data) if data is not None else None, thumb, max_pixels)
+        jpeg = decode.make_thumbnail(
+            bytes(data) if data is not None else None, thumb, max_pixels, max_declared_pixels=max_declared_pixels
+        )
         x, y = (i % cols) * thumb, (i // cols) * (thumb + caption)
         if jpeg is not None:
             with Image.open(io.BytesIO(jpeg)) as im:
@@ -822,6 +832,8 @@ def log_to_mlflow(
                     config.scoring.max_image_pixels,
                     config.scoring.report_hero_samples,
                     remote=config.paths.remote_options,
+                    roots=PhotoRoots(config.paths.photo_root_locations()),
+                    max_declared_pixels=config.scoring.max_declared_pixels,
                 )
                 if png is not None:
                     (Path(tmp) / "hero_contact_sheet.png").write_bytes(png)

@@ -5,6 +5,11 @@ The models (``docs/CONTRACTS.md``, "Models -> scoring") return numpy arrays name
 ``body`` ``[N, B]`` softmax. :func:`validate_outputs` refuses anything else with a ``ValueError``
 naming the output (the way Spark's ``_validate_and_transform_prediction_result`` guards
 ``predict_batch_udf``): a wrong row count would otherwise shift every prediction onto the wrong image.
+
+The angle softmax is over the car's flanks (``taxonomy.flank_names``); :func:`tag_rows` writes market
+names (``front_3q_driver``, ...) with the run's ``market.driver_side`` (``rules.driver_side``), so one
+model serves left- and right-hand-drive markets and everything downstream (completeness, hero, gallery,
+drift) reads market names.
 """
 
 from __future__ import annotations
@@ -51,6 +56,22 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
 
 MODEL_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[5:16]
 """The columns :func:`tag_rows` produces (angle .. body_score)."""
+
+
+def prediction_cache_key(model_set_id: str, driver_side: str) -> str:
+    """The ``prediction_cache.model_set_id`` a run reads and writes its predictions under.
+
+    Cached rows hold tag fields in market names (:func:`tag_rows`), which depend on the market's
+    driver side as well as on the models, so a left-hand-drive run must not reuse a right-hand-drive
+    run's rows of the same photo. Right-hand drive keeps the plain model set id (every cache row written
+    before flank classes is right-hand drive); left-hand drive appends ``+lhd``.
+
+    Raises:
+        ValueError: ``driver_side`` is not ``left`` or ``right``.
+    """
+    if driver_side not in ("left", "right"):
+        raise ValueError(f"driver_side must be 'left' or 'right', got {driver_side!r}")
+    return model_set_id if driver_side == "right" else f"{model_set_id}+lhd"
 
 
 def output_widths(taxonomy: Taxonomy) -> dict[str, int]:
@@ -174,7 +195,8 @@ def tag_rows(
     Args:
         outputs: See :func:`validate_outputs`.
         taxonomy: Class names and groups.
-        rules: ``banner_threshold`` and ``plate_threshold``.
+        rules: ``banner_threshold``, ``plate_threshold`` and ``driver_side`` (names the angle
+            softmax's flank classes: the car's right flank is ``*_driver`` under right-hand drive).
         n: The number of inputs (default: the rows of the first output; still checked for all).
         names: The outputs expected; the columns of a missing task are null.
 
@@ -189,7 +211,7 @@ def tag_rows(
     rows = _n_rows(outputs) if n is None else n
     out = validate_outputs(outputs, rows, taxonomy, names=names)
     frame: dict[str, object] = {c: pd.Series([None] * rows, dtype=object) for c in MODEL_COLUMNS}
-    class_names = np.asarray(taxonomy.names, dtype=object)
+    class_names = np.asarray(taxonomy.market_names(rules.driver_side), dtype=object)  # by flank index
     groups = np.asarray([c.group for c in taxonomy.classes], dtype=object)
     exterior = np.ones(rows, dtype=bool)
     if "angle" in out:
