@@ -18,6 +18,7 @@ JOB_FILES = {
     "evaluate": "evaluate_model.py",
     "promote": "promote_model.py",
     "import-labels": "import_labels.py",
+    "suggest-labels": "suggest_labels.py",
     "report": "report.py",
 }
 

@@ -166,3 +166,21 @@ def test_only_the_feed_imports_petastorm() -> None:
         str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if pattern.search(p.read_text()) and p.name != "feed.py"
     ]
     assert offenders == []
+
+
+def test_feed_turns_market_labels_into_flank_classes_for_the_market_driver_side(spark, config, database) -> None:
+    """training_images holds market labels; the feed gives the angle model flank classes."""
+    from fleetvision.feed import training_frame
+    from fleetvision.taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    img = jpeg_bytes(np.zeros((8, 8, 3), np.uint8))
+    labels = {"a": "side_driver", "b": "front_3q_passenger", "c": "dashboard"}
+    write_training_rows(spark, database, [training_row(k, img, angle_index=tax.index(v)) for k, v in labels.items()])
+    for driver_side, want in (
+        ("right", {"a": "side_right", "b": "front_3q_left", "c": "dashboard"}),
+        ("left", {"a": "side_left", "b": "front_3q_right", "c": "dashboard"}),
+    ):
+        cfg = config.model_copy(update={"market": config.market.model_copy(update={"driver_side": driver_side})})
+        rows = training_frame(spark, cfg, splits=("train",), dataset_prefix="synthetic").collect()
+        assert {r["sample_id"]: tax.flank_names[r["angle_index"]] for r in rows} == want

@@ -240,10 +240,13 @@ def test_targets_mask_unknown_labels() -> None:
         "box_known": tf.constant(0),
         "body_index": tf.constant(-1),
     }
-    _, y, w = targets(ex, ("angle", "banner", "plate_presence", "plate_box", "body"))
+    _, y, w = targets(ex, ("angle", "banner", "plate_presence", "plate_box", "body"), TAXONOMY.num_classes)
     weights = {k: float(v) for k, v in w.items()}
     assert weights == {"angle": 1.0, "banner": 0.0, "plate_presence": 1.0, "plate_box": 0.0, "body": 0.0}
     assert int(y["body"]) == 0 and y["banner"].shape == (1,)
+    np.testing.assert_array_equal(y["angle"].numpy(), np.eye(TAXONOMY.num_classes)[3])
+    _, _, w = targets({**ex, "angle_index": tf.constant(-1)}, ("angle",), TAXONOMY.num_classes)
+    assert float(w["angle"]) == 0.0
 
 
 def _tiny_source(n: int, size: int = 48):
@@ -297,7 +300,9 @@ def test_augmented_dataset_shapes(cfg) -> None:
     assert x.shape == (8, 64, 64, 3) and x.dtype.name == "uint8"
     assert y["plate_box"].shape == (8, 4) and w["plate_box"].shape == (8,)
     pairs = {TAXONOMY.index("side_driver"), TAXONOMY.index("side_passenger")}
-    assert set(y["angle"].numpy().tolist()) <= pairs
+    assert y["angle"].shape == (8, TAXONOMY.num_classes)  # the allowed-class mask, one class each here
+    assert set(np.argmax(y["angle"].numpy(), axis=1).tolist()) <= pairs
+    np.testing.assert_array_equal(y["angle"].numpy().sum(axis=1), np.ones(8))
 
 
 # ----------------------------------------------------------------------------------------- metrics

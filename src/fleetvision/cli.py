@@ -38,6 +38,7 @@ JOBS: dict[str, JobEntry] = {
     "evaluate": JobEntry("fleetvision.models.evaluate_job", "score a model version on the frozen evaluation set", 4),
     "promote": JobEntry("fleetvision.models.promote_job", "move the champion alias to a better candidate", 4),
     "import-labels": JobEntry("fleetvision.labels_import", "turn your own labelled photos into a training table", 4),
+    "suggest-labels": JobEntry("fleetvision.suggest_job", "export the photos most worth labelling next (CSV)", 10),
     "score": JobEntry("fleetvision.scoring.job", "the nightly job: tags, completeness scores, hero picks", 5),
     "report": JobEntry("fleetvision.scoring.report", "render a scoring run as one self-contained HTML page", 5),
 }

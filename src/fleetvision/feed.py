@@ -4,7 +4,9 @@ This is the one module that imports petastorm (pinned at 0.13.1, its last releas
 pyarrow at 14); replacing it means replacing this file only.
 
 Spark reads ``training_images`` (checked against its contract), selects the rows of a dataset and
-split, and shapes them into flat columns (the plate box as four floats, unknown labels as -1).
+split, and shapes them into flat columns (the plate box as four floats, unknown labels as -1). Angle
+labels are stored in market names (``side_driver``) and leave here as the angle model's flank classes
+(``side_right``): :func:`flank_angle_index`, with the driver side the rows were labelled for.
 :func:`tf_examples` materialises that DataFrame once as Parquet under
 ``<paths.artifacts>/petastorm`` (``make_spark_converter``; the cache directory is set through
 ``petastorm.spark.converter.parentCacheDirUrl``) and yields a one-pass ``tf.data.Dataset`` of dicts
@@ -24,12 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fleetvision.config import Config
 from fleetvision.models.metrics import EvalLabels
 from fleetvision.tables import TRAINING_IMAGES, qualified, validate_input_table
+from fleetvision.taxonomy import Taxonomy, load_taxonomy
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ FEED_COLUMNS: tuple[str, ...] = (
     "sample_id",
     "content",
     "angle_index",
+    "angle_mask",
     "has_banner",
     "plate_present",
     "box_x0",
@@ -58,6 +62,22 @@ FEED_COLUMNS: tuple[str, ...] = (
     "box_known",
     "body_index",
 )
+
+
+def flank_angle_index(angle_index: Column, driver_side: Column, taxonomy: Taxonomy) -> Column:
+    """A market-class index as the angle model's flank-class index (``taxonomy.flank_permutation``).
+
+    Under right-hand drive the two are equal; a left-hand-drive row's sided class becomes its mirror
+    partner's index (its driver side is the car's left flank). -1 (unknown) stays -1.
+
+    Args:
+        angle_index: Market-class index, int (-1 unknown).
+        driver_side: ``left`` | ``right``: the market the label was given in.
+        taxonomy: The shot classes.
+    """
+    lhd = F.array(*[F.lit(i) for i in taxonomy.flank_permutation("left")])
+    sided = (angle_index >= 0) & (angle_index < taxonomy.num_classes)
+    return F.when((driver_side == F.lit("left")) & sided, F.element_at(lhd, angle_index + 1)).otherwise(angle_index)
 
 
 class EmptyDatasetError(ValueError):
@@ -87,8 +107,15 @@ def training_frame(
         tasks: Keep only rows with a known label for at least one of these tasks (a body-only run
             reads exterior shots only); None keeps every row.
 
+    The table's ``angle`` labels are market names; ``angle_index`` leaves as the flank-class index
+    (:func:`flank_angle_index`) for the driver side the rows were labelled for: a row's own
+    ``driver_side`` column where the table has one and it is set, else ``config.market.driver_side``
+    (synthetic rows are rendered, and imported labels given, in the configured market's terms).
+
     Returns:
-        A DataFrame with :data:`FEED_COLUMNS` (unknown labels as -1, the box as 4 floats).
+        A DataFrame with :data:`FEED_COLUMNS` (unknown labels as -1, the box as 4 floats;
+        ``angle_index`` in flank classes; ``angle_mask``: the angle classes the label allows, as a
+        bitmask of flank-class indices, bit i = class i, 0 = no angle label).
 
     Raises:
         TableContractError: The table is missing or does not match its contract.
@@ -100,10 +127,26 @@ def training_frame(
     df = df.where(F.col("split").isin(list(splits)) & F.col("dataset").startswith(dataset_prefix))
     box = F.coalesce(F.col("plate_box"), F.array().cast("array<float>"))
     known = (F.size(box) == 4) & F.forall(box, lambda v: v.isNotNull() & ~F.isnan(v))
+    row_side = F.col("driver_side").cast("string") if "driver_side" in df.columns else F.lit(None).cast("string")
+    driver_side = F.coalesce(row_side, F.lit(config.market.driver_side))
+    market_index = F.coalesce(F.col("angle_index"), F.lit(-1)).cast("int")
+    # the allowed classes (a coarse label allows several) travel through petastorm as one int64
+    # bitmask (up to 63 classes: the pipeline checks); rows without angle_allowed allow angle_index
+    allowed = F.coalesce(F.col("angle_allowed"), F.array().cast("array<int>"))
+    allowed = F.when(F.size(allowed) > 0, allowed).otherwise(
+        F.when(market_index >= 0, F.array(market_index)).otherwise(F.array().cast("array<int>"))
+    )
+    flank_taxonomy = load_taxonomy()
+    angle_mask = F.aggregate(
+        F.transform(allowed, lambda i: flank_angle_index(i, driver_side, flank_taxonomy)),
+        F.lit(0).cast("long"),
+        lambda acc, i: acc.bitwiseOR(F.pow(F.lit(2.0), i).cast("long")),  # 2**i, exact in a double
+    )
     out = df.select(
         F.col("sample_id"),
         F.col("content"),
-        F.coalesce(F.col("angle_index"), F.lit(-1)).cast("int").alias("angle_index"),
+        flank_angle_index(market_index, driver_side, load_taxonomy()).cast("int").alias("angle_index"),
+        angle_mask.alias("angle_mask"),
         F.coalesce(F.col("has_banner"), F.lit(-1)).cast("int").alias("has_banner"),
         F.coalesce(F.col("plate_present"), F.lit(-1)).cast("int").alias("plate_present"),
         *[
@@ -117,7 +160,8 @@ def training_frame(
         unknown = sorted(set(tasks) - set(TASK_LABEL_COLUMN))
         if unknown:
             raise ValueError(f"training_frame: unknown task(s) {unknown}")
-        labelled = [F.col(TASK_LABEL_COLUMN[t]) >= 0 for t in tasks]
+        # a coarse angle label (angle_index -1) still trains the angle head
+        labelled = [(F.col("angle_mask") != 0) if t == "angle" else F.col(TASK_LABEL_COLUMN[t]) >= 0 for t in tasks]
         out = out.where(functools.reduce(lambda a, b: a | b, labelled))
     if max_rows is not None:
         out = out.orderBy(F.rand(seed)).limit(max_rows)
@@ -135,6 +179,7 @@ def _to_example(row: tf.Tensor) -> dict[str, tf.Tensor]:
     return {
         "content": row.content,
         "angle_index": tf.cast(row.angle_index, tf.int32),
+        "angle_mask": tf.cast(row.angle_mask, tf.int64),
         "has_banner": tf.cast(row.has_banner, tf.int32),
         "plate_present": tf.cast(row.plate_present, tf.int32),
         "box": tf.cast(tf.stack([row.box_x0, row.box_y0, row.box_x1, row.box_y1]), tf.float32),

@@ -6,11 +6,19 @@ Two layouts:
   Labels are shot classes (``--task angle``, the default), body types (``--task body``),
   ``banner``/``no_banner`` (``--task banner``) or ``plate``/``no_plate`` (``--task plate``: presence
   only; the box stays unknown and does not train the box head).
-* ``--votes votes.csv --images-dir PATH``: a CSV with columns ``image`` (path relative to
-  ``--images-dir``), ``labeller``, ``label``: several people's votes. A photo's label counts when at
-  least N labellers agree on it (N = ``models.consensus_min_votes``) AND they are a strict majority
-  of the valid votes on that photo. Each labeller counts once per photo (their last vote wins);
-  votes for unknown labels are not counted (and reported).
+* ``--votes votes.csv [more.csv ...] --images-dir PATH``: CSVs with columns ``image`` (path relative
+  to ``--images-dir``; a ``file`` column, as ``fleetvision suggest-labels`` writes, works too),
+  ``labeller``, ``label``: several people's votes (one CSV per labeller works: an empty ``labeller``
+  is the CSV's file name). A photo's label counts when at least N labellers agree on it
+  (N = ``models.consensus_min_votes``) AND they are a strict majority of the valid votes on that
+  photo. Each labeller counts once per photo (their last vote wins); votes for unknown labels are
+  not counted (and reported); rows with an empty ``label`` are not votes.
+
+Angle labels may be coarse (:func:`angle_label_sets`): a shot class (``side_driver``), a group
+(``exterior``, ``interior``, ``detail``), a view without its side (``front_3q``: either side), or a
+body type alone (``suv``: the body head learns it, the angle head does not). A row stores the
+classes its label allows in ``angle_allowed`` (a full label is a one-class set) and trains through
+the partial-label loss (:mod:`fleetvision.models.losses`).
 
 Photos are checked (they must decode), stored upright (EXIF orientation applied) and in RGB; photos
 larger than ``models.import_max_side`` are shrunk (aspect kept). Anything else is stored byte for
@@ -39,7 +47,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pyspark.sql import SparkSession
 
 from fleetvision.config import Config
-from fleetvision.taxonomy import Taxonomy, load_taxonomy
+from fleetvision.taxonomy import GROUPS, Taxonomy, load_taxonomy
 
 logger = logging.getLogger(__name__)
 
@@ -119,14 +127,77 @@ class ImportReport:
 
 
 # ----------------------------------------------------------------------------------------- labels
+def _view_name(a: str, b: str) -> str:
+    """The name two mirror partners share, without their side: ``front_3q`` for
+    ``front_3q_driver``/``front_3q_passenger`` (or ``..._left``/``..._right``)."""
+    common: list[str] = []
+    for x, y in zip(a.split("_"), b.split("_"), strict=False):
+        if x != y:
+            break
+        common.append(x)
+    return "_".join(common)
+
+
+def angle_label_sets(taxonomy: Taxonomy) -> dict[str, tuple[int, ...]]:
+    """Every angle label a labeller may give -> the class indices it allows (sorted).
+
+    The one place a label string becomes a set of classes: each class name allows itself; each
+    group (``exterior``, ``interior``, ``detail``) allows its classes; each pair of mirror partners
+    adds a view without a side (their shared name prefix, e.g. ``side`` for ``side_driver`` and
+    ``side_passenger``) that allows both. Names come from the taxonomy, so renamed sides (flank
+    classes) change the views with them.
+
+    Raises:
+        ValueError: A group or view name collides with a class name.
+    """
+    sets: dict[str, tuple[int, ...]] = {c.name: (c.index,) for c in taxonomy.classes}
+    derived: dict[str, tuple[int, ...]] = {}
+    for group in GROUPS:
+        members = tuple(sorted(c.index for c in taxonomy.classes if c.group == group))
+        if members:
+            derived[group] = members
+    for c in taxonomy.classes:
+        if c.mirror is None:
+            continue
+        view = _view_name(c.name, c.mirror)
+        if view and view != c.name:
+            derived[view] = tuple(sorted({c.index, taxonomy.index(c.mirror)}))
+    clash = sorted(set(derived) & set(sets))
+    if clash:
+        raise ValueError(f"taxonomy: coarse angle label(s) {clash} are also class names")
+    return {**sets, **derived}
+
+
+def allowed_angle_classes(label: str, taxonomy: Taxonomy) -> tuple[int, ...]:
+    """The class indices an angle label allows (see :func:`angle_label_sets`); () for a body type.
+
+    Raises:
+        KeyError: The label is neither an angle label nor a body type.
+    """
+    key = _normalise(label)
+    sets = {k.lower(): v for k, v in angle_label_sets(taxonomy).items()}
+    if key in sets:
+        return sets[key]
+    if key in {b.lower() for b in taxonomy.body_types}:
+        return ()
+    raise KeyError(f"unknown angle label {label!r}; known: {', '.join(sorted(sets))} or a body type")
+
+
 def label_vocabulary(task: str, taxonomy: Taxonomy) -> dict[str, str]:
     """Accepted label spellings (lower case) -> canonical label for a task.
+
+    For ``angle``: shot classes, groups, views without a side and body types (a body label alone).
 
     Raises:
         ValueError: Unknown task.
     """
     if task == "angle":
-        return {n.lower(): n for n in taxonomy.names}
+        vocab = {b.lower(): b for b in taxonomy.body_types}
+        clash = sorted(set(vocab) & {n.lower() for n in angle_label_sets(taxonomy)})
+        if clash:
+            raise ValueError(f"taxonomy: body type(s) {clash} are also angle labels")
+        vocab.update({n.lower(): n for n in angle_label_sets(taxonomy)})
+        return vocab
     if task == "body":
         return {b.lower(): b for b in taxonomy.body_types}
     if task == "banner":
@@ -180,6 +251,10 @@ class Vote:
 def read_votes(csv_path: Path) -> list[Vote]:
     """Read ``image,labeller,label`` rows (extra columns are ignored; blank rows skipped).
 
+    The photo column may be ``file`` instead of ``image`` (the CSV ``fleetvision suggest-labels``
+    writes). An empty ``labeller`` is the CSV's file name without its suffix (one CSV per labeller);
+    a row with an empty ``label`` was not labelled and is not a vote.
+
     Raises:
         FileNotFoundError: The file does not exist.
         ValueError: A required column is missing (named).
@@ -189,14 +264,15 @@ def read_votes(csv_path: Path) -> list[Vote]:
     with csv_path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        missing = [c for c in ("image", "labeller", "label") if c not in header]
+        image_col = "image" if "image" in header or "file" not in header else "file"
+        missing = [c for c in (image_col, "labeller", "label") if c not in header]
         if missing:
             raise ValueError(f"{csv_path}: missing column(s) {missing}; expected image, labeller, label")
         reader.fieldnames = header
         return [
-            Vote(row["image"].strip(), row["labeller"].strip(), row["label"].strip())
+            Vote(row[image_col].strip(), (row.get("labeller") or "").strip() or csv_path.stem, row["label"].strip())
             for row in reader
-            if (row.get("image") or "").strip()
+            if (row.get(image_col) or "").strip() and (row.get("label") or "").strip()
         ]
 
 
@@ -318,7 +394,13 @@ def split_for(image: str, eval_fraction: float, val_fraction: float) -> str:
 def training_row(
     item: Labelled, content: bytes, task: str, taxonomy: Taxonomy, *, dataset: str, split: str, source: str
 ) -> dict[str, Any]:
-    """A ``training_images`` row: the task's label set, every other label unknown (-1/null)."""
+    """A ``training_images`` row: the task's label set, every other label unknown (-1/null).
+
+    ``angle_allowed`` lists the angle classes the label allows (empty: no angle label). For an
+    ``angle`` label of one class, ``angle``/``angle_index`` name it; for a coarse one, ``angle`` is the
+    label as given and ``angle_index`` is -1 (so it never counts in angle accuracy); a body type
+    given as an ``angle`` label sets the body label only.
+    """
     row: dict[str, Any] = {
         "sample_id": hashlib.sha256(f"{dataset}\n{item.image}\n{task}".encode()).hexdigest()[:32],
         "dataset": dataset,
@@ -326,6 +408,7 @@ def training_row(
         "content": bytearray(content),
         "angle": None,
         "angle_index": -1,
+        "angle_allowed": [],
         "has_banner": -1,
         "plate_present": -1,
         "plate_box": [],
@@ -334,7 +417,12 @@ def training_row(
         "source": source,
     }
     if task == "angle":
-        row["angle"], row["angle_index"] = item.label, taxonomy.index(item.label)
+        allowed = allowed_angle_classes(item.label, taxonomy)
+        if not allowed:
+            row["body_type"], row["body_index"] = item.label, taxonomy.body_index(item.label)
+        else:
+            row["angle"], row["angle_allowed"] = item.label, list(allowed)
+            row["angle_index"] = allowed[0] if len(allowed) == 1 else -1
     elif task == "body":
         row["body_type"], row["body_index"] = item.label, taxonomy.body_index(item.label)
     elif task == "banner":
@@ -395,7 +483,8 @@ def plan_import(
     else:
         if args.images_dir is None:
             raise ValueError("--votes needs --images-dir (the folder the CSV's image paths are relative to)")
-        csv_path = Path(args.votes).expanduser().resolve()
+        csv_paths = [Path(v).expanduser().resolve() for v in _as_list(args.votes)]
+        csv_path = csv_paths[0]
         images_dir = Path(args.images_dir).expanduser().resolve()
         if not images_dir.is_dir():
             raise FileNotFoundError(f"--images-dir: not a directory: {images_dir}")
@@ -405,7 +494,8 @@ def plan_import(
             source="votes",
             consensus_min_votes=config.models.consensus_min_votes,
         )
-        result = consensus(read_votes(csv_path), vocab, config.models.consensus_min_votes)
+        votes = [v for p in csv_paths for v in read_votes(p)]
+        result = consensus(votes, vocab, config.models.consensus_min_votes)
         report.dropped.extend(result.dropped)
         report.votes_total, report.votes_unknown_label = result.votes_total, result.votes_unknown_label
         report.votes_superseded = result.votes_superseded
@@ -420,13 +510,26 @@ def plan_import(
     return rows, report
 
 
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
 # -------------------------------------------------------------------------------------------- job
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--folder", help="a folder with one sub-folder of photos per label")
-    src.add_argument("--votes", help="a CSV of votes: image, labeller, label")
+    src.add_argument(
+        "--votes",
+        nargs="+",
+        help="CSV(s) of votes: image (or file), labeller, label; several labellers' CSVs are pooled",
+    )
     parser.add_argument("--images-dir", help="with --votes: the folder the CSV's image paths are relative to")
-    parser.add_argument("--task", choices=TASKS, default="angle", help="what the labels are (default: angle)")
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default="angle",
+        help="what the labels are (default: angle: a shot class, a group, a view without a side or a body type)",
+    )
     parser.add_argument(
         "--dataset",
         default=None,

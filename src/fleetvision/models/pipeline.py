@@ -29,7 +29,15 @@ EXAMPLE_KEYS: tuple[str, ...] = (
     "box_known",
     "body_index",
 )
-"""Keys of a source element: content (encoded bytes), labels (-1 = unknown), box float32 [4]."""
+"""Keys of a source element: content (encoded bytes), labels (-1 = unknown), box float32 [4].
+
+A source may also carry ``angle_mask`` (int64 bitmask of the angle classes a coarse label allows,
+bit i = class i, 0 = none: :func:`fleetvision.feed.training_frame`); without it the allowed set is
+``angle_index`` alone. :func:`with_angle_allowed` turns either into the float mask ``angle_allowed``.
+"""
+
+MAX_MASK_CLASSES = 63
+"""An int64 bitmask holds the allowed set of at most 63 classes."""
 
 _DRAFT_SCALES = (8, 4, 2, 1)
 CROP_PROBABILITY = 0.3
@@ -72,6 +80,27 @@ def decode_example(example: dict[str, tf.Tensor], size: int) -> dict[str, tf.Ten
     return out
 
 
+def with_angle_allowed(example: dict[str, tf.Tensor], num_classes: int) -> dict[str, tf.Tensor]:
+    """Add ``angle_allowed`` (float32 [C], 1 = the label allows the class) and drop ``angle_mask``.
+
+    From the ``angle_mask`` bitmask when the example has one, else one-hot of ``angle_index``
+    (all zeros for -1: no angle label).
+
+    Raises:
+        ValueError: ``num_classes`` is over :data:`MAX_MASK_CLASSES`.
+    """
+    if num_classes > MAX_MASK_CLASSES:
+        raise ValueError(f"angle_mask holds at most {MAX_MASK_CLASSES} classes, the taxonomy has {num_classes}")
+    out = {k: v for k, v in example.items() if k != "angle_mask"}
+    if "angle_mask" in example:
+        bits = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.range(num_classes, dtype=tf.int64))
+        mask = tf.bitwise.bitwise_and(tf.cast(example["angle_mask"], tf.int64), bits) != 0
+        out["angle_allowed"] = tf.cast(mask, tf.float32)
+    else:
+        out["angle_allowed"] = tf.one_hot(example["angle_index"], num_classes, dtype=tf.float32)
+    return out
+
+
 def flip_example(
     example: dict[str, tf.Tensor], flip_permutation: Sequence[int], swap_labels: bool
 ) -> dict[str, tf.Tensor]:
@@ -80,8 +109,9 @@ def flip_example(
     Args:
         example: A decoded example (``image``, ``angle_index``, ``box``, ...).
         flip_permutation: ``taxonomy.flip_permutation``: class i seen in a mirror is class p[i].
-        swap_labels: True: a driver-side shot becomes a passenger-side shot (the truth for a mirrored
-            photo). False: labels are kept (the flip-invariant recipe, for comparison only).
+        swap_labels: True: a left-flank shot becomes a right-flank shot (``angle_index`` is a flank
+            class, :func:`fleetvision.feed.training_frame`; the truth for a mirrored photo).
+            False: labels are kept (the flip-invariant recipe, for comparison only).
     """
     out = dict(example)
     out["image"] = tf.image.flip_left_right(example["image"])
@@ -91,6 +121,9 @@ def flip_example(
         perm = tf.constant(list(flip_permutation), dtype=tf.int32)
         angle = example["angle_index"]
         out["angle_index"] = tf.where(angle >= 0, tf.gather(perm, tf.maximum(angle, 0)), angle)
+        if "angle_allowed" in example:
+            # the mirrored photo allows class p[i] where the photo allowed i (p is an involution)
+            out["angle_allowed"] = tf.gather(example["angle_allowed"], perm)
     return out
 
 
@@ -138,12 +171,15 @@ def augment_example(
 
 
 def targets(
-    example: dict[str, tf.Tensor], outputs: Sequence[str]
+    example: dict[str, tf.Tensor], outputs: Sequence[str], num_classes: int | None = None
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """(image, targets, sample weights) for Keras; a weight of 0 masks an unknown label.
 
-    * ``angle``/``body``: class index; masked where -1 (body is -1 on interior and detail shots, so
-      only exterior shots train the body head).
+    * ``angle``: the allowed-class mask (float [C], ``angle_allowed``, or one-hot of ``angle_index``
+      when the example has no mask and ``num_classes`` is given), trained by the partial-label loss
+      (:mod:`fleetvision.models.losses`); masked where it allows nothing.
+    * ``body``: class index; masked where -1 (body is -1 on interior and detail shots, so only
+      exterior shots, and photos labelled with a body type alone, train the body head).
     * ``banner``/``plate_presence``: 0/1; masked where -1.
     * ``plate_box``: masked unless a plate is present and its box is known.
     """
@@ -155,7 +191,13 @@ def targets(
 
     for name in outputs:
         if name == "angle":
-            y[name], w[name] = tf.maximum(example["angle_index"], 0), known(example["angle_index"])
+            if "angle_allowed" in example:
+                allowed = example["angle_allowed"]
+            elif num_classes is not None:
+                allowed = tf.one_hot(example["angle_index"], num_classes, dtype=tf.float32)
+            else:
+                raise ValueError("targets: the angle output needs angle_allowed in the example or num_classes")
+            y[name], w[name] = allowed, tf.cast(tf.reduce_max(allowed) > 0, tf.float32)
         elif name == "body":
             y[name], w[name] = tf.maximum(example["body_index"], 0), known(example["body_index"])
         elif name == "banner":
@@ -192,7 +234,11 @@ def training_dataset(
         augment: Random flips/crops/jitter (training) or none (validation).
         cache: Keep decoded images in memory between epochs.
     """
-    ds = source.map(lambda e: decode_example(e, spec.input_size), num_parallel_calls=tf.data.AUTOTUNE)
+    num_classes = len(flip_permutation)
+    ds = source.map(
+        lambda e: with_angle_allowed(decode_example(e, spec.input_size), num_classes),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
     if cache:
         ds = ds.cache()
     if augment:

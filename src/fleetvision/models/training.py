@@ -11,6 +11,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from fleetvision.models.losses import partial_label_accuracy, partial_label_loss_per_row
 from fleetvision.models.spec import TrainSpec
 
 logger = logging.getLogger(__name__)
@@ -52,14 +53,15 @@ def plate_box_iou(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
 
 
 _LOSSES: dict[str, Any] = {
-    "angle": "sparse_categorical_crossentropy",
+    # the angle target is the allowed-class mask: a coarse label ("interior") allows several classes
+    "angle": partial_label_loss_per_row,
     "banner": "binary_crossentropy",
     "plate_presence": "binary_crossentropy",
     "plate_box": plate_box_loss,
     "body": "sparse_categorical_crossentropy",
 }
 _METRICS: dict[str, list[Any]] = {
-    "angle": ["sparse_categorical_accuracy"],
+    "angle": [partial_label_accuracy],
     "banner": ["binary_accuracy"],
     "plate_presence": ["binary_accuracy"],
     "plate_box": [plate_box_iou],
