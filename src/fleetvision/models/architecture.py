@@ -162,7 +162,7 @@ def _fixed_dense(units: int, kernel: np.ndarray, name: str, inputs: keras.KerasT
 
 
 def _plate_heads(
-    stride4: keras.KerasTensor, stride8: keras.KerasTensor, stride16: keras.KerasTensor, dropout: float
+    stride4: keras.KerasTensor | None, stride8: keras.KerasTensor, stride16: keras.KerasTensor, dropout: float
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     up = keras.layers.UpSampling2D(2, interpolation="bilinear", name="plate_up")(stride16)
     fused = keras.layers.Concatenate(name="plate_fuse")([stride8, up])
@@ -172,8 +172,13 @@ def _plate_heads(
     presence = keras.layers.Dense(1, activation="sigmoid", name="plate_presence")(pooled)
     # box: a stride-4 grid (edges of a plate a few pixels tall need the fine map), soft argmax over
     # its cells, each cell with its own box
-    fine = keras.layers.Concatenate(name="plate_fuse_fine")(
-        [stride4, keras.layers.UpSampling2D(2, interpolation="bilinear", name="plate_up_fine")(context)]
+    # (a pretrained backbone's heads get no stride-4 map: the box grid is then the stride-8 one)
+    fine = (
+        keras.layers.Concatenate(name="plate_fuse_fine")(
+            [stride4, keras.layers.UpSampling2D(2, interpolation="bilinear", name="plate_up_fine")(context)]
+        )
+        if stride4 is not None
+        else context
     )
     local = keras.layers.SeparableConv2D(48, 3, padding="same", activation="relu", name="plate_conv_fine")(fine)
     local = keras.layers.Conv2D(48, 1, activation="relu", name="plate_conv2")(local)
@@ -201,7 +206,7 @@ def _plate_heads(
 
 def _heads(
     spec: TrainSpec,
-    stride4: keras.KerasTensor,
+    stride4: keras.KerasTensor | None,
     stride8: keras.KerasTensor,
     stride16: keras.KerasTensor,
     stride32: keras.KerasTensor,

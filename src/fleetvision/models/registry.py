@@ -229,7 +229,7 @@ def predict_fn_for(model: keras.Model, input_size: int, outputs: Sequence[str] |
     """
     import tensorflow as tf
 
-    names = tuple(outputs) if outputs else tuple(model.output_names)
+    names = tuple(outputs) if outputs else tuple(_output_specs(model))
     # One graph per model for every batch size (Keras' own predict_on_batch retraces per size).
     forward = tf.function(
         lambda x: model(x, training=False),
@@ -300,11 +300,21 @@ def load_models(model_set: ModelSet) -> dict[str, PredictFn]:
         model_set: From :func:`resolve_model_set` (on the driver).
 
     Returns:
-        Task -> function mapping uint8 [N, S, S, 3] to a dict of numpy arrays named as in
+        Tasks (one task, or ``angle+banner+plate+body`` for task models fused on one shared pretrained
+        backbone: :func:`fleetvision.models.pretrained.fuse_task_models`) -> function mapping uint8
+        [N, S, S, 3] to a dict of numpy arrays named as in
         docs/CONTRACTS.md (angle [N, 27]; banner [N, 1]; plate_presence [N, 1] and plate_box [N, 4];
         body [N, 7]).
     """
-    return {ref.task: predict_fn_for(_load_cached(ref), ref.input_size, ref.outputs) for ref in model_set.models}
+    from fleetvision.models.pretrained import fuse_task_models
+
+    refs = {ref.task: ref for ref in model_set.models}
+    loaded = {task: _load_cached(ref) for task, ref in refs.items()}
+    fns: dict[str, PredictFn] = {}
+    for tasks, model in fuse_task_models(loaded):
+        outputs = [o for t in tasks for o in refs[t].outputs]
+        fns["+".join(tasks)] = predict_fn_for(model, refs[tasks[0]].input_size, outputs)
+    return fns
 
 
 def clear_model_cache() -> None:
@@ -351,6 +361,9 @@ def log_task_model(
     """Log one task's Keras model to the active MLflow run (Keras 3 flavour, ``.keras`` format).
 
     The model carries its signature (uint8 [-1, S, S, 3] in; its outputs) and an input example.
+    An angle model's metadata also lists its softmax classes (``classes``: ``taxonomy.flank_names``,
+    the car's flanks, not driver/passenger; see :mod:`fleetvision.taxonomy` for why models logged
+    before this field mean the same classes).
     With ``register`` it becomes a new version of ``fleetvision-<task>`` with tags naming the task,
     input size, outputs, source and the evaluation metrics (``eval.<metric>``).
 
@@ -370,7 +383,10 @@ def log_task_model(
     """
     from mlflow.models import Model, infer_signature
 
+    from fleetvision.taxonomy import load_taxonomy
+
     size = int(model.input_shape[1])
+    classes = {"classes": list(load_taxonomy().flank_names)} if task == "angle" else {}
     outputs = predict_fn_for(model, size, TASK_OUTPUTS[task])(example)
     signature = infer_signature(example, outputs)
     name = registered_name(config, task)
@@ -387,6 +403,7 @@ def log_task_model(
             "input_size": size,
             "outputs": list(TASK_OUTPUTS[task]),
             "taxonomy_version": taxonomy_version,
+            **classes,
         },
     )
     version = None
@@ -433,9 +450,9 @@ def register_starter_models(config: Config, starter_dir: str | Path | None = Non
         FileNotFoundError: A starter model file is missing.
         ValueError: A starter model's input size differs from ``models.input_size``.
     """
-    import keras
     import mlflow
 
+    from fleetvision.models.pretrained import load_saved_task_model, saved_model_file
     from fleetvision.taxonomy import load_taxonomy
     from fleetvision.tracking import configure_mlflow
 
@@ -452,10 +469,12 @@ def register_starter_models(config: Config, starter_dir: str | Path | None = Non
             continue
         except ModelNotFoundError:
             pass
-        path = root / task / STARTER_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"starter model for {task!r} not found: {path}")
-        model = keras.saving.load_model(path, compile=False)
+        # a head on a pretrained backbone (rebuilt from its weights package) or a whole model file
+        path = saved_model_file(root / task)
+        try:
+            model = load_saved_task_model(root / task, task)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"starter model for {task!r} not found: {e}") from e
         size = int(model.input_shape[1])
         if size != config.models.input_size:
             raise ValueError(

