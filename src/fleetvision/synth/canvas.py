@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 RGB = tuple[int, int, int]
 Point = tuple[float, float]
@@ -54,6 +54,17 @@ def vertical_gradient(size: tuple[int, int], stops: Sequence[RGB]) -> Image.Imag
     col = np.stack([np.interp(t, pos, [c[k] for c in stops]) for k in range(3)], axis=1)
     column = Image.fromarray(np.round(col).astype(np.uint8).reshape(h, 1, 3), "RGB")
     return column.resize((w, h), Image.Resampling.NEAREST)
+
+
+def defocus(image: Image.Image, radius: float) -> Image.Image:
+    """A soft, lens-like blur of ``radius`` pixels (shrinks large images first: cheap at any size)."""
+    if radius < 0.3:
+        return image
+    if radius < 2.5:
+        return image.filter(ImageFilter.GaussianBlur(radius))
+    k = max(2, int(radius / 1.5))
+    small = image.reduce(k).filter(ImageFilter.GaussianBlur(radius / k))
+    return small.resize(image.size, Image.Resampling.BILINEAR)
 
 
 def ellipse_points(

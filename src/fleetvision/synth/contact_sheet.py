@@ -32,7 +32,9 @@ def _spec(taxonomy: Taxonomy, market: MarketLike, seed: int, shot: str, key: str
                        plate_style=kw.pop("plate_style", market.plate_style),  # type: ignore[arg-type]
                        size=TILE, **kw)  # type: ignore[arg-type]
     if clean:
-        spec = replace(spec, gain=1.0, contrast=1.0, tint=(0, 0, 0), noise=0, blur=0.0)
+        spec = replace(spec, gain=1.0, contrast=1.0, tint=(0, 0, 0), noise=0, blur=0.0, saturation=1.0,
+                       white_balance=(1.0, 1.0, 1.0), vignette=0.0, motion_blur=0.0, crop=1.0, occluder=None,
+                       watermark=None)
     return spec
 
 
@@ -87,6 +89,20 @@ def build_contact_sheet(taxonomy: Taxonomy, market: MarketLike, seed: int = 7) -
         spec = _spec(taxonomy, market, seed, name, f"noisy-{name}", clean=False, banner=False)
         extras.append(_tile(render_photo(spec), f"{name} (noise/light)"))
     sections.append(("Banners (coverage), hard negatives, photographic variation", extras))
+
+    varied = []
+    shots = ("front_3q_driver", "side_passenger", "full_rear", "rear_3q_driver", "full_front", "front_3q_passenger",
+             "dashboard", "boot", "keys", "engine_bay", "door_trim", "front_seats", "side_driver", "full_rear",
+             "instrument_cluster", "rear_3q_passenger", "front_3q_driver", "wheel")
+    for i, shot in enumerate(shots):
+        spec = _spec(taxonomy, market, seed, shot, f"varied-{i}", clean=False, banner=False)
+        photo = render_photo(spec)
+        what = [k for k, on in (("crop", spec.crop > 1), ("shake", spec.motion_blur > 0),
+                                ("mark", spec.watermark), (spec.occluder or "", spec.occluder),
+                                (photo.hard_negative or "", photo.hard_negative)) if on]
+        varied.append(_tile(photo, f"{shot[:14]} {' '.join(what)}", box=True))
+    sections.append(("Photographic randomisation as trained on (crop, occluder, watermark = banner 0, shake, "
+                     "light, hard negatives)", varied))
 
     plates = []
     for mode, shot in (("normal", "full_rear"), ("small", "front_3q_driver"), ("steep", "rear_3q_passenger"),

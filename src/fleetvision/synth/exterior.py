@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
-from fleetvision.synth.canvas import RGB, Point, ellipse_points, mix, shade, warp_onto
+from fleetvision.synth.canvas import RGB, Point, ellipse_points, shade, warp_onto
 from fleetvision.synth.overlays import PLATE_SIZE_M, PlateLook, plate_texture
 
 
@@ -59,9 +59,41 @@ BODY_SHAPES: dict[str, BodyShape] = {
                        doors=2),
 }
 
-GLASS: RGB = (38, 48, 60)
-TYRE: RGB = (24, 24, 26)
+GLASS: RGB = (52, 60, 70)  # what is seen through tinted glass; reflections are added when shading
+TYRE: RGB = (36, 36, 38)
 TRIM: RGB = (32, 32, 34)
+SHAPE_VARIANTS = 6  # proportion variants per body type (a car's look picks one)
+
+
+@lru_cache(maxsize=64)
+def car_shape(body_type: str, variant: int = 0) -> BodyShape:
+    """The proportions of one car: the body type's, stretched by a small per-variant jitter.
+
+    Variant 0 is the body type as listed in ``BODY_SHAPES``; others scale length, width, roof height,
+    bonnet, wheels and cabin position by a few percent, so cars of one type differ but stay that type.
+
+    Raises:
+        KeyError: Unknown body type.
+    """
+    s = BODY_SHAPES[body_type]
+    if variant % SHAPE_VARIANTS == 0:
+        return s
+    rng = np.random.Generator(np.random.PCG64(1000 * (variant % SHAPE_VARIANTS) + len(body_type)))
+    lo, hi = [0.94, 0.96, 0.95, 0.88, 0.92], [1.06, 1.04, 1.05, 1.12, 1.1]
+    lx, wy, hz, hood, wr = (float(v) for v in rng.uniform(lo, hi))
+    slope = float(rng.uniform(-0.12, 0.12))  # cabin leans forward/back: a faster or more upright windscreen
+
+    def x(v: float) -> float:
+        return v * lx
+
+    roof = s.clearance + (s.roof_z - s.clearance) * hz
+    return BodyShape(
+        length=s.length * lx, width=s.width * wy, clearance=s.clearance, nose_z=s.nose_z, belt_z=s.belt_z,
+        hood=s.hood * hood * lx, cabin_base=(x(s.cabin_base[0]), x(s.cabin_base[1])),
+        cabin_roof=(x(s.cabin_roof[0]) + slope * (0.0 if s.rear_windows is False else 1.0), x(s.cabin_roof[1]) + slope),
+        roof_z=max(roof, s.belt_z + 0.3), wheel_r=s.wheel_r * wr, wheel_x=(x(s.wheel_x[0]), x(s.wheel_x[1])),
+        doors=s.doors, rear_windows=s.rear_windows, tray=s.tray,
+    )
 
 
 def _n(v: np.ndarray) -> np.ndarray:
@@ -180,6 +212,8 @@ class CarLook:
     paint: RGB
     driver_side: str  # "left" | "right": the physical side the steering wheel is on
     rim: RGB = (176, 180, 186)
+    spokes: int = 5  # rim spokes (5, 6, 7 or 10)
+    variant: int = 0  # proportion variant (see ``car_shape``)
     plate_style: str | None = None  # plates mounted (their size); None: no plate holders at all
     front_plate: PlateLook | None = None  # what is painted on them; None: nothing painted
     rear_plate: PlateLook | None = None
@@ -201,7 +235,7 @@ def build_car(look: CarLook) -> CarFaces:
     """
     if look.body_type not in BODY_SHAPES:
         raise ValueError(f"unknown body type {look.body_type!r}; known: {', '.join(BODY_SHAPES)}")
-    return _car_faces(look.body_type, look.driver_side, look.plate_style, look.plate_style)
+    return _car_faces(look.body_type, look.driver_side, look.plate_style, look.plate_style, look.variant, look.spokes)
 
 
 def palette(look: CarLook) -> dict[str, RGB]:
@@ -209,20 +243,23 @@ def palette(look: CarLook) -> dict[str, RGB]:
     return {"paint": look.paint, "rim": look.rim, "headlight": look.headlight, "taillight": look.taillight}
 
 
-@lru_cache(maxsize=128)
-def _car_faces(body_type: str, driver_side: str, front_style: str | None, rear_style: str | None) -> CarFaces:
-    s = BODY_SHAPES[body_type]
+@lru_cache(maxsize=512)
+def _car_faces(body_type: str, driver_side: str, front_style: str | None, rear_style: str | None, variant: int = 0,
+               spokes: int = 5) -> CarFaces:
+    s = car_shape(body_type, variant)
     half_l, half_w = s.length / 2, s.width / 2
     zb, zn, zt = s.clearance, s.nose_z, s.belt_z
     rear_top = zt - (0.05 if s.tray else 0.12)
-    profile = [(-half_l, zb), (half_l, zb), (half_l, zn), (half_l - s.hood, zt), (-half_l + 0.12, zt),
-               (-half_l, rear_top)]
+    # rounded corners: a chin and a nose chamfer at the front, a tail chamfer at the rear
+    profile = [(-half_l + 0.07, zb), (half_l - 0.07, zb), (half_l, zb + 0.07), (half_l, zn - 0.04),
+               (half_l - 0.11, zn + 0.015), (half_l - s.hood, zt), (-half_l + 0.12, zt), (-half_l, rear_top),
+               (-half_l, zb + 0.07)]
     center = np.array([0.0, 0.0, (zb + zt) / 2])
     paint: Color = ("paint", 1.0)
     body: list[Face] = []
     for side in (1, -1):
         body.append(_face([(x, side * half_w, z) for x, z in profile], paint, center, name=f"side{side:+d}"))
-    edge_names = ["bottom", "front", "hood", "top", "bevel", "rear"]
+    edge_names = ["bottom", "chin", "front", "nose", "hood", "top", "bevel", "rear", "tailchin"]
     for i, name in enumerate(edge_names):
         (x0, z0), (x1, z1) = profile[i], profile[(i + 1) % len(profile)]
         pts = [(x0, -half_w, z0), (x1, -half_w, z1), (x1, half_w, z1), (x0, half_w, z0)]
@@ -377,12 +414,13 @@ def _car_faces(body_type: str, driver_side: str, front_style: str | None, rear_s
             rim = [(wx + rim_r * math.cos(t), yo, s.wheel_r + rim_r * math.sin(t))
                    for t in np.linspace(0, 2 * math.pi, 18, endpoint=False)]
             disc.decals.append(Decal(np.array(rim), ("rim", 1.0)))
-            for k in range(5):
-                a0 = k * 2 * math.pi / 5 + 0.25
-                a1 = a0 + 2 * math.pi / 5 - 0.5
+            gap = 2 * math.pi / spokes
+            for k in range(spokes):  # the openings between the spokes (the brake disc shows through)
+                a0 = k * gap + 0.05 + 0.18 * gap
+                a1 = a0 + gap * 0.64
                 sec = ellipse_points(0, 0, rim_r * 0.9, rim_r * 0.9, 5, a0, a1)
-                sec += ellipse_points(0, 0, rim_r * 0.3, rim_r * 0.3, 3, a0, a1)[::-1]
-                disc.decals.append(Decal(np.array([(wx + a, yo, s.wheel_r + b) for a, b in sec]), (40, 40, 44)))
+                sec += ellipse_points(0, 0, rim_r * 0.32, rim_r * 0.32, 3, a0, a1)[::-1]
+                disc.decals.append(Decal(np.array([(wx + a, yo, s.wheel_r + b) for a, b in sec]), (44, 44, 47)))
             disc.decals.append(Decal(np.array([(wx + 0.05 * math.cos(t), yo, s.wheel_r + 0.05 * math.sin(t))
                                                for t in np.linspace(0, 2 * math.pi, 8, endpoint=False)]),
                                      ("rim", 0.7)))
@@ -437,8 +475,12 @@ class ExteriorResult:
     occluders: list[list[Point]] = field(default_factory=list)  # polygons drawn over the plate
 
 
-def _mirror_sign(yaw: float) -> float:
+def mirror_sign(yaw: float) -> float:
+    """+1 for views of the canonical side (and straight front/rear views), -1 for their mirrors."""
     return 1.0 if math.sin(math.radians(yaw)) >= 0 or math.isclose(abs(yaw) % 360, 180) else -1.0
+
+
+_mirror_sign = mirror_sign
 
 
 def make_camera(view: ExteriorView, shape: BodyShape, size: tuple[int, int]) -> Camera:
@@ -467,8 +509,90 @@ def _resolve(color: Color, colors: dict[str, RGB], k: float = 1.0) -> RGB:
     return shade(color, k)  # type: ignore[arg-type]
 
 
-def _draw_faces(draw: ImageDraw.ImageDraw, image: Image.Image, cam: Camera, faces: list[Face], light: np.ndarray,
-                result: ExteriorResult, after_plate: list[list[Point]], sky: RGB, look: CarLook,
+# ------------------------------------------------------------------------------ materials and shading
+# Faces and decals are drawn flat in their albedo (PIL polygons), together with two buffers: which
+# face each pixel shows (its plane) and its material. A numpy pass then lights every car pixel: the
+# pixel's ray meets the face plane at a 3D point, the face normal is bent by where that point lies on
+# the car (panels curve at their edges: smooth, vertex-normal-like gradients instead of one colour per
+# face), and the point gets diffuse sun and sky light, a Fresnel reflection of the sky and the ground
+# (the horizon line along the flanks) and a specular sun highlight.
+MAT_NONE, MAT_PAINT, MAT_GLASS, MAT_RUBBER, MAT_METAL, MAT_LAMP, MAT_TAIL, MAT_TRIM, MAT_PLATE, MAT_HOLE = range(10)
+# per material: ambient, ambient from above, diffuse, Fresnel F0, reflection weight, specular, shininess
+_MATERIAL = np.array([
+    # amb   up    kd    F0    env   ks    shin
+    [0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 1.0],  # none
+    [0.30, 0.14, 0.58, 0.09, 1.00, 0.90, 70.0],  # paint: clear coat
+    [0.80, 0.00, 0.15, 0.22, 1.00, 1.20, 160.0],  # glass
+    [0.45, 0.15, 0.45, 0.02, 0.25, 0.06, 6.0],  # tyre rubber
+    [0.30, 0.10, 0.45, 0.55, 0.80, 0.90, 40.0],  # rim metal, chrome
+    [0.55, 0.05, 0.30, 0.10, 1.00, 1.20, 120.0],  # headlight lens
+    [0.50, 0.05, 0.40, 0.07, 0.90, 1.00, 90.0],  # tail light lens
+    [0.45, 0.15, 0.45, 0.03, 0.45, 0.25, 20.0],  # black plastic trim
+    [0.78, 0.00, 0.28, 0.00, 0.00, 0.00, 1.0],  # plate (keeps its print legible)
+    [0.60, 0.00, 0.20, 0.00, 0.00, 0.00, 1.0],  # openings, arches: deep shadow
+], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the car reflects: sky at the zenith and at the horizon, the ground, and the sun's colour."""
+
+    zenith: RGB
+    horizon: RGB
+    ground: RGB
+    sun: tuple[float, float, float] = (1.0, 0.97, 0.9)
+    # the surroundings' outline above the horizon (buildings, trees, showroom walls) as the sine of its
+    # elevation in evenly spaced azimuth bins around the camera (canonical side), and their colour
+    skyline: tuple[float, ...] = ()
+    scenery: RGB = (70, 78, 70)
+
+
+def _material(color: Color, kind: str) -> int:
+    if kind == "glass":
+        return MAT_GLASS
+    if kind == "plate":
+        return MAT_PLATE
+    if isinstance(color[0], str):
+        return {"paint": MAT_PAINT, "rim": MAT_METAL, "headlight": MAT_LAMP, "taillight": MAT_TAIL}[color[0]]
+    r, g, b = color  # type: ignore[misc]
+    if (r, g, b) == TYRE:
+        return MAT_RUBBER
+    if r > 150 and g < 60:
+        return MAT_TAIL
+    if r > 200 and g > 120 and b < 100:
+        return MAT_LAMP  # indicators
+    if max(r, g, b) < 30:
+        return MAT_HOLE
+    if max(r, g, b) < 50:
+        return MAT_TRIM if (r, g, b) != (44, 44, 47) else MAT_HOLE
+    return MAT_METAL if abs(r - b) < 12 else MAT_TRIM
+
+
+class _GBuffer:
+    """Per-pixel face planes and materials, drawn alongside the albedo."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.fid = Image.new("L", size, 0)
+        self.mat = Image.new("L", size, 0)
+        self.fdraw = ImageDraw.Draw(self.fid)
+        self.mdraw = ImageDraw.Draw(self.mat)
+        self.normals: list[np.ndarray] = [np.array([0.0, 0.0, 1.0])]
+        self.offsets: list[float] = [0.0]
+
+    def add_face(self, face: Face) -> int:
+        if len(self.normals) >= 255:  # never reached by one car (about 100 faces face the camera at most)
+            return 255
+        self.normals.append(face.normal)
+        self.offsets.append(float(face.normal @ face.center))
+        return len(self.normals) - 1
+
+    def polygon(self, xy: list[Point], fid: int, material: int) -> None:
+        self.fdraw.polygon(xy, fill=fid)
+        self.mdraw.polygon(xy, fill=material)
+
+
+def _draw_faces(draw: ImageDraw.ImageDraw, image: Image.Image, cam: Camera, faces: list[Face], gb: _GBuffer,
+                result: ExteriorResult, after_plate: list[list[Point]], look: CarLook,
                 colors: dict[str, RGB]) -> None:
     for face in faces:
         if not cam.facing(face.center, face.normal):
@@ -478,13 +602,15 @@ def _draw_faces(draw: ImageDraw.ImageDraw, image: Image.Image, cam: Camera, face
         flat = cam.project(np.concatenate(parts) if len(parts) > 1 else face.pts).tolist()
         xy = [tuple(p) for p in flat[: len(face.pts)]]
         start = len(face.pts)
-        k = 0.5 + 0.62 * max(0.0, float(face.normal @ light)) if face.shaded else 1.0
-        draw.polygon(xy, fill=_resolve(face.color, colors, k))
+        fid = gb.add_face(face)
+        draw.polygon(xy, fill=_resolve(face.color, colors))
+        gb.polygon(xy, fid, _material(face.color, "poly"))
         if result.plate_quad is not None:
             after_plate.append(xy)
         for d in face.decals:
             dxy = [tuple(p) for p in flat[start : start + len(d.pts)]]
             start += len(d.pts)
+            gb.polygon(dxy, fid, _cabin_material(d) if face.name in _CABIN_FACES else _material(d.color, d.kind))
             if d.kind == "plate":
                 plook = look.front_plate if d.slot == "front_plate" else look.rear_plate
                 quad = np.asarray(dxy)
@@ -496,18 +622,177 @@ def _draw_faces(draw: ImageDraw.ImageDraw, image: Image.Image, cam: Camera, face
                 result.plate_quad = quad
                 result.plate_look = plook
                 continue
-            if d.kind == "glass":
-                up = float(face.normal[2])
-                draw.polygon(dxy, fill=mix(GLASS, sky, 0.15 + 0.35 * max(0.0, up)))
-                if len(dxy) == 4:  # a streak of reflected sky
-                    a, b, c, e = (np.asarray(p) for p in dxy)
-                    streak = [tuple(a + (b - a) * 0.25), tuple(a + (b - a) * 0.4), tuple(e + (c - e) * 0.3),
-                              tuple(e + (c - e) * 0.15)]
-                    draw.polygon(streak, fill=mix(GLASS, sky, 0.45))
-            else:
-                draw.polygon(dxy, fill=_resolve(d.color, colors, k))
+            draw.polygon(dxy, fill=_resolve(d.color, colors))
             if result.plate_quad is not None:
                 after_plate.append(dxy)
+
+
+_CABIN_FACES = frozenset({"cside+1", "cside-1", "windshield", "rearwindow"})
+
+
+def _cabin_material(d: Decal) -> int:
+    """Decals on the cabin: what is seen through the glass (seats, steering wheel) is behind the glass."""
+    m = _material(d.color, d.kind)
+    return MAT_GLASS if m in (MAT_HOLE, MAT_TRIM) else m
+
+
+def _ray_dirs(cam: Camera, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Unit world directions of the rays through pixel centres ``(xs, ys)``."""
+    px = xs.astype(np.float32) - np.float32(cam.cx)
+    py = ys.astype(np.float32) - np.float32(cam.cy)
+    if cam.roll:
+        c, s = math.cos(cam.roll), math.sin(cam.roll)
+        px, py = px * c + py * s, -px * s + py * c
+    d = (px / cam.focal)[:, None] * cam.right.astype(np.float32) - (py / cam.focal)[:, None] * \
+        cam.up.astype(np.float32) + cam.fwd.astype(np.float32)
+    return d / np.sqrt(np.einsum("ij,ij->i", d, d))[:, None]
+
+
+SHADE_SIZE = 384  # lighting is computed at most this many pixels across, then scaled up (albedo stays sharp)
+
+
+def _shade_car(image: Image.Image, gb: _GBuffer, cam: Camera, light: np.ndarray, env: Environment,
+               shape: BodyShape) -> Image.Image:
+    """Light the car's pixels (see the section comment); returns the shaded image.
+
+    Operating limit: the lighting is smooth, so above ``SHADE_SIZE`` pixels it is computed on a
+    subsampled grid and scaled up (cost in proportion to the grid, not the photo); the albedo (decals,
+    plate print, edges) stays at full resolution.
+    """
+    w, h = image.size
+    mat_full = np.asarray(gb.mat)
+    ys, xs = np.nonzero(mat_full)
+    if ys.size == 0:
+        return image
+    arr = np.array(image)
+    alb = arr[ys, xs].astype(np.float32) * np.float32(1 / 255)
+    k = max(1, math.ceil(max(w, h) / SHADE_SIZE))
+    if k == 1:
+        gain, add = _lighting(alb, mat_full[ys, xs], np.asarray(gb.fid)[ys, xs], xs, ys, gb, cam, light, env, shape)
+    else:
+        wl, hl = math.ceil(w / k), math.ceil(h / k)
+        mat_lo = np.asarray(gb.mat.resize((wl, hl), Image.Resampling.NEAREST))
+        yl, xl = np.nonzero(mat_lo)
+        alb_lo = np.asarray(image.resize((wl, hl), Image.Resampling.NEAREST))[yl, xl].astype(np.float32) / 255
+        fid_lo = np.asarray(gb.fid.resize((wl, hl), Image.Resampling.NEAREST))[yl, xl]
+        g, a = _lighting(alb_lo, mat_lo[yl, xl], fid_lo, (xl + 0.5) * (w / wl) - 0.5, (yl + 0.5) * (h / hl) - 0.5,
+                         gb, cam, light, env, shape)
+        # scaled up as 8-bit images (fast bilinear): gain in [0, 2), added light in [0, 1]
+        gain_lo = np.full((hl, wl), 128, np.uint8)
+        gain_lo[yl, xl] = np.clip(g * 128.0 + 0.5, 0, 255).astype(np.uint8)
+        add_lo = np.zeros((hl, wl, 3), np.uint8)
+        add_lo[yl, xl] = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        gain = np.asarray(Image.fromarray(gain_lo, "L").resize((w, h), Image.Resampling.BILINEAR))[ys, xs]
+        add = np.asarray(Image.fromarray(add_lo, "RGB").resize((w, h), Image.Resampling.BILINEAR))[ys, xs]
+        gain, add = gain.astype(np.float32) / 128.0, add.astype(np.float32) / 255.0
+    out = alb * gain[:, None] + add
+    arr[ys, xs] = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(arr, "RGB")
+
+
+def _lighting(alb: np.ndarray, mat: np.ndarray, ids: np.ndarray, xs: np.ndarray, ys: np.ndarray, gb: _GBuffer,
+              cam: Camera, light: np.ndarray, env: Environment, shape: BodyShape) -> tuple[np.ndarray, np.ndarray]:
+    """Per car pixel: the factor on its albedo and the light added on top (reflections, highlights)."""
+    normals = np.asarray(gb.normals, dtype=np.float32)
+    n = normals[ids]
+    k = np.asarray(gb.offsets, dtype=np.float32)[ids]
+    d = _ray_dirs(cam, xs, ys)
+    pos = cam.pos.astype(np.float32)
+    denom = np.einsum("ij,ij->i", n, d)
+    denom = np.where(np.abs(denom) < 1e-4, -1e-4, denom)
+    t = (k - np.einsum("ij,j->i", n, pos)) / denom  # einsum, not @: no BLAS threads on a shared core
+    p = pos + t[:, None] * d
+    # bend the normals: panels roll off towards their edges, as on a real car
+    hl, hw = shape.length / 2, shape.width / 2
+    z = p[:, 2]
+    body = z < shape.belt_z + 0.01
+    zc = np.where(body, (z - (shape.clearance + shape.belt_z) / 2) / max(shape.belt_z - shape.clearance, 0.1),
+                  (z - (shape.belt_z + shape.roof_z) / 2) / max(shape.roof_z - shape.belt_z, 0.1))
+    yc = np.clip(p[:, 1] / hw, -1.2, 1.2)
+    xc = np.clip((np.abs(p[:, 0]) - (hl - 0.45)) / 0.45, 0.0, 1.0) * np.sign(p[:, 0])
+    bend = np.zeros_like(n)
+    bend[:, 0] = 0.4 * xc * xc * np.sign(xc) * (1 - np.abs(n[:, 0]))
+    bend[:, 1] = 0.55 * yc * yc * yc * (1 - np.abs(n[:, 1]))
+    bend[:, 2] = 1.2 * zc * (1 - np.abs(n[:, 2]))
+    # wheels: the tyre's sidewall and the rim bulge outwards from the hub
+    wheel = (mat == MAT_RUBBER) | (mat == MAT_METAL) | (mat == MAT_HOLE)
+    if wheel.any():
+        wx = np.asarray(shape.wheel_x, dtype=np.float32)
+        near = wx[np.argmin(np.abs(p[:, 0:1] - wx[None, :]), axis=1)]
+        rx, rz = (p[:, 0] - near) / shape.wheel_r, (z - shape.wheel_r) / shape.wheel_r
+        hub = wheel & (rx * rx + rz * rz < 1.1) & (np.abs(n[:, 1]) > 0.9)
+        bend[hub, 0] = 0.6 * rx[hub]
+        bend[hub, 2] = 0.6 * rz[hub]
+        bend[hub, 1] = 0.0
+    flat = (mat == MAT_PLATE) | (mat == MAT_HOLE)
+    bend[flat] = 0.0
+    nb = n + bend
+    nb /= np.sqrt(np.einsum("ij,ij->i", nb, nb))[:, None]
+    prm = _MATERIAL[mat]
+    amb, up, kd, f0, envw, ks, shin = (prm[:, i] for i in range(7))
+    lt = light.astype(np.float32)
+    diff = np.clip(np.einsum("ij,j->i", nb, lt), 0.0, 1.0)
+    ndv = np.clip(-np.einsum("ij,ij->i", nb, d), 0.0, 1.0)
+    r = d - 2.0 * np.einsum("ij,ij->i", d, nb)[:, None] * nb
+    rz = r[:, 2]
+    zen, hor, gnd = (np.asarray(c, dtype=np.float32) / 255 for c in (env.zenith, env.horizon, env.ground))
+    sky = hor + (zen - hor) * np.sqrt(np.clip(rz, 0.0, 1.0))[:, None]
+    s = np.clip(rz * 7.0 + 0.35, 0.0, 1.0)[:, None]  # a crisp horizon line in the reflection
+    envc = gnd * (0.55 + 0.45 * np.clip(1 + rz * 3, 0, 1))[:, None] * (1 - s) + sky * s
+    if env.skyline:  # trees and buildings reflected in the paint and the glass
+        ms = mirror_sign(math.degrees(math.atan2(float(cam.pos[1]), float(cam.pos[0]))))
+        phi = np.arctan2(ms * np.einsum("ij,j->i", r, cam.right.astype(np.float32)),
+                         np.einsum("ij,j->i", r, cam.fwd.astype(np.float32)))
+        grid = np.linspace(-math.pi, math.pi, len(env.skyline), endpoint=False)
+        elev = np.interp(phi, grid, np.asarray(env.skyline), period=2 * math.pi).astype(np.float32)
+        inside = (rz > -0.01) & (rz < elev)
+        scn = np.asarray(env.scenery, dtype=np.float32) / 255
+        envc[inside] = scn * (0.8 + 0.4 * np.clip(rz[inside] / np.maximum(elev[inside], 1e-3), 0, 1))[:, None]
+    fres = (f0 + (1 - f0) * (1 - ndv) ** 5) * envw
+    metal = mat == MAT_METAL
+    if metal.any():  # metals tint what they reflect
+        envc[metal] *= 0.45 + 0.55 * alb[metal] / np.maximum(alb[metal].mean(axis=1, keepdims=True), 0.05)
+    # ambient occlusion: darker towards the sills and under the car
+    ao = np.where(body & (mat == MAT_PAINT), np.clip(0.62 + (z - shape.clearance) / 0.35, 0.62, 1.0), 1.0)
+    spec = ks * np.clip(np.einsum("ij,j->i", r, lt), 0.0, 1.0) ** shin
+    gain = (amb + up * np.clip(nb[:, 2], -0.5, 1.0) + kd * diff) * ao * (1 - fres)
+    return gain, envc * fres[:, None] + spec[:, None] * np.asarray(env.sun, np.float32)
+
+
+_SHADOW_LUT = [v // 5 for v in range(256)] * 3
+
+
+def _contact_shadow(image: Image.Image, cam: Camera, shape: BodyShape, strength: float) -> None:
+    """A soft shadow under the car, darkest under the sills and the tyres (in place)."""
+    w, h = image.size
+    hl, hw = shape.length / 2, shape.width / 2
+    scale = max(1, round(max(w, h) / 320))  # drawn small and blurred: a soft edge at any size
+    sw, sh = max(1, w // scale), max(1, h // scale)
+    mask = Image.new("L", (sw, sh), 0)
+    d = ImageDraw.Draw(mask)
+
+    def poly(pts: np.ndarray, value: int) -> None:
+        if (cam.depth(pts) < 0.3).any():
+            return
+        d.polygon([(x / scale, y / scale) for x, y in cam.project(pts).tolist()], fill=value)
+
+    ts = np.linspace(0, 2 * math.pi, 28, endpoint=False)
+    ring = np.stack([np.clip(1.2 * np.cos(ts), -1, 1) * (hl + 0.25), np.clip(1.25 * np.sin(ts), -1, 1) * (hw + 0.3),
+                     np.zeros_like(ts)], axis=1)
+    poly(ring, int(110 * strength))
+    core = ring * np.array([0.93, 0.88, 0.0])
+    poly(core, int(170 * strength))
+    for wx in shape.wheel_x:
+        for side in (1, -1):
+            c = np.array([wx, side * (hw - 0.1), 0.0])
+            blob = c + np.stack([0.4 * np.cos(ts), 0.17 * np.sin(ts), np.zeros_like(ts)], axis=1)
+            poly(blob, int(235 * strength))
+    radius = max(1.0, min(sw, sh) / 60)
+    mask = mask.filter(ImageFilter.GaussianBlur(radius))
+    if scale > 1:
+        mask = mask.resize((w, h), Image.Resampling.BILINEAR)
+    dark = image.point(_SHADOW_LUT)
+    image.paste(dark, (0, 0), mask)
 
 
 def render_exterior(look: CarLook, view: ExteriorView, size: tuple[int, int]) -> ExteriorResult:
@@ -524,43 +809,41 @@ def render_exterior(look: CarLook, view: ExteriorView, size: tuple[int, int]) ->
     from fleetvision.synth.backdrops import draw_backdrop  # local: backdrops imports this module
 
     w, h = size
-    shape = BODY_SHAPES[look.body_type]
+    shape = car_shape(look.body_type, look.variant)
     cam = make_camera(view, shape, size)
     ms = _mirror_sign(view.yaw)
     image = Image.new("RGB", size)
-    sky = draw_backdrop(image, cam, view, ms)
-    draw = ImageDraw.Draw(image)
+    env = draw_backdrop(image, cam, view, ms)
     lr, lu, lc = view.light
     light = _n(lr * ms * cam.right + lu * np.array([0.0, 0.0, 1.0]) + lc * (-cam.fwd) + 1e-9)
-
-    # soft ground shadow
-    hl, hw = shape.length / 2 + 0.15, shape.width / 2 + 0.2
-    shadow = np.array([(hl * math.cos(t) * 1.05, hw * math.sin(t) * 1.1, 0.0)
-                       for t in np.linspace(0, 2 * math.pi, 24, endpoint=False)])
-    shadow = np.clip(shadow, [-hl, -hw, 0], [hl, hw, 0])
-    draw.polygon([tuple(p) for p in cam.project(shadow).tolist()], fill=(28, 28, 30))
+    _contact_shadow(image, cam, shape, 0.75 + 0.25 * (1.0 - lu))
+    draw = ImageDraw.Draw(image)
 
     body, cabin, wheels, mirrors = build_car(look)
     colors = palette(look)
     result = ExteriorResult(image)
+    gb = _GBuffer(size)
     after: list[list[Point]] = []
     cam_y = float(cam.pos[1])
     beside = shape.width / 2 + 0.25  # the camera is beside a mirror once it is outside its plane
     near = [m for m, side in zip(mirrors, (1, -1)) if side * cam_y > beside]
     far = [m for m, side in zip(mirrors, (1, -1)) if side * cam_y <= beside]
     for m in far:
-        _draw_faces(draw, image, cam, m, light, result, after, sky, look, colors)
+        _draw_faces(draw, image, cam, m, gb, result, after, look, colors)
     treads = [f for wf in wheels for f in wf if f.name == "tread" and cam.facing(f.center, f.normal)]
     treads.sort(key=lambda f: -float(cam.depth(f.center[None, :])[0]))
-    _draw_faces(draw, image, cam, treads, light, result, after, sky, look, colors)
+    _draw_faces(draw, image, cam, treads, gb, result, after, look, colors)
     below_belt = float(cam.pos[2]) < shape.belt_z
     for piece in ([cabin, body] if below_belt else [body, cabin]):
-        _draw_faces(draw, image, cam, piece, light, result, after, sky, look, colors)
+        _draw_faces(draw, image, cam, piece, gb, result, after, look, colors)
     for m in near:
-        _draw_faces(draw, image, cam, m, light, result, after, sky, look, colors)
+        _draw_faces(draw, image, cam, m, gb, result, after, look, colors)
     discs = [f for wf in wheels for f in wf if f.name == "disc" and cam.facing(f.center, f.normal)]
     discs.sort(key=lambda f: -float(cam.depth(f.center[None, :])[0]))
-    _draw_faces(draw, image, cam, discs, light, result, after, sky, look, colors)
+    _draw_faces(draw, image, cam, discs, gb, result, after, look, colors)
+    image = _shade_car(image, gb, cam, light, env, shape)
+    result.image = image
+    draw = ImageDraw.Draw(image)
 
     if result.plate_quad is not None and view.occluder > 0:
         q = result.plate_quad

@@ -55,6 +55,51 @@ def _wheel(cv: Canvas, cu: float, cvv: float, r: float, trim: RGB, squash: float
     cv.ellipse(cu, cvv, r * 0.09, r * 0.06 * squash, (185, 188, 192))
 
 
+_TAG_STYLES: tuple[tuple[RGB, RGB], ...] = (((250, 250, 246), (20, 20, 24)), ((250, 214, 40), (15, 15, 15)),
+                                            ((245, 245, 250), (25, 35, 110)), ((255, 255, 255), (170, 25, 30)))
+_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+
+
+def number_tag(cv: Canvas, rng: np.random.Generator, cu: float, cvv: float, width: float, kind: str) -> str:
+    """A plate-like rectangle with characters that is not a plate: a hard negative for the plate model.
+
+    Args:
+        cv: The canvas.
+        rng: Drives the text and colours.
+        cu, cvv: Centre (composition units).
+        width: Width (composition units); the height follows the kind's aspect.
+        kind: ``price`` (a dealer's price board), ``stock`` (a stock-number sticker or key tag),
+            ``vin`` (a compliance plate), ``service`` (a service sticker).
+
+    Returns:
+        The hard-negative label: ``price_text`` for prices, ``number_tag`` for the rest.
+    """
+    bg, ink = _TAG_STYLES[int(rng.integers(len(_TAG_STYLES)))]
+    if kind == "vin":
+        bg, ink = (200, 202, 205), (30, 30, 34)
+    height = width * (0.38 if kind != "service" else 0.8)
+    cv.rect(cu - width / 2 - 0.01, cvv - height / 2 - 0.01, cu + width / 2 + 0.01, cvv + height / 2 + 0.01,
+            shade(ink, 1.0))
+    cv.rect(cu - width / 2, cvv - height / 2, cu + width / 2, cvv + height / 2, bg)
+    digits = "".join(str(int(d)) for d in rng.integers(0, 10, 6))
+    letters = "".join(_LETTERS[int(i)] for i in rng.integers(0, len(_LETTERS), 3))
+    if kind == "price":
+        price = int(rng.integers(8, 90)) * 1000 - int(rng.choice([10, 10, 500, 0]))
+        cv.text(cu, cvv - height * 0.22, ("DRIVE AWAY", "SPECIAL", "ONLY", "PRICE")[int(rng.integers(4))],
+                height * 0.22, ink)
+        cv.text(cu, cvv + height * 0.16, f"${price:,}", height * 0.42, ink)
+        return "price_text"
+    if kind == "service":
+        cv.text(cu, cvv - height * 0.3, "NEXT SERVICE", height * 0.14, ink)
+        cv.text(cu, cvv, f"{int(rng.integers(10, 300))},000 km", height * 0.2, ink)
+        cv.text(cu, cvv + height * 0.28, f"{int(rng.integers(1, 29)):02d}/{int(rng.integers(1, 13)):02d}/"
+                f"{int(rng.integers(24, 29))}", height * 0.16, ink)
+        return "number_tag"
+    text = {"stock": f"{letters[:2]} {digits[:4]}", "vin": f"VIN {letters}{digits}"}.get(kind, letters + digits[:3])
+    cv.text(cu, cvv + height * 0.04, text, height * (0.55 if kind == "stock" else 0.3), ink)
+    return "number_tag"
+
+
 def _sky(cv: Canvas, rng: np.random.Generator, v_horizon: float) -> None:
     cv.fill(mix(_rgb(rng, 150, 220), (200, 215, 235), 0.5))
     cv.rect(-3, v_horizon, 3, 3, _rgb(rng, 70, 120))
@@ -90,6 +135,11 @@ def dashboard(cv: Canvas, rng: np.random.Generator, ctx: DetailContext) -> str |
     wu = ds * _u(rng, 0.5, 0.62)
     cv.ellipse(wu, top + 0.12, 0.28, 0.1, shade(t, 0.5))
     _wheel(cv, wu, top + 0.5, 0.36, t, squash=0.9)
+    r = rng.random()
+    if r < 0.35:  # the dealer's price board on the dash
+        return number_tag(cv, rng, -ds * _u(rng, 0.35, 0.7), top - 0.02, _u(rng, 0.35, 0.55), "price")
+    if r < 0.55:  # a service or registration sticker on the windscreen
+        return number_tag(cv, rng, -ds * _u(rng, 0.6, 0.9), top - _u(rng, 0.2, 0.35), _u(rng, 0.12, 0.2), "service")
     return None
 
 
@@ -209,6 +259,8 @@ def front_seats(cv: Canvas, rng: np.random.Generator, ctx: DetailContext) -> str
     for s in (-1, 1):
         _seat_back(cv, s * gap, _u(rng, -0.12, -0.02), 1.0, 0.36, seat)
     cv.poly([(-0.12, 0.2), (0.12, 0.2), (0.16, 1.0), (-0.16, 1.0)], shade(t, 0.8))
+    if rng.random() < 0.3:
+        return number_tag(cv, rng, _u(rng, -0.8, 0.8), _u(rng, -0.62, -0.5), _u(rng, 0.25, 0.4), "price")
     return None
 
 
@@ -271,6 +323,8 @@ def door_trim(cv: Canvas, rng: np.random.Generator, ctx: DetailContext) -> str |
                 cv.ellipse(cx + i * 0.05, cy + j * 0.05, 0.012, 0.012, (15, 15, 15), n=6)
     cv.rect(-0.9, 0.42, -0.1, 0.62, shade(t, 0.5))
     cv.line([(-1.2, 0.3), (1.2, 0.26)], shade(panel, 0.8), 0.008)
+    if rng.random() < 0.3:  # the tyre placard / service sticker on the door
+        return number_tag(cv, rng, _u(rng, -1.0, -0.6), _u(rng, 0.5, 0.65), _u(rng, 0.2, 0.3), "service")
     return None
 
 
@@ -292,6 +346,8 @@ def boot(cv: Canvas, rng: np.random.Generator, ctx: DetailContext) -> str | None
     if rng.random() < 0.5:
         cv.rect(-0.2, 0.05, 0.25, 0.3, _rgb(rng, 60, 200))
     cv.rect(-1.1, 0.42, 1.1, 0.55, (35, 35, 37))
+    if rng.random() < 0.35:  # a stock-number sticker on the boot lid or the bumper
+        return number_tag(cv, rng, _u(rng, -0.6, 0.6), _u(rng, 0.44, 0.66), _u(rng, 0.25, 0.4), "stock")
     return None
 
 
@@ -318,6 +374,8 @@ def engine_bay(cv: Canvas, rng: np.random.Generator, ctx: DetailContext) -> str 
     cv.rect(-0.9, 0.5, 0.9, 0.75, (55, 55, 58))
     for k in range(6):
         cv.line([(-0.9, 0.52 + k * 0.04), (0.9, 0.52 + k * 0.04)], (25, 25, 27), 0.01)
+    if rng.random() < 0.4:  # the compliance / VIN plate
+        return number_tag(cv, rng, _u(rng, -0.3, 0.6), _u(rng, -0.5, -0.38), _u(rng, 0.4, 0.6), "vin")
     return None
 
 
@@ -448,6 +506,8 @@ def keys(cv: Canvas, rng: np.random.Generator, ctx: DetailContext) -> str | None
         cv.poly(rot([(0.2, -0.035), (0.62, -0.035), (0.66, 0.0), (0.62, 0.035), (0.2, 0.035)]), (195, 195, 200))
         cv.poly(rot([(0.3, 0.035), (0.36, 0.0), (0.42, 0.035), (0.48, 0.0), (0.54, 0.035)]), table)
         cv.ring(*rot([(-0.3, 0.0)])[0], 0.09, 0.075, (180, 180, 185))
+    if rng.random() < 0.5:  # the dealer's key tag with the stock number
+        return number_tag(cv, rng, _u(rng, -0.7, -0.35), _u(rng, 0.3, 0.5), _u(rng, 0.3, 0.45), "stock")
     return None
 
 

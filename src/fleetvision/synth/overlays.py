@@ -1,8 +1,12 @@
-"""What lies on top of the scene: licence plates (as textures) and dealer banners (with their coverage).
+"""What lies on top of the scene: licence plates (as textures), dealer banners (with their coverage),
+foreground occluders and marketplace watermarks.
 
 Plates are drawn as small textures in the market's style and warped onto the plate's projected
 quadrilateral by the car renderer. Banners are drawn last, straight onto the photo, into the image
-and into a mask at once, so their coverage (the share of pixels they hide) is exact.
+and into a mask at once, so their coverage (the share of pixels they hide) is exact. Occluders
+(a passer-by, a pole, another car's flank, foliage) stand between the camera and the car; they return
+their outlines so that a plate they hide is not labelled. Watermarks are the small, semi-transparent
+site marks real marketplaces stamp on most photos: they are not banners.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from fleetvision.synth.canvas import RGB, ellipse_points, font, shade
+from fleetvision.synth.canvas import RGB, defocus, ellipse_points, font, mix, shade
 
 PLATE_STYLES = ("AU", "DE", "US")
 # physical plate sizes in metres (width, height) per style
@@ -210,3 +214,143 @@ def draw_banner(
             has_price = True
     coverage = float(np.asarray(mask, dtype=np.uint8).mean() / 255.0)
     return BannerResult(kind, coverage, has_price, mask)
+
+
+# ---------------------------------------------------------------------------------------- occluders
+OCCLUDER_KINDS = ("person", "pole", "car", "foliage")
+WATERMARKS = ("carhub", "AutoSpot", "drivemarket.com", "motormart", "wheelfinder", "CarsNow", "autobuy.example",
+              "Vroomly")
+_CLOTHES: tuple[RGB, ...] = ((30, 32, 40), (60, 62, 70), (120, 30, 35), (35, 55, 95), (170, 165, 150),
+                             (200, 200, 205), (75, 90, 60), (20, 20, 22))
+_SKIN: tuple[RGB, ...] = ((235, 200, 170), (200, 150, 115), (150, 100, 70), (95, 65, 45))
+
+
+def draw_occluder(image: Image.Image, kind: str, rng: np.random.Generator, ms: float = 1.0) -> list[
+        list[tuple[float, float]]]:
+    """Draw a foreground occluder of ``kind`` onto ``image`` (in place), out of focus like a real one.
+
+    Drawn on the canonical side and flipped when ``ms`` < 0, so a mirrored view gets the mirrored occluder.
+
+    Returns:
+        Its outline polygons in image pixels (what it hides).
+
+    Raises:
+        ValueError: ``kind`` is not one of ``OCCLUDER_KINDS``.
+    """
+    if kind not in OCCLUDER_KINDS:
+        raise ValueError(f"occluder kind must be one of {OCCLUDER_KINDS}, got {kind!r}")
+    w, h = image.size
+    layer = Image.new("RGB", (w, h))
+    mask = Image.new("L", (w, h), 0)
+    d, m = ImageDraw.Draw(layer), ImageDraw.Draw(mask)
+    polys: list[list[tuple[float, float]]] = []
+
+    def fill(pts: list[tuple[float, float]], color: RGB, outline: bool = True) -> None:
+        d.polygon(pts, fill=color)
+        m.polygon(pts, fill=255)
+        if outline:
+            polys.append(pts)
+
+    u = rng.uniform(0.0, 1.0, 6)
+    blur = 0.004 + 0.012 * float(u[5])
+    if kind == "person":
+        ph = h * (0.75 + 0.6 * float(u[0]))  # standing close: head near the top, feet out of frame
+        cx = w * (-0.04 + 0.22 * float(u[1]))
+        top = h - ph * (0.95 + 0.1 * float(u[2]))
+        sh = ph * 0.26  # shoulder half-width
+        cloth = _CLOTHES[int(rng.integers(len(_CLOTHES)))]
+        skin = _SKIN[int(rng.integers(len(_SKIN)))]
+        hr = ph * 0.075
+        hy = top + hr
+        fill([(cx - sh, hy + hr * 2.1), (cx + sh, hy + hr * 2.1), (cx + sh * 0.9, float(h) + 5),
+              (cx - sh * 0.9, float(h) + 5)], cloth)
+        fill(ellipse_points(cx, hy + hr * 1.9, sh * 1.02, hr * 0.7, 16, math.pi, 2 * math.pi), cloth)
+        fill([(cx - hr * 0.45, hy + hr * 0.6), (cx + hr * 0.45, hy + hr * 0.6), (cx + hr * 0.45, hy + hr * 1.6),
+              (cx - hr * 0.45, hy + hr * 1.6)], shade(skin, 0.8))
+        fill(ellipse_points(cx, hy, hr * 0.85, hr, 16), skin)
+        hair = (30, 24, 20) if rng.random() < 0.8 else (150, 120, 80)
+        fill(ellipse_points(cx, hy - hr * 0.35, hr * 0.9, hr * 0.7, 12, math.pi, 2 * math.pi), hair, outline=False)
+        d.line([(cx + sh * 0.45, hy + hr * 2.4), (cx + sh * 0.5, float(h))], fill=shade(cloth, 0.6),
+               width=max(1, round(sh * 0.06)))
+    elif kind == "pole":
+        cx = w * (0.04 + 0.92 * float(u[0]))
+        pw = w * (0.012 + 0.035 * float(u[1]))
+        grey = (int(95 + 80 * u[2]),) * 3
+        color = grey if rng.random() < 0.7 else (50, 80, 60)
+        fill([(cx - pw / 2, -2.0), (cx + pw / 2, -2.0), (cx + pw / 2, float(h) + 2), (cx - pw / 2, float(h) + 2)],
+             color)
+        d.polygon([(cx - pw / 2, -2.0), (cx - pw / 6, -2.0), (cx - pw / 6, float(h) + 2), (cx - pw / 2, float(h) + 2)],
+                  fill=shade(color, 1.25))  # the lit side of the cylinder
+        if rng.random() < 0.4:  # a sign on it
+            sy = h * (0.05 + 0.3 * float(u[3]))
+            fill([(cx - pw * 3, sy), (cx + pw * 3, sy), (cx + pw * 3, sy + pw * 4), (cx - pw * 3, sy + pw * 4)],
+                 ((200, 30, 30), (30, 90, 170), (230, 230, 230))[int(rng.integers(3))])
+    elif kind == "car":
+        paint = tuple(int(v) for v in rng.integers(20, 220, 3))
+        rx, ry = w * (0.22 + 0.2 * float(u[0])), h * (0.35 + 0.3 * float(u[1]))
+        cx, cy = -rx * (0.35 + 0.3 * float(u[2])), h * (0.75 + 0.3 * float(u[3]))
+        fill(ellipse_points(cx, cy, rx, ry, 28), paint)  # type: ignore[arg-type]
+        d.polygon(ellipse_points(cx, cy + ry * 0.35, rx * 0.98, ry * 0.55, 24), fill=shade(paint, 0.6))
+        d.polygon(ellipse_points(cx, cy - ry * 0.25, rx * 0.9, ry * 0.35, 24, math.pi, 2 * math.pi),
+                  fill=mix(paint, (235, 240, 245), 0.35))  # the sky in its paint
+        blur = 0.015 + 0.02 * float(u[5])
+    else:  # foliage: a branch hanging into the top of the frame
+        green = (int(30 + 40 * u[0]), int(55 + 50 * u[1]), int(25 + 30 * u[2]))
+        for _ in range(int(rng.integers(5, 11))):
+            bx, by = w * float(rng.uniform(-0.1, 0.45)), h * float(rng.uniform(-0.15, 0.2))
+            r = min(w, h) * float(rng.uniform(0.05, 0.14))
+            fill(ellipse_points(bx, by, r, r * float(rng.uniform(0.6, 1.0)), 12), shade(green, float(rng.uniform(0.7,
+                                                                                                              1.2))))
+        blur = 0.01 + 0.015 * float(u[5])
+    radius = blur * max(w, h)
+    if radius >= 0.5:
+        layer, mask = defocus(layer, radius), defocus(mask, radius)
+    if ms < 0:
+        layer = layer.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        polys = [[(w - x, y) for x, y in p] for p in polys]
+    image.paste(layer, (0, 0), mask)
+    return polys
+
+
+def draw_watermark(image: Image.Image, name: str, rng: np.random.Generator, ms: float = 1.0) -> None:
+    """Stamp a marketplace watermark: small, semi-transparent text with a mark, in a corner or faint in the centre.
+
+    Its position is mirrored with ``ms`` (the text itself reads the right way, as on a real photo).
+    """
+    w, h = image.size
+    where = int(rng.choice(4, p=[0.45, 0.2, 0.15, 0.2]))  # bottom-right, bottom-left, top-left, centre
+    size = h * float(rng.uniform(0.035, 0.06)) * (2.2 if where == 3 else 1.0)
+    alpha = float(rng.uniform(0.12, 0.25) if where == 3 else rng.uniform(0.3, 0.7))
+    color = (255, 255, 255) if rng.random() < 0.8 else (20, 20, 20)
+    with_mark = rng.random() < 0.6
+    f = font(round(size))
+    text_w = f.getlength(name) if hasattr(f, "getlength") else size * 0.6 * len(name)
+    mark = size * 1.1 if with_mark else 0.0
+    total = text_w + mark + (size * 0.3 if with_mark else 0.0)
+    margin = h * 0.03
+    if where == 0:
+        x, y = w - margin - total, h - margin - size
+    elif where == 1:
+        x, y = margin, h - margin - size
+    elif where == 2:
+        x, y = margin, margin
+    else:
+        x, y = (w - total) / 2, (h - size) / 2
+    if ms < 0:
+        x = w - x - total
+    # drawn into a mask just big enough for it (cheap at any photo size), then blended at ``alpha``
+    ox, oy = max(0, math.floor(x - 2)), max(0, math.floor(y - size * 0.4))
+    bw, bh = min(w, math.ceil(x + total + 4)) - ox, min(h, math.ceil(y + size * 1.5)) - oy
+    if bw < 1 or bh < 1:
+        return
+    mask = Image.new("L", (bw, bh), 0)
+    md = ImageDraw.Draw(mask)
+    a = round(255 * alpha)
+    x, y = x - ox, y - oy
+    if with_mark:
+        md.ellipse((x, y - size * 0.05, x + mark, y + mark - size * 0.05), fill=a)
+        md.text((x + mark / 2, y + mark / 2 - size * 0.05), name[0].upper(), fill=0, font=font(round(size * 0.8)),
+                anchor="mm")
+    md.text((x + mark + (size * 0.3 if with_mark else 0.0), y + size / 2), name, fill=a, font=f, anchor="lm")
+    image.paste(color, (ox, oy, ox + bw, oy + bh), mask)

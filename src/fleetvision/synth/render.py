@@ -17,12 +17,22 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from fleetvision.synth.backdrops import BACKGROUNDS
-from fleetvision.synth.canvas import RGB, Canvas
+from fleetvision.synth.backdrops import BACKGROUNDS, apply_texture, texture_patch
+from fleetvision.synth.canvas import RGB, Canvas, defocus
 from fleetvision.synth.catalog import BODY_MIX, DEALER_SUFFIX, DEALER_WORDS, MODELS, PAINTS, TRIMS
-from fleetvision.synth.exterior import BODY_SHAPES, CarLook, ExteriorView, render_exterior
+from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, CarLook, ExteriorView, mirror_sign, render_exterior
 from fleetvision.synth.interiors import COMPOSERS, DetailContext
-from fleetvision.synth.overlays import BANNER_KINDS, PLATE_STYLES, draw_banner, plate_look, plate_text
+from fleetvision.synth.overlays import (
+    BANNER_KINDS,
+    OCCLUDER_KINDS,
+    PLATE_STYLES,
+    WATERMARKS,
+    draw_banner,
+    draw_occluder,
+    draw_watermark,
+    plate_look,
+    plate_text,
+)
 from fleetvision.synth.rng import derive_rng, derive_seed, weighted_choice
 from fleetvision.taxonomy import Taxonomy
 
@@ -31,6 +41,12 @@ EXTERIOR_YAW: dict[str, float] = {"full_front": 0.0, "front_3q": 45.0, "side": 9
 PLATE_MODES: dict[str, float] = {"normal": 0.6, "small": 0.12, "steep": 0.1, "hidden": 0.08, "absent": 0.1}
 BANNER_MIX: dict[str, float] = {"strip": 0.4, "corner": 0.2, "frame": 0.2, "sticker": 0.2}
 NOISE_LEVELS = (0, 2, 3, 4, 6, 8)
+# photographic randomisation (domain randomisation for sim-to-real): shares of photos that get each
+CROP_RATE = 0.35  # a tighter crop of the render (the car cut by the frame), zoom 1.05-1.45
+OCCLUDER_RATE = 0.25  # exteriors: a person, pole, another car's flank or foliage in the foreground
+WATERMARK_RATE = 0.55  # a marketplace's small semi-transparent watermark (not a dealer banner)
+MOTION_RATE = 0.12  # camera shake
+VIGNETTE_RATE = 0.5
 # a plate counts as present when at least this share of it is visible and its box is wide enough
 PLATE_MIN_VISIBLE = 0.5
 PLATE_MIN_WIDTH = 0.015  # of the image width
@@ -62,6 +78,15 @@ class PhotoSpec:
         odometer_km: The odometer reading (instrument cluster).
         plate_seed: Seeds the plate's characters and colours (a listing's photos share it); None uses
             ``scene_seed``.
+        saturation: Colour saturation (1 = as rendered).
+        white_balance: Per-channel gains (a camera's white balance: warm, cool, green casts).
+        vignette: Darkening of the corners (0 = none, 0.5 = corners at half brightness).
+        motion_blur: Camera shake, as a share of the long side (0 = none).
+        crop: The photo shows the central ``1/crop`` of the render, shifted at random (1 = no crop);
+            labels follow the crop.
+        occluder: ``person`` | ``pole`` | ``car`` | ``foliage`` in the foreground (exteriors), or None.
+        watermark: The marketplace name stamped small and semi-transparent on the photo (not a banner:
+            ``has_banner`` stays False), or None.
     """
 
     shot: str
@@ -88,6 +113,13 @@ class PhotoSpec:
     currency: str = "$"
     odometer_km: int = 84213
     plate_seed: int | None = None
+    saturation: float = 1.0
+    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    vignette: float = 0.0
+    motion_blur: float = 0.0
+    crop: float = 1.0
+    occluder: str | None = None
+    watermark: str | None = None
 
 
 @dataclass
@@ -201,7 +233,10 @@ def sample_spec(
     elif banner not in BANNER_KINDS:
         raise ValueError(f"banner must be one of {BANNER_KINDS}, False or None, got {banner!r}")
     plate_mode = weighted_choice(rng, dict(plate_modes or PLATE_MODES)) if cls.plate_visible else "none"
-    blur = float(rng.uniform(0.0008, 0.003)) if rng.random() < 0.25 else 0.0
+    # every lens and resize softens edges a little (0.35-0.75 px, like a downscaled photo: no jagged
+    # polygon edges); a quarter of photos are visibly out of focus
+    soft = float(rng.uniform(0.35, 0.75)) / max(size)
+    blur = float(rng.uniform(0.0025, 0.007)) if rng.random() < 0.25 else soft
     return PhotoSpec(
         shot=shot,
         group=cls.group,
@@ -227,7 +262,30 @@ def sample_spec(
         currency="€" if plate_style == "DE" else "$",
         odometer_km=int(rng.integers(1500, 320000)),
         plate_seed=plate_seed,
+        **_photographic(rng, cls.group),
     )
+
+
+def _photographic(rng: np.random.Generator, group: str) -> dict[str, object]:
+    """The camera and post-processing draws of one photo (every draw made whatever the outcome)."""
+    warmth = float(rng.normal(0.0, 0.06))  # white balance: warm (tungsten, sunset) to cool (shade)
+    green = float(rng.normal(0.0, 0.02))  # fluorescent showrooms
+    saturation = float(rng.uniform(0.6, 1.3))
+    vignette = float(rng.uniform(0.1, 0.45))
+    motion = float(rng.uniform(0.004, 0.012))
+    crop = float(rng.uniform(1.05, 1.45))
+    occluder = OCCLUDER_KINDS[int(rng.integers(len(OCCLUDER_KINDS)))]
+    watermark = WATERMARKS[int(rng.integers(len(WATERMARKS)))]
+    u = rng.random(5)
+    return {
+        "white_balance": (round(1.0 + warmth, 3), round(1.0 + green, 3), round(1.0 - warmth, 3)),
+        "saturation": saturation,
+        "vignette": vignette if u[0] < VIGNETTE_RATE else 0.0,
+        "motion_blur": motion if u[1] < MOTION_RATE else 0.0,
+        "crop": crop if u[2] < CROP_RATE else 1.0,
+        "occluder": occluder if group == "exterior" and u[3] < OCCLUDER_RATE else None,
+        "watermark": watermark if u[4] < WATERMARK_RATE else None,
+    }
 
 
 def exterior_view(spec: PhotoSpec) -> ExteriorView:
@@ -252,6 +310,13 @@ def exterior_view(spec: PhotoSpec) -> ExteriorView:
     light = (float(rng.uniform(-0.7, 0.7)), float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.1, 0.8)))
     occluder = float(rng.uniform(0.25, 0.5))
     random_sign = 1.0 if rng.random() < 0.5 else -1.0
+    # lens and camera height: a fifth of photos close up with a wide lens (strong perspective), some
+    # from far with a long lens (flat), some crouched low or held high
+    lens, wide, tele = float(rng.random()), float(rng.uniform(3.9, 5.5)), float(rng.uniform(9.0, 15.0))
+    height, low, high = float(rng.random()), float(rng.uniform(1.0, 4.0)), float(rng.uniform(14.0, 20.0))
+    if spec.plate_mode not in ("steep", "small"):  # those variants set their own camera
+        distance = wide if lens < 0.2 else (tele if lens > 0.85 else distance)
+        pitch = low if height < 0.12 else (high if height > 0.9 else pitch)
     if spec.plate_mode == "steep":
         if family in ("front_3q", "rear_3q"):
             j = steep_extra if family == "front_3q" else -steep_extra
@@ -286,29 +351,150 @@ def _noise_tile(sigma: int) -> Image.Image:
     return Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8), "RGB")
 
 
-@lru_cache(maxsize=16)
-def _tone_lut(gain: float, contrast: float, tint: tuple[int, int, int]) -> list[int]:
+@lru_cache(maxsize=64)
+def _tone_lut(gain: float, contrast: float, tint: tuple[int, int, int],
+              balance: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> list[int]:
     ramp = np.arange(256, dtype=np.float64)
     out: list[int] = []
     for c in range(3):
-        ch = ((ramp - 128.0) * contrast + 128.0) * gain + tint[c]
+        ch = (((ramp - 128.0) * contrast + 128.0) * gain * balance[c]) + tint[c]
         out.extend(np.clip(np.round(ch), 0, 255).astype(int).tolist())
     return out
+
+
+@lru_cache(maxsize=32)
+def _vignette_mask(size: tuple[int, int], strength: float) -> Image.Image:
+    """An RGB multiplier: 255 in the centre, ``255 * (1 - strength)`` in the corners (radial falloff)."""
+    w, h = size
+    sw, sh = max(2, w // 8), max(2, h // 8)  # smooth: computed small, scaled up
+    y = np.linspace(-1.0, 1.0, sh)[:, None]
+    x = np.linspace(-1.0, 1.0, sw)[None, :]
+    r2 = (x * x + y * y) / 2.0
+    m = 1.0 - strength * r2 ** 1.4
+    small = Image.fromarray(np.clip(m * 255.0, 0, 255).astype(np.uint8), "L")
+    return small.resize((w, h), Image.Resampling.BILINEAR).convert("RGB")
 
 
 def _blur(image: Image.Image, radius: float) -> Image.Image:
     if radius < 1.5:
         return image.filter(ImageFilter.BoxBlur(radius))
-    # large photos: shrink and grow back (a soft focus at a fraction of a Gaussian's cost)
-    k = max(2, round(radius))
-    small = image.reduce(k)
-    return small.resize(image.size, Image.Resampling.BILINEAR)
+    return defocus(image, radius)
 
 
-def _postprocess(image: Image.Image, spec: PhotoSpec, rng: np.random.Generator) -> Image.Image:
-    image = image.point(_tone_lut(round(spec.gain, 2), round(spec.contrast, 2), spec.tint))
+def _motion_blur(image: Image.Image, length: float, angle: float) -> Image.Image:
+    """Camera shake: the mean of copies shifted along ``angle`` (symmetric taps, so mirroring commutes)."""
+    taps = max(2, min(9, round(length)))
+    arr = np.asarray(image, dtype=np.uint16)
+    h, w = arr.shape[:2]
+    pad = math.ceil(length / 2) + 1
+    padded = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    acc = np.zeros_like(arr)
+    for k in range(taps):
+        t = (k / (taps - 1) - 0.5) * length
+        dx, dy = round(t * math.cos(angle)), round(t * math.sin(angle))
+        acc += padded[pad + dy : pad + dy + h, pad + dx : pad + dx + w]
+    return Image.fromarray((acc // taps).astype(np.uint8), "RGB")
+
+
+@dataclass(frozen=True)
+class _Crop:
+    """A crop of the render scaled back to the photo's size: render pixel ``p`` lands at ``(p - origin) * scale``."""
+
+    box: tuple[int, int, int, int]
+    scale: float
+
+    def points(self, pts: np.ndarray) -> np.ndarray:
+        return (np.asarray(pts, dtype=float) - np.array(self.box[:2], dtype=float)) * self.scale
+
+    def polygon(self, poly: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        return [((x - self.box[0]) * self.scale, (y - self.box[1]) * self.scale) for x, y in poly]
+
+
+def _crop_box(spec: PhotoSpec, rng: np.random.Generator, ms: float) -> _Crop | None:
+    """The crop window (integer pixels, the photo's aspect, mirrored with the view); drawn whatever the spec."""
+    w, h = spec.size
+    fx, fy = float(rng.uniform(-1.0, 1.0)), float(rng.uniform(-0.6, 1.0))  # rather the top: keep the wheels
+    if spec.crop <= 1.0:
+        return None
+    cw, ch = max(8, round(w / spec.crop)), max(8, round(h / spec.crop))
+    x0 = round((w - cw) / 2 * (1 + fx))
+    y0 = round((h - ch) / 2 * (1 + fy * 0.8))
+    if ms < 0:
+        x0 = w - cw - x0
+    x0, y0 = min(max(0, x0), w - cw), min(max(0, y0), h - ch)
+    return _Crop((x0, y0, x0 + cw, y0 + ch), w / cw)
+
+
+def _photo_light(image: Image.Image, rng: np.random.Generator, ms: float) -> Image.Image:
+    """Interiors and details: light falling off across the frame, soft shadows, the grain of real materials.
+
+    The light (falloff times shadows) is smooth, so it is worked out at most 512 pixels across and
+    scaled up once; the grain is added at full resolution.
+    """
+    w, h = image.size
+    angle = float(rng.uniform(0, 2 * math.pi))
+    fall = float(rng.uniform(0.1, 0.4))
+    grain = float(rng.uniform(0.08, 0.25))
+    stretch = float(rng.uniform(1.0, 2.5))
+    strength = float(rng.uniform(0.5, 1.1))
+    r = max(1, math.ceil(max(w, h) / 512))
+    lum = image.convert("L")
+    if r > 1:
+        lum = lum.reduce(r)
+    xs = np.linspace(-1.0, 1.0, 16)[None, :] * ms
+    ys = np.linspace(-1.0, 1.0, 12)[:, None]
+    g = 1.0 - fall * (0.5 + 0.5 * (xs * math.cos(angle) + ys * math.sin(angle)))
+    light = Image.fromarray(np.clip(g * 255, 0, 255).astype(np.uint8), "L").resize(lum.size,
+                                                                                     Image.Resampling.BILINEAR)
+    light = ImageChops.multiply(light, _shadow_gain(lum, angle, strength))
+    if r > 1:
+        light = light.resize((w, h), Image.Resampling.BILINEAR)
+    image = ImageChops.multiply(image, light.convert("RGB"))
+    return apply_texture(image, texture_patch("mixed", (w, h), rng, ms, stretch=stretch), grain)
+
+
+_SHADOW_GAIN: dict[float, list[int]] = {}
+
+
+def _shadow_gain(lum: Image.Image, angle: float, strength: float) -> Image.Image:
+    """Soft shadows and occlusion, as a gain (L, 255 = lit): a surface next to darker shapes, away from
+    the light, darkens.
+
+    The blurred luminance, shifted away from the light, stands for what casts shadows; where the
+    neighbourhood is brighter than what falls on it, it lies in that shadow. Both sides are blurred, so
+    small bright details (digits, chrome letters) keep their contrast. Cheap and without geometry, it
+    turns flat cut-outs into objects that sit on their surfaces.
+    """
+    w, h = lum.size
+    k = max(1, min(w, h) // 64)
+    small = lum.reduce(k).filter(ImageFilter.GaussianBlur(2.5))
+    local = small.resize((w, h), Image.Resampling.BILINEAR)
+    shift = max(1, round(min(w, h) * 0.03))
+    casts = ImageChops.offset(local, round(shift * math.cos(angle)), round(shift * math.sin(angle)))
+    key = round(strength, 1)
+    if key not in _SHADOW_GAIN:
+        _SHADOW_GAIN[key] = [max(90, 255 - round(v * 2.2 * key)) for v in range(256)]
+    return ImageChops.subtract(local, casts).point(_SHADOW_GAIN[key])
+
+
+def _postprocess(image: Image.Image, spec: PhotoSpec, rng: np.random.Generator, ms: float = 1.0) -> Image.Image:
+    image = image.point(_tone_lut(round(spec.gain, 2), round(spec.contrast, 2), spec.tint,
+                                  tuple(round(v, 2) for v in spec.white_balance)))  # type: ignore[arg-type]
+    if abs(spec.saturation - 1.0) > 0.02:  # above 1 the blend extrapolates away from grey (clipped)
+        image = Image.blend(image.convert("L").convert("RGB"), image, spec.saturation)
+    if spec.vignette > 0:
+        image = ImageChops.multiply(image, _vignette_mask(image.size, round(spec.vignette, 2)))
     if spec.blur > 0:
         image = _blur(image, spec.blur * max(image.size))
+    angle = float(rng.uniform(0.0, math.pi))
+    if spec.motion_blur > 0:
+        # drawn on the canonical side and mirrored back: a mirrored spec gets the mirrored shake
+        flip = ms < 0
+        if flip:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        image = _motion_blur(image, spec.motion_blur * max(image.size), angle)
+        if flip:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     if spec.noise:
         w, h = image.size
         tile = _noise_tile(spec.noise)
@@ -353,8 +539,19 @@ def plate_visibility(
                             y0 + int(rows.max()) + 1)
 
 
+def car_variant(spec: PhotoSpec) -> tuple[int, int]:
+    """The car's proportion variant and rim spoke count (one car, one look: keyed like its plate)."""
+    rng = derive_rng(spec.scene_seed if spec.plate_seed is None else spec.plate_seed, "car-look")
+    variant = int(rng.integers(SHAPE_VARIANTS))
+    return variant, (5, 6, 5, 7, 10, 5)[variant % 6]  # tied to the variant: fewer distinct cars to build
+
+
 def render_photo(spec: PhotoSpec, *, draw_plate: bool = True) -> RenderedPhoto:
     """Render ``spec`` into an upright RGB photo with its labels.
+
+    The scene is rendered, then photographed: cropped (labels follow), partly hidden by a foreground
+    occluder (a plate more than half hidden is not labelled), toned, blurred, shaken and noised; a
+    dealer banner and a marketplace watermark go on last (the watermark is not a banner).
 
     Args:
         spec: The photo.
@@ -365,11 +562,13 @@ def render_photo(spec: PhotoSpec, *, draw_plate: bool = True) -> RenderedPhoto:
         ValueError: The spec names a shot no renderer draws.
     """
     rng = derive_rng(spec.scene_seed, "render")
+    prng_photo = derive_rng(spec.scene_seed, "photographic")
     w, h = spec.size
     quad = None
     look = None
     occluders: list[list[tuple[float, float]]] = []
     hard_negative = None
+    ms = 1.0
     if spec.group == "exterior":
         if shot_family(spec.shot) not in EXTERIOR_YAW:
             raise ValueError(f"no exterior renderer for shot {spec.shot!r}")
@@ -378,9 +577,12 @@ def render_photo(spec: PhotoSpec, *, draw_plate: bool = True) -> RenderedPhoto:
         plook = plate_look(prng, spec.plate_style, text)
         mounted = spec.plate_mode not in ("none", "absent")
         painted = plook if mounted and draw_plate else None
+        variant, spokes = car_variant(spec)
         car = CarLook(spec.body_type, spec.paint, spec.driver_side, plate_style=spec.plate_style if mounted else None,
-                      front_plate=painted, rear_plate=painted)
-        result = render_exterior(car, exterior_view(spec), (w, h))
+                      front_plate=painted, rear_plate=painted, variant=variant, spokes=spokes)
+        view = exterior_view(spec)
+        ms = mirror_sign(view.yaw)
+        result = render_exterior(car, view, (w, h))
         image, quad, look, occluders = result.image, result.plate_quad, result.plate_look, result.occluders
     else:
         composer = COMPOSERS.get(spec.shot)
@@ -393,12 +595,24 @@ def render_photo(spec: PhotoSpec, *, draw_plate: bool = True) -> RenderedPhoto:
                     rotation=math.radians(float(crng.uniform(-5, 5))))
         ctx = DetailContext(spec.paint, spec.trim, spec.driver_side, spec.make, spec.model, spec.odometer_km)
         hard_negative = composer(cv, crng, ctx)
-    image = _postprocess(image, spec, rng)
+        image = _photo_light(image, derive_rng(spec.scene_seed, "material"), ms)
+    crop = _crop_box(spec, prng_photo, ms)
+    if crop is not None:
+        image = image.resize((w, h), Image.Resampling.BILINEAR, box=crop.box)
+        if quad is not None:
+            quad = crop.points(quad)
+        occluders = [crop.polygon(p) for p in occluders]
+    orng = derive_rng(spec.scene_seed, "occluder")
+    if spec.occluder is not None:
+        occluders = occluders + draw_occluder(image, spec.occluder, orng, ms)
+    image = _postprocess(image, spec, rng, ms)
     banner = None
     if spec.banner is not None:
         banner = draw_banner(image, spec.banner, derive_rng(spec.scene_seed, "banner"), spec.dealer, spec.currency)
         if banner.has_price:
             hard_negative = "price_text"
+    if spec.watermark is not None:
+        draw_watermark(image, spec.watermark, derive_rng(spec.scene_seed, "watermark"), ms)
     plate_present, plate_box, text_out = False, None, None
     if quad is not None and look is not None:
         share, box = plate_visibility(quad, occluders, banner.mask if banner else None, (w, h))

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 # (width, height) per unit long side, with their share: mostly 4:3 landscape, some portrait
 ASPECT_MIX: dict[tuple[int, int], float] = {(4, 3): 0.55, (3, 2): 0.15, (16, 9): 0.05, (1, 1): 0.08, (3, 4): 0.17}
 TRAIN_BANNER_RATE = 0.4
+JPEG_QUALITY = (40, 95)  # marketplaces recompress uploads hard: train on the artefacts too
 SOURCE = "synthetic"
 
 
@@ -133,7 +134,7 @@ def training_rows(
         spec = sample_spec(rng, taxonomy, cls.name, driver_side=market.driver_side, plate_style=market.plate_style,
                            size=size, banner_rate=TRAIN_BANNER_RATE, body_type=body_type)
         photo = render_photo(spec)
-        quality = int(rng.integers(70, 96))
+        quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
         body = photo.body_type
         yield {
             "sample_id": f"{dataset}/{split}/{i:07d}",
