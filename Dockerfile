@@ -36,22 +36,29 @@ RUN groupadd --system --gid 1000 fleetvision \
 WORKDIR /opt/fleetvision
 USER 1000:1000
 
-# Dependencies first (cached layer), then the package. Every dependency is pinned in pyproject.toml.
+# The package and what it ships (the default profile, the taxonomy, the starter models: the wheel's
+# fleetvision/resources, whose starter/ is a link to models/starter) go into the venv; the sources are
+# removed in the same step, so nothing at run time can lean on them. Every dependency is pinned in
+# pyproject.toml.
 COPY --chown=fleetvision:fleetvision pyproject.toml README.md ./
 COPY --chown=fleetvision:fleetvision src ./src
+COPY --chown=fleetvision:fleetvision models ./models
 # hadolint ignore=DL3013
 RUN python3.11 -m venv "$VIRTUAL_ENV" \
     && pip install --upgrade "pip==26.3" \
-    && pip install ".[gpu]"
+    && pip install ".[gpu]" \
+    && rm -rf src models build pyproject.toml README.md
 
+# Beside the venv only what users and spark-submit read: the profiles to copy (conf/cluster-gpu.yaml),
+# the spark-submit entry points, the GPU discovery script.
 COPY --chown=fleetvision:fleetvision conf ./conf
 COPY --chown=fleetvision:fleetvision jobs ./jobs
 COPY --chown=fleetvision:fleetvision scripts ./scripts
-COPY --chown=fleetvision:fleetvision models ./models
 
-# Resolve the Delta Lake jars once, at build time, into the Ivy cache named by conf/cluster-gpu.yaml.
+# Resolve the Delta Lake jars once, at build time, into the Ivy cache named by conf/cluster-gpu.yaml
+# (the default profile shipped in the package; relative paths would land in the working directory).
 RUN python -c "from fleetvision.config import load_config; from fleetvision.spark import build_spark; \
-c = load_config('conf/local.yaml', overrides=['spark.ivy_dir=/opt/fleetvision/ivy', 'paths.warehouse=/tmp/wh']); \
+c = load_config(overrides=['spark.ivy_dir=/opt/fleetvision/ivy', 'paths.warehouse=/tmp/wh']); \
 build_spark(c).stop()" \
     && rm -rf /tmp/wh \
     && chmod 0755 scripts/get_gpus_resources.sh

@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FV=".venv/bin/fleetvision"
-# TensorFlow's C++ start-up chatter (CPU features, no CUDA driver) hides the summaries; errors still show
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+# The jobs keep Spark, Ivy and TensorFlow quiet themselves (docs/runbook.md, *Logs*); DEMO_VERBOSE=1 shows all
+VERBOSE="${DEMO_VERBOSE:+--verbose}"
 LISTINGS="${DEMO_LISTINGS:-500}"
 t0=$(date +%s)
 stamp() { echo; echo "== [$(( $(date +%s) - t0 ))s] $*"; }
@@ -15,22 +15,22 @@ stamp "fresh demo warehouse (./warehouse), keeping the MLflow store (./mlflow.db
 rm -rf warehouse reports
 
 stamp "1/6 generate a synthetic inventory of ${LISTINGS} listings (photos under ./warehouse/photos)"
-$FV generate --listings "${LISTINGS}"
+$FV generate --listings "${LISTINGS}" ${VERBOSE}
 
 stamp "2/6 register the shipped starter models as champions (no-op if a champion exists)"
-$FV promote --starter
+$FV promote --starter ${VERBOSE}
 
 stamp "3/6 full score"
-$FV score --mode full
+$FV score --mode full ${VERBOSE}
 
 stamp "4/6 one day of churn on the inventory (Delta updates; the change data feed records them)"
-$FV generate --evolve
+$FV generate --evolve ${VERBOSE}
 
 stamp "5/6 incremental score (only what changed)"
-$FV score --mode incremental
+$FV score --mode incremental ${VERBOSE}
 
 stamp "6/6 HTML report of the last run"
-$FV report
+$FV report ${VERBOSE}
 
 stamp "done in $(( $(date +%s) - t0 ))s. Where to look:"
 cat <<TXT

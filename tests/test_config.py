@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetvision.config import PROJECT_ROOT, ConfigError, load_config
+from fleetvision.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -15,16 +17,17 @@ def _write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-def test_local_profile_loads_with_embedded_defaults() -> None:
+def test_local_profile_loads_with_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # relative paths resolve against the working directory
     cfg = load_config(environ={})
     assert cfg.env == "local"
     assert cfg.spark.master == "local[*]"
-    assert cfg.mlflow.resolved_tracking_uri() == f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
-    assert cfg.paths.resolve("warehouse") == PROJECT_ROOT / "warehouse"
+    assert cfg.mlflow.resolved_tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert cfg.paths.resolve("warehouse") == tmp_path / "warehouse"
 
 
 def test_cluster_profile_loads_with_gpu_and_remote_paths() -> None:
-    cfg = load_config(PROJECT_ROOT / "conf" / "cluster-gpu.yaml", environ={})
+    cfg = load_config(ROOT / "conf" / "cluster-gpu.yaml", environ={})
     assert cfg.spark.gpu.enabled and cfg.spark.master is None
     assert cfg.paths.is_remote("warehouse")
     assert cfg.paths.location("warehouse").startswith("s3a://")

@@ -1,9 +1,14 @@
 """``fleetvision <job>``: the command line, and the one place jobs get their config and session.
 
-Each job lives in its own module, which defines ``NEEDS_SPARK``, ``add_arguments(parser)`` and
-``main(spark, config, args) -> int``. This module parses the common flags (``--conf``, ``--set``),
-loads the frozen config, builds the SparkSession once if the job needs one, and calls ``main``.
+Each job lives in its own module, which defines ``NEEDS_SPARK`` (or ``needs_spark(args) -> bool`` where
+it depends on the arguments), ``add_arguments(parser)`` and ``main(spark, config, args) -> int``. This
+module parses the common flags (``--conf``, ``--set``, ``--verbose``), sets up logging, loads the frozen
+config, builds the SparkSession once if the job needs one, and calls ``main``.
 ``jobs/<name>.py`` are the spark-submit entry points: they only call :func:`main` here.
+
+Logging: by default FleetVision's own INFO lines (stages, progress, summaries), everyone's warnings
+and errors, and none of the start-up chatter of Spark, Ivy, TensorFlow and MLflow (docs/runbook.md,
+*Logs*). ``--verbose`` brings all of it back and FleetVision's DEBUG lines with it.
 
 Exit codes: 0 success; 1 the job ran and failed (a data-quality breach, a refused promotion, ...);
 2 bad usage, configuration or input table contract (nothing was done); 3 the job is not built yet.
@@ -45,6 +50,25 @@ JOBS: dict[str, JobEntry] = {
 
 logger = logging.getLogger("fleetvision")
 
+# Python loggers of libraries that log routine INFO lines (connections, migrations, plugin loading):
+# WARNING and above unless --verbose.
+QUIET_LIBRARIES = (
+    "py4j",
+    "absl",
+    "tensorflow",
+    "keras",
+    "alembic",
+    "urllib3",
+    "mlflow",
+    "matplotlib",
+    "PIL",
+    "botocore",
+    "s3transfer",
+    "petastorm",
+    "numexpr",
+)
+VERBOSE_FLAGS = ("-v", "--verbose")
+
 
 def _top_parser() -> argparse.ArgumentParser:
     jobs = "\n".join(f"  {name:<14} {entry.summary}" for name, entry in JOBS.items())
@@ -74,7 +98,43 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override one config value (repeatable); env FLEETVISION__SECTION__KEY also works",
     )
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show Spark, Ivy, TensorFlow and MLflow start-up logs, and FleetVision's DEBUG lines",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="FleetVision's own log level (default INFO; DEBUG with --verbose)",
+    )
+
+
+def quiet_environment(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Environment that quiets libraries read when they are imported; a value already set wins.
+
+    Set before a job module imports TensorFlow or MLflow. Spark's Python workers inherit it in local
+    mode; :func:`fleetvision.spark.spark_conf` passes TensorFlow's to executors.
+    """
+    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ INFO/WARNING/ERROR, e.g. the CUDA probe on CPUs
+    environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def configure_logging(verbose: bool, level: str | None = None) -> None:
+    """FleetVision's lines at ``level`` (INFO; DEBUG when verbose), libraries' at WARNING unless verbose."""
+    own = getattr(logging, level or ("DEBUG" if verbose else "INFO"))
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    logger.setLevel(own)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
 
 
 def _load_job(name: str) -> ModuleType | None:
@@ -96,7 +156,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK if argv else EXIT_USAGE
     ns = top.parse_args(argv[:1])
     job_name, rest = ns.job, argv[1:]
-    module = _load_job(job_name)
+    verbose = any(flag in rest for flag in VERBOSE_FLAGS)
+    if verbose:
+        module = _load_job(job_name)
+    else:
+        from fleetvision.log_noise import native_startup_filtered
+
+        quiet_environment()  # before the job module imports TensorFlow
+        with native_startup_filtered():
+            module = _load_job(job_name)
     if module is None:
         entry = JOBS[job_name]
         print(f"fleetvision {job_name}: not built yet (issue {entry.issue}); nothing was done.", file=sys.stderr)
@@ -106,13 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_common_arguments(parser)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("py4j", "absl", "tensorflow", "alembic", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(args.verbose, args.log_level)
 
     from fleetvision.config import ConfigError, load_config
     from fleetvision.tables import TableContractError
@@ -125,10 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     spark = None
     try:
-        if getattr(module, "NEEDS_SPARK", False):
+        needs_spark = getattr(module, "needs_spark", None)
+        if needs_spark(args) if needs_spark is not None else getattr(module, "NEEDS_SPARK", False):
             from fleetvision.spark import build_spark
 
-            spark = build_spark(config, app_name=f"fleetvision-{job_name}")
+            spark = build_spark(config, app_name=f"fleetvision-{job_name}", quiet=not args.verbose)
         return int(module.main(spark, config, args))
     except (ConfigError, TableContractError) as e:
         print(f"fleetvision {job_name}: {e}", file=sys.stderr)

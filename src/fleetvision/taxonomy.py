@@ -1,4 +1,7 @@
-"""The shot taxonomy: the classes the angle model predicts, loaded from ``conf/taxonomy.yaml``.
+"""The shot taxonomy: the classes the angle model predicts, loaded from the package's ``taxonomy.yaml``.
+
+The file ships in the package (``fleetvision/resources/taxonomy.yaml``); ``conf/taxonomy.yaml`` is its
+copy for readers, kept equal by a test.
 
 One frozen object shared by the generator, the models and the scorer, so that a class index means
 the same thing everywhere. The taxonomy is data: a market that needs another class edits the YAML.
@@ -39,7 +42,6 @@ FLANK_SUFFIX: dict[str, Flank] = {"_left": "left", "_right": "right"}
 _FLANK_OF_SIDE_RHD: dict[str, Flank] = {"driver": "right", "passenger": "left"}
 GROUPS: tuple[Group, ...] = ("exterior", "interior", "detail")
 
-DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parents[2] / "conf" / "taxonomy.yaml"
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     """Read and validate a taxonomy YAML file.
 
     Args:
-        path: The YAML file; defaults to the repository's ``conf/taxonomy.yaml``.
+        path: The YAML file; defaults to the one shipped in the package (same as ``conf/taxonomy.yaml``).
 
     Returns:
         The validated taxonomy.
@@ -240,7 +242,11 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
         FileNotFoundError: The file does not exist.
         ValueError: The file is not a valid taxonomy (the message names the class and field).
     """
-    p = Path(path) if path is not None else DEFAULT_TAXONOMY_PATH
+    if path is None:
+        from fleetvision.resources import TAXONOMY, resource_path
+
+        path = resource_path(TAXONOMY)
+    p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"taxonomy file not found: {p}")
     raw = yaml.safe_load(p.read_text())

@@ -24,6 +24,11 @@ logger = logging.getLogger(__name__)
 NEEDS_SPARK = True
 
 
+def needs_spark(args: argparse.Namespace) -> bool:
+    """``--starter`` only talks to MLflow: no Spark session (and no JVM start) for it."""
+    return not getattr(args, "starter", False)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", nargs="?", choices=TASKS)
     parser.add_argument("--version", help="the candidate's registered version")
