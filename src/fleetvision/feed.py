@@ -21,7 +21,7 @@ import functools
 import hashlib
 import logging
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +61,7 @@ FEED_COLUMNS: tuple[str, ...] = (
     "box_y1",
     "box_known",
     "body_index",
+    "row_weight",
 )
 
 
@@ -93,6 +94,8 @@ def training_frame(
     max_rows: int | None = None,
     seed: int = 0,
     tasks: Sequence[str] | None = None,
+    extra_datasets: Mapping[str, float] | None = None,
+    extra_max_rows: int | None = None,
 ) -> DataFrame:
     """The rows of ``training_images`` for some splits of a dataset, as flat feed columns.
 
@@ -102,10 +105,16 @@ def training_frame(
         splits: Split names to keep (``train``, ``val``, ``eval``).
         dataset_prefix: Keep rows whose ``dataset`` starts with this (``synthetic`` matches
             ``synthetic-train-s7`` and ``synthetic-eval-s1001``; ``folder:/photos`` an import).
-        max_rows: Keep a random sample of at most this many rows (seeded); None keeps all.
+        max_rows: Keep a random sample of at most this many main rows (seeded); None keeps all.
         seed: Seed of that sample.
         tasks: Keep only rows with a known label for at least one of these tasks (a body-only run
             reads exterior shots only); None keeps every row.
+        extra_datasets: More rows: dataset-name prefix -> loss weight (> 0) of its rows
+            (``models.extra_datasets``: synthetic rows beside imported real labels). A row of
+            ``dataset_prefix`` is a main row (weight 1) even if an extra prefix matches it too; a row
+            matching several extra prefixes takes the longest one's weight.
+        extra_max_rows: Keep a random sample (seeded) of at most this many extra rows, all prefixes
+            together (``models.extra_max_rows``); None keeps all. ``max_rows`` caps the main rows only.
 
     The table's ``angle`` labels are market names; ``angle_index`` leaves as the flank-class index
     (:func:`flank_angle_index`) for the driver side the rows were labelled for: a row's own
@@ -115,16 +124,35 @@ def training_frame(
     Returns:
         A DataFrame with :data:`FEED_COLUMNS` (unknown labels as -1, the box as 4 floats;
         ``angle_index`` in flank classes; ``angle_mask``: the angle classes the label allows, as a
-        bitmask of flank-class indices, bit i = class i, 0 = no angle label).
+        bitmask of flank-class indices, bit i = class i, 0 = no angle label; ``row_weight``: 1.0 for
+        the main rows, the prefix's weight for extra rows).
 
     Raises:
         TableContractError: The table is missing or does not match its contract.
-        ValueError: ``splits`` is empty.
+        ValueError: ``splits`` is empty, an extra weight is not > 0, or an extra prefix has no rows
+            (the message names ``models.extra_datasets``).
     """
     if not splits:
         raise ValueError("training_frame: splits is empty")
+    extras = dict(extra_datasets or {})
+    bad = {k: w for k, w in extras.items() if not k or not w > 0}
+    if bad:
+        raise ValueError(f"models.extra_datasets: prefixes must be non-empty with weights > 0, got {bad}")
     df = validate_input_table(spark, config.tables.database, TRAINING_IMAGES)
-    df = df.where(F.col("split").isin(list(splits)) & F.col("dataset").startswith(dataset_prefix))
+    is_main = F.col("dataset").startswith(dataset_prefix)
+    row_weight: Column = F.lit(1.0)
+    if extras:
+        # longest prefix last, so it wins in the chained when()
+        extra_weight = F.lit(None).cast("double")
+        for prefix in sorted(extras, key=len):
+            extra_weight = F.when(F.col("dataset").startswith(prefix), F.lit(float(extras[prefix]))).otherwise(
+                extra_weight
+            )
+        row_weight = F.when(is_main, F.lit(1.0)).otherwise(extra_weight)
+        df = df.where(F.col("split").isin(list(splits)) & (is_main | extra_weight.isNotNull()))
+        _check_extra_prefixes(df, dataset_prefix, extras, splits)
+    else:
+        df = df.where(F.col("split").isin(list(splits)) & is_main)
     box = F.coalesce(F.col("plate_box"), F.array().cast("array<float>"))
     known = (F.size(box) == 4) & F.forall(box, lambda v: v.isNotNull() & ~F.isnan(v))
     row_side = F.col("driver_side").cast("string") if "driver_side" in df.columns else F.lit(None).cast("string")
@@ -155,6 +183,8 @@ def training_frame(
         ],
         known.cast("int").alias("box_known"),
         F.coalesce(F.col("body_index"), F.lit(-1)).cast("int").alias("body_index"),
+        row_weight.cast("float").alias("row_weight"),
+        is_main.alias("_main"),
     ).where(F.col("content").isNotNull())
     if tasks is not None:
         unknown = sorted(set(tasks) - set(TASK_LABEL_COLUMN))
@@ -163,9 +193,26 @@ def training_frame(
         # a coarse angle label (angle_index -1) still trains the angle head
         labelled = [(F.col("angle_mask") != 0) if t == "angle" else F.col(TASK_LABEL_COLUMN[t]) >= 0 for t in tasks]
         out = out.where(functools.reduce(lambda a, b: a | b, labelled))
+    main = out.where(F.col("_main"))
     if max_rows is not None:
-        out = out.orderBy(F.rand(seed)).limit(max_rows)
-    return out
+        main = main.orderBy(F.rand(seed)).limit(max_rows)
+    if extras:
+        extra = out.where(~F.col("_main"))
+        if extra_max_rows is not None:
+            extra = extra.orderBy(F.rand(seed + 1)).limit(extra_max_rows)
+        main = main.unionByName(extra)
+    return main.drop("_main")
+
+
+def _check_extra_prefixes(df: DataFrame, main_prefix: str, extras: Mapping[str, float], splits: Sequence[str]) -> None:
+    """Raise when an extra prefix matches no row outside the main prefix (a typo would train on nothing)."""
+    datasets = [r[0] for r in df.select("dataset").distinct().collect()]
+    empty = sorted(p for p in extras if not any(d.startswith(p) and not d.startswith(main_prefix) for d in datasets))
+    if empty:
+        raise ValueError(
+            f"models.extra_datasets: no rows of split(s) {list(splits)} with dataset starting {empty} "
+            f"(outside training_dataset {main_prefix!r}); datasets there: {sorted(datasets)[:20]}"
+        )
 
 
 def _cache_dir_url(config: Config) -> str:
@@ -185,6 +232,7 @@ def _to_example(row: tf.Tensor) -> dict[str, tf.Tensor]:
         "box": tf.cast(tf.stack([row.box_x0, row.box_y0, row.box_x1, row.box_y1]), tf.float32),
         "box_known": tf.cast(row.box_known, tf.int32),
         "body_index": tf.cast(row.body_index, tf.int32),
+        "row_weight": tf.cast(row.row_weight, tf.float32),
     }
 
 

@@ -248,8 +248,13 @@ def build_multitask_model(spec: TrainSpec, n_classes: int, n_body_types: int) ->
         n_body_types: Number of body types (the body softmax width).
 
     Returns:
-        The model: input ``image`` uint8 [N, S, S, 3]; outputs as in ``spec.outputs``.
+        The model: input ``image`` uint8 [N, S, S, 3]; outputs as in ``spec.outputs``. With a pretrained
+        backbone, its heads are nested (:func:`fleetvision.models.pretrained.build_pretrained_model`).
     """
+    from fleetvision.models.pretrained import build_pretrained_model, is_pretrained
+
+    if is_pretrained(spec.backbone):
+        return build_pretrained_model(spec, n_classes, n_body_types).model
     keras.utils.set_random_seed(spec.seed)
     size = spec.input_size
     image = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
@@ -286,6 +291,11 @@ def task_model(model: keras.Model, task: str, *, body_views: int = 1, body_zoom:
     """
     if task not in TASK_OUTPUTS:
         raise ValueError(f"unknown model task {task!r}; expected one of {', '.join(TASK_OUTPUTS)}")
+    from fleetvision.models.pretrained import compose_task_model, nested_backbone, nested_head
+
+    head = nested_head(model, task)
+    if head is not None:  # a pretrained backbone's nested head: one view, whatever body_views says
+        return compose_task_model(nested_backbone(model), head, task)
     names = TASK_OUTPUTS[task]
     layer_names = {layer.name for layer in model.layers}
     missing = [n for n in names if n not in layer_names]
@@ -371,7 +381,7 @@ def load_model_file(source: str) -> keras.Model:
     Raises:
         FileNotFoundError: A local path that does not exist.
     """
-    if "://" in source or source.startswith("models:/") or source.startswith("runs:/"):
+    if _is_uri(source):
         import mlflow.keras
 
         return mlflow.keras.load_model(source, load_model_kwargs={"compile": False})
@@ -381,12 +391,60 @@ def load_model_file(source: str) -> keras.Model:
     return keras.saving.load_model(path, compile=False)
 
 
+def _is_uri(source: str) -> bool:
+    return "://" in source or source.startswith(("models:/", "runs:/"))
+
+
+def load_init_models(source: str) -> list[keras.Model]:
+    """The models ``--init-from`` names: one model, or every task model of a folder.
+
+    Args:
+        source: A ``.keras`` file or MLflow model URI (one model, :func:`load_model_file`); a folder of
+            task models, ``<task>/head.keras`` + ``backbone.json`` (heads on a pretrained backbone) or
+            ``<task>/model.keras`` (the starter models' layout); or one task's folder.
+
+    Raises:
+        FileNotFoundError: Nothing there, or a folder that holds no task model (the message names the
+            layout it expects).
+    """
+    path = Path(source).expanduser()
+    if _is_uri(source) or not path.is_dir():
+        return [load_model_file(source)]
+    from fleetvision.models.pretrained import HEAD_FILE, MODEL_FILE, load_saved_task_model
+    from fleetvision.models.spec import TASKS
+
+    def holds_model(folder: Path) -> bool:
+        return (folder / HEAD_FILE).is_file() or (folder / MODEL_FILE).is_file()
+
+    if holds_model(path) and path.name in TASKS:
+        return [load_saved_task_model(path, path.name)]
+    folders = [path / t for t in TASKS if holds_model(path / t)]
+    if not folders:
+        raise FileNotFoundError(
+            f"no task models in {path}: expected <task>/{HEAD_FILE} (+ backbone.json) or <task>/{MODEL_FILE} "
+            f"for a task of {', '.join(TASKS)}"
+        )
+    return [load_saved_task_model(folder, folder.name) for folder in folders]
+
+
+def initialise_from_models(model: keras.Model, sources: list[keras.Model]) -> list[str]:
+    """:func:`initialise_from` each source in turn (a folder's task models); the layers copied, sorted.
+
+    Raises:
+        ValueError: ``sources`` is empty, or a source has no matching backbone.
+    """
+    if not sources:
+        raise ValueError("initialise_from_models: no source models")
+    return sorted({name for source in sources for name in initialise_from(model, source)})
+
+
 def initialise_from(model: keras.Model, source: keras.Model) -> list[str]:
     """Copy the weights of every top-level layer of ``source`` whose name and shapes match ``model``'s.
 
     The backbone is one top-level layer (``backbone``), so a model trained for any task hands over its
     whole feature extractor; heads of the same name (``body``, ``body_conv``, ...) come along. The
-    layers of a nested view (the multi-view body model's ``body_view``) count as top-level.
+    layers of a nested view (the multi-view body model's ``body_view``) count as top-level, and so
+    does a nested head (``head_angle`` of a pretrained-backbone model) as a whole, beside its layers.
 
     Returns:
         The names of the layers copied.
@@ -419,6 +477,7 @@ def _named_layers(model: keras.Model) -> dict[str, keras.Layer]:
     for layer in model.layers:
         if isinstance(layer, keras.Model) and layer.name != "backbone":
             named.update(_named_layers(layer))
+            named.setdefault(layer.name, layer)  # a nested head (head_angle) also matches as a whole
         else:
             named[layer.name] = layer
     return named

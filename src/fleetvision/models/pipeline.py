@@ -31,7 +31,8 @@ EXAMPLE_KEYS: tuple[str, ...] = (
 )
 """Keys of a source element: content (encoded bytes), labels (-1 = unknown), box float32 [4].
 
-A source may also carry ``angle_mask`` (int64 bitmask of the angle classes a coarse label allows,
+A source may also carry ``row_weight`` (float32: every output's sample weight is multiplied by it;
+1.0 when absent: :func:`targets`) and ``angle_mask`` (int64 bitmask of the angle classes a coarse label allows,
 bit i = class i, 0 = none: :func:`fleetvision.feed.training_frame`); without it the allowed set is
 ``angle_index`` alone. :func:`with_angle_allowed` turns either into the float mask ``angle_allowed``.
 """
@@ -41,6 +42,8 @@ MAX_MASK_CLASSES = 63
 
 _DRAFT_SCALES = (8, 4, 2, 1)
 CROP_PROBABILITY = 0.3
+AUGMENTATION = "flip-crop0.88-jitter-v1"
+"""Names what :func:`augment_example` does; part of the feature cache's key, so change it with the code."""
 
 
 def decode_resize(content: tf.Tensor, size: int) -> tf.Tensor:
@@ -182,6 +185,9 @@ def targets(
       exterior shots, and photos labelled with a body type alone, train the body head).
     * ``banner``/``plate_presence``: 0/1; masked where -1.
     * ``plate_box``: masked unless a plate is present and its box is known.
+
+    Every output's weight is then multiplied by the example's ``row_weight`` when it has one (extra
+    datasets mixed in at a lower weight, ``models.extra_datasets``), so a masked label stays masked.
     """
     y: dict[str, tf.Tensor] = {}
     w: dict[str, tf.Tensor] = {}
@@ -211,6 +217,9 @@ def targets(
             y[name], w[name] = example["box"], tf.cast(present, tf.float32)
         else:
             raise ValueError(f"unknown model output {name!r}")
+    if "row_weight" in example:
+        row_weight = tf.cast(example["row_weight"], tf.float32)
+        w = {name: weight * row_weight for name, weight in w.items()}
     return example["image"], y, w
 
 

@@ -76,10 +76,15 @@ class TrainSpec:
         shuffle_buffer: tf.data shuffle buffer (rows).
         quick: Quick mode (tiny backbone, few rows); for tests and smoke runs.
         training_dataset: Dataset-name prefix of the training rows in ``training_images``.
+        extra_datasets: More training rows: dataset-name prefix -> loss weight of each of its rows
+            (``models.extra_datasets``; rows of ``training_dataset`` weigh 1).
+        extra_max_rows: Cap on the extra rows, all prefixes together (None: all).
         eval_dataset: Dataset-name prefix of the frozen evaluation rows.
         eval_split: Split name of the frozen evaluation rows.
-        init_from: A ``.keras`` file or MLflow model URI whose layers (backbone, and heads of the same
-            name) initialise this model: fine-tuning instead of training from scratch.
+        init_from: A ``.keras`` file, an MLflow model URI, or a folder of task models
+            (``<task>/head.keras`` + ``backbone.json``, or ``<task>/model.keras``: the starter models'
+            layout) whose layers (backbone, and heads of the same name) initialise this model:
+            fine-tuning instead of training from scratch.
         body_views: Views of each photo the exported body model answers from: 1, 2 (and its mirror)
             or 4 (and a centre crop, and its mirror); training is unchanged
             (:func:`fleetvision.models.architecture.multi_view_body`).
@@ -106,6 +111,8 @@ class TrainSpec:
     shuffle_buffer: int = 4096
     quick: bool = False
     training_dataset: str = "synthetic"
+    extra_datasets: dict[str, float] = field(default_factory=dict)
+    extra_max_rows: int | None = None
     eval_dataset: str = "synthetic"
     eval_split: str = "eval"
     init_from: str | None = None
@@ -150,6 +157,14 @@ class TrainSpec:
             raise ValueError(f"TrainSpec.feature_passes must be >= 1, got {self.feature_passes}")
         if self.learning_rate <= 0:
             raise ValueError(f"TrainSpec.learning_rate must be > 0, got {self.learning_rate}")
+        for prefix, weight in self.extra_datasets.items():
+            if not prefix or not weight > 0 or prefix.startswith(self.training_dataset):
+                raise ValueError(
+                    f"TrainSpec.extra_datasets[{prefix!r}]: needs a non-empty prefix outside training_dataset "
+                    f"({self.training_dataset!r}) and a weight > 0, got {weight}"
+                )
+        if self.extra_max_rows is not None and self.extra_max_rows < 1:
+            raise ValueError(f"TrainSpec.extra_max_rows must be >= 1 or None, got {self.extra_max_rows}")
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -198,6 +213,8 @@ class TrainSpec:
             "shuffle_buffer": m.shuffle_buffer,
             "quick": quick,
             "training_dataset": m.training_dataset,
+            "extra_datasets": dict(m.extra_datasets),
+            "extra_max_rows": m.extra_max_rows,
             "eval_dataset": m.eval_dataset or m.training_dataset,
             "eval_split": m.eval_split,
             "body_views": m.body_views,
@@ -207,6 +224,7 @@ class TrainSpec:
         if quick:
             values["backbone_alpha"] = min(m.backbone_alpha, QUICK_ALPHA)
             values["max_train_rows"] = min(m.max_train_rows or QUICK_MAX_ROWS, QUICK_MAX_ROWS)
+            values["extra_max_rows"] = min(m.extra_max_rows or QUICK_MAX_ROWS, QUICK_MAX_ROWS)
             values["batch_size"] = min(m.batch_size, QUICK_BATCH)
             values["epochs"] = epochs if epochs is not None else 1
             values["shuffle_buffer"] = min(m.shuffle_buffer, 256)
@@ -222,4 +240,5 @@ class TrainSpec:
         out["tasks"] = ",".join(self.tasks)
         out["loss_weights"] = ",".join(f"{k}={v}" for k, v in sorted(self.loss_weights.items()))
         out["init_from"] = self.init_from or ""
+        out["extra_datasets"] = ",".join(f"{k}={v}" for k, v in sorted(self.extra_datasets.items()))
         return out

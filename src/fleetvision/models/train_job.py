@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init-from",
         default=None,
-        help="start from this model's weights (.keras file or MLflow URI): backbone and same-named heads",
+        help="start from this model's weights (.keras file, MLflow URI, or a folder of <task>/head.keras "
+        "or <task>/model.keras, as the starter models): backbone and same-named heads",
     )
 
 
@@ -76,8 +77,8 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         logger.error("fleetvision train: %s", e)
         return 2
     init = spec.init_from
-    if init and "://" not in init and not init.startswith(("models:/", "runs:/")) and not Path(init).is_file():
-        logger.error("fleetvision train: --init-from: no model file %s", init)
+    if init and "://" not in init and not init.startswith(("models:/", "runs:/")) and not Path(init).exists():
+        logger.error("fleetvision train: --init-from: no model file or folder %s", init)
         return 2
     command = command_line(args)
     try:
