@@ -54,10 +54,12 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_decode.py
+	$(BIN)/python benchmarks/bench_big_photos.py
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_scoring.py
-	$(BIN)/python benchmarks/bench_body_views.py
+	$(BIN)/python benchmarks/bench_model_cost.py
 	$(BIN)/python benchmarks/bench_model_memory.py
+	$(BIN)/python benchmarks/bench_real_dev.py
 
 lint: setup
 	$(BIN)/ruff check src tests jobs benchmarks

@@ -2,11 +2,11 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_model_memory.py             # batches of 256, body with 1 and 4 views
+    .venv/bin/python benchmarks/bench_model_memory.py             # batches of 64 and 256
 
-Each variant runs in a fresh Python process (peak RSS only grows): load TensorFlow and the four models
-(the starter angle, banner and plate models, and the starter body model re-exported with 1 or 4 views),
-warm each up on 8 images, note the RSS, push one batch of random uint8 images through all four, note the
+Each variant runs in a fresh Python process (peak RSS only grows): load TensorFlow and the four starter
+models as the scoring workers do (``registry.load_models``: heads on one pretrained backbone fused into
+one model), warm up on 8 images, note the RSS, push one batch of random uint8 images through, note the
 peak RSS (``ru_maxrss``). ``mb_per_image`` = (peak - warm) / batch: what a batch in flight adds. Results
 go to ``benchmarks/results/model_memory.json``; the budget in ``fleetvision.models.registry.load_models``
 comes from here.
@@ -30,22 +30,17 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "model_memory.json"
 MB = 2**20
 
 
-def child(views: int, batch: int) -> dict[str, float]:
+def child(batch: int) -> dict[str, float]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
     import numpy as np
 
-    from fleetvision.config import load_config
-    from fleetvision.models.architecture import with_body_views
+    from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model
     from fleetvision.models.registry import predict_fn_for
+    from fleetvision.models.spec import TASKS
 
-    size = load_config(environ={}).models.input_size
-    models = {
-        t: keras.saving.load_model(STARTER / t / "model.keras", compile=False)
-        for t in ("angle", "banner", "plate", "body")
-    }
-    models["body"] = with_body_views(models["body"], views)
-    predict = [predict_fn_for(m, size) for m in models.values()]
+    models = {t: load_saved_task_model(STARTER / t, t) for t in TASKS}
+    size = int(models["angle"].input_shape[1])
+    predict = [predict_fn_for(m, size) for _, m in fuse_task_models(models)]
     images = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), np.uint8)
     for p in predict:
         p(images[:8])
@@ -68,26 +63,21 @@ def _rss() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
-        print(json.dumps(child(args.child, args.batch)))
+        print(json.dumps(child(args.child)))
         return 0
     variants = {}
-    for views in (1, 4):
+    for batch in (64, 256):
         done = subprocess.run(
-            [sys.executable, __file__, "--child", str(views), "--batch", str(args.batch)],
-            check=True,
-            capture_output=True,
-            text=True,
+            [sys.executable, __file__, "--child", str(batch)], check=True, capture_output=True, text=True
         )
-        variants[f"body_views_{views}"] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"body with {views} view(s): {variants[f'body_views_{views}']}")
+        variants[f"batch_{batch}"] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"batch of {batch}: {variants[f'batch_{batch}']}")
     result = {
         "benchmark": "scoring worker memory, four starter models",
-        "batch": args.batch,
         "variants": variants,
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),

@@ -72,12 +72,13 @@ def _models(config: Any, tmp: Path) -> tuple[Any, str]:
     """Register the starter models (or the same architecture untrained) and resolve them by alias."""
     import mlflow
 
+    from fleetvision.models.pretrained import saved_model_file
     from fleetvision.models.registry import register_starter_models, resolve_model_set
 
     mlflow.set_tracking_uri(config.mlflow.resolved_tracking_uri())
     mlflow.create_experiment(config.mlflow.experiment, artifact_location=(tmp / "mlartifacts").as_uri())
     starter = config.paths.resolve("starter_models")
-    if all((starter / t / "model.keras").is_file() for t in config.models.tasks):
+    if all(saved_model_file(starter / t).is_file() for t in config.models.tasks):
         register_starter_models(config)
         kind = "starter"
     else:

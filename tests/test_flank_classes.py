@@ -214,15 +214,14 @@ def test_starter_angle_model_tags_a_right_flank_photo_by_market() -> None:
     """Right-flank photos (a right-hand-drive car's driver side, a left-hand-drive car's passenger side):
     the starter model (trained for right-hand drive) calls them right flank, and the tags say driver
     side under ``driver_side=right`` and passenger side under ``left``."""
-    import keras
-
     from fleetvision.decode import decode_photo
+    from fleetvision.models.pretrained import load_saved_task_model
     from fleetvision.models.registry import predict_fn_for
     from fleetvision.synth.files import encode_jpeg
     from fleetvision.synth.render import render_photo, sample_spec
     from fleetvision.synth.rng import derive_rng
 
-    model = keras.saving.load_model(Path(__file__).resolve().parents[1] / "models/starter/angle/model.keras")
+    model = load_saved_task_model(Path(__file__).resolve().parents[1] / "models/starter/angle", "angle")
     size = int(model.input_shape[1])
     shots = [("right", "side_driver"), ("right", "front_3q_driver"), ("left", "side_passenger"),
              ("left", "front_3q_passenger")]

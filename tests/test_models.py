@@ -19,7 +19,11 @@ TAXONOMY = load_taxonomy()
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config(overrides=["models.input_size=64"], environ={})
+    # the end-to-end architecture (MobileNetV3, flat heads, multi-view body); the default pretrained
+    # backbone's nested heads are tested in test_pretrained_backbone.py
+    return load_config(
+        overrides=["models.input_size=64", "models.backbone=mobilenet_v3_small", "models.body_views=4"], environ={}
+    )
 
 
 def _jpeg(array: np.ndarray, fmt: str = "JPEG") -> bytes:
@@ -181,7 +185,8 @@ def test_multi_view_body_rejects_bad_views_and_zoom(cfg) -> None:
         TrainSpec.from_config(cfg, ("body",), body_views=3)
     with pytest.raises(ValueError, match="body_zoom"):
         load_config(overrides=["models.body_zoom=0.2"], environ={})
-    assert TrainSpec.from_config(cfg, ("body",)).body_views == 4  # the default
+    assert TrainSpec.from_config(cfg, ("body",)).body_views == 4  # as configured
+    assert load_config(environ={}).models.body_views == 1  # the default: the pretrained backbone's one view
 
 
 # ---------------------------------------------------------------------------------------- pipeline

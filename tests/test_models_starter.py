@@ -17,13 +17,13 @@ SHAPES = {"angle": (27,), "banner": (1,), "plate_presence": (1,), "plate_box": (
 
 @pytest.mark.parametrize("task", TASKS)
 def test_starter_model_matches_the_contract(task: str) -> None:
+    from fleetvision.models.pretrained import load_saved_task_model, saved_model_file
     from fleetvision.models.registry import predict_fn_for
 
-    path = STARTER / task / "model.keras"
+    path = saved_model_file(STARTER / task)
     assert path.is_file(), f"missing starter model {path}"
-    import keras
-
-    model = keras.saving.load_model(path, compile=False)  # safe mode: built-in layers only
+    # a head on the installed backbone (safe mode: built-in layers only), or a whole model file
+    model = load_saved_task_model(STARTER / task, task)
     size = load_config(environ={}).models.input_size
     assert tuple(model.input_shape) == (None, size, size, 3) and model.inputs[0].dtype == "uint8"
     out = predict_fn_for(model, size)(np.random.default_rng(0).integers(0, 256, (2, size, size, 3), np.uint8))

@@ -63,7 +63,7 @@ def test_train_all_quick_registers_four_models(spark, config, tiny_table, tmp_pa
         versions = client.search_model_versions(f"name='fleetvision-{task}'")
         assert len(versions) == 1 and versions[0].tags["fleetvision.input_size"] == "32"
         card = json.loads((out / task / "metrics.json").read_text())
-        assert (out / task / "model.keras").is_file()
+        assert (out / task / "head.keras").is_file() and (out / task / "backbone.json").is_file()
         assert card["command"] == f"fleetvision train all --quick --register --out {out}"
         assert card["train_rows"] == 24 and "n" in card["metrics"]
     run = client.get_run(versions[0].tags["fleetvision.train_run_id"])

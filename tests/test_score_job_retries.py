@@ -32,7 +32,8 @@ _SCRIPT = textwrap.dedent(
 
     root = Path(sys.argv[1])
     cfg = load_config(overrides=[
-        f"paths.warehouse={root / 'wh'}", "spark.master=local[2,2]", "spark.driver_memory=1g",
+        f"paths.warehouse={root / 'wh'}", f"paths.photos={root / 'photos'}", "spark.master=local[2,2]",
+        "spark.driver_memory=1g",
         "spark.shuffle_partitions=2", "scoring.max_decode_error_rate=0.25", "scoring.min_scored_share=0.75",
         "spark.extra={spark.databricks.delta.snapshotPartitions: '2'}",
     ], environ={})

@@ -414,6 +414,7 @@ def truth_from_labels(spark: Any, config: Any, taxonomy: Taxonomy) -> dict[str, 
             r["uri"],
             config.models.input_size,
             config.scoring.max_image_pixels,
+            roots=decode.PhotoRoots(config.paths.photo_root_locations()),
         )
         if photo.ok:
             body = r["body_type"] if r["body_type"] in taxonomy.body_types else taxonomy.body_types[0]

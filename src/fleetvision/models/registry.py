@@ -339,11 +339,23 @@ class _KerasFlavor:
     def save_model(path: str, **kwargs: Any) -> None:
         import mlflow.keras
 
+        kwargs.pop("validate_serving_input", None)  # Model.log's option, not the flavour's
         Path(path).mkdir(parents=True, exist_ok=True)
         mlflow.keras.save_model(path=path, **kwargs)
 
 
 _KERAS_FLAVOR = _KerasFlavor()
+
+
+def _model_pip_requirements() -> list[str]:
+    """The packages a logged task model needs, pinned to the installed versions (MLflow adds itself).
+
+    The same list MLflow infers for these models, given up front: inferring it loads each model again
+    in a subprocess that imports TensorFlow, about 20 s a model.
+    """
+    from importlib.metadata import version
+
+    return [f"{package}=={version(package)}" for package in ("keras", "numpy", "tensorflow")]
 
 
 def log_task_model(
@@ -398,6 +410,9 @@ def log_task_model(
         signature=signature,
         input_example=example,
         registered_model_name=name if register else None,
+        pip_requirements=_model_pip_requirements(),
+        # the example was just predicted above; MLflow's check reloads the model to predict it again
+        validate_serving_input=False,
         metadata={
             "task": task,
             "input_size": size,

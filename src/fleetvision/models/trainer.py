@@ -26,12 +26,17 @@ from pyspark.sql import SparkSession
 
 from fleetvision.config import Config
 from fleetvision.feed import EmptyDatasetError, EvalSet, load_eval_set, tf_examples, training_frame
-from fleetvision.models.architecture import build_multitask_model, initialise_from, load_model_file, task_model
+from fleetvision.models.architecture import (
+    build_multitask_model,
+    initialise_from_models,
+    load_init_models,
+    task_model,
+)
 from fleetvision.models.calibration import balanced_threshold, shift_sigmoid_bias, shift_softmax_prior
 from fleetvision.models.evaluation import decode_eval_set, evaluate_predictors
 from fleetvision.models.feature_training import cache_key, cached_features, feature_dataset
 from fleetvision.models.metrics import TaskEvaluation, write_evaluation
-from fleetvision.models.pipeline import training_dataset
+from fleetvision.models.pipeline import AUGMENTATION, training_dataset
 from fleetvision.models.pretrained import (
     PretrainedModel,
     build_pretrained_model,
@@ -142,9 +147,10 @@ def apply_body_prior(
     unknown = sorted(set(prior_cfg) - set(body_types))
     if unknown:
         raise ValueError(f"models.body_prior names unknown body types {unknown}; known: {list(body_types)}")
-    rows = train_frame.filter("body_index >= 0").groupBy("body_index").count().collect()
-    counts = {int(r[0]): int(r[1]) for r in rows}
-    train = np.array([counts.get(i, 0) for i in range(len(body_types))], np.float64)
+    # each row counts by its loss weight (extra datasets mixed in at a lower weight)
+    rows = train_frame.filter("body_index >= 0").groupBy("body_index").agg({"row_weight": "sum"}).collect()
+    counts = {int(r[0]): float(r[1]) for r in rows}
+    train = np.array([counts.get(i, 0.0) for i in range(len(body_types))], np.float64)
     if (train == 0).any():
         missing = [b for i, b in enumerate(body_types) if train[i] == 0]
         logger.warning("models.body_prior not applied: no training rows of body type(s) %s", missing)
@@ -208,6 +214,8 @@ def train_models(
         max_rows=spec.max_train_rows,
         seed=spec.seed,
         tasks=spec.tasks,
+        extra_datasets=spec.extra_datasets,
+        extra_max_rows=spec.extra_max_rows,
     )
     val_frame = (
         training_frame(spark, config, splits=("val",), dataset_prefix=spec.training_dataset, tasks=spec.tasks)
@@ -260,7 +268,7 @@ def train_models(
                 else:
                     model = build_multitask_model(spec, taxonomy.num_classes, len(taxonomy.body_types))
                 if spec.init_from:
-                    copied = initialise_from(model, load_model_file(spec.init_from))
+                    copied = initialise_from_models(model, load_init_models(spec.init_from))
                     mlflow.log_param("init_layers", ",".join(copied))
                 mlflow.log_params(
                     {"n_train": n_train, "n_val": n_val, "steps_per_epoch": steps, "params": model.count_params()}
@@ -393,6 +401,7 @@ def _fit_heads_on_features(
         size=spec.input_size,
         seed=spec.seed,
         flip_mode=spec.flip_mode,
+        augmentation=AUGMENTATION,
         passes=spec.feature_passes,
         rows=int(count),
         content=int(digest or 0),

@@ -1,0 +1,260 @@
+"""Real-photo check: the models on real car photos, scored exactly as the nightly job scores them.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/bench_real_dev.py                        # starter models, all photos
+    .venv/bin/python benchmarks/bench_real_dev.py --models path/to/set   # a directory of <task>/model.keras
+
+The photos are ``../shared/realdev`` (relative to the repository root; ``--photos`` to change): 223 real
+front or rear views with one labelled licence plate each (``plates.csv``, regions ``eu`` and ``br``).
+They are licensed (AGPL) for evaluation only: read in place, never copied, never trained on; the result
+holds aggregates only.
+
+Each photo goes through the scoring job's own path: the bytes through ``fleetvision.decode.decode_batch``
+at the models' input size with ``scoring.max_image_pixels`` (JPEG draft, EXIF transpose, squash to S x S),
+every model on the same batch (``fleetvision.scoring.udf.run_models``, ``scoring.batch_size`` rows at a
+time), the outputs checked by ``fleetvision.scoring.tags.validate_outputs`` and shaped by
+``prediction_frame`` with the scoring rules (``scoring.plate_threshold``, ``scoring.banner_threshold``,
+``market.driver_side`` naming the shot classes).
+Models load as the registry loads them (``keras.saving.load_model(..., compile=False)`` wrapped by
+``fleetvision.models.registry.predict_fn_for``). The box the job writes is the model's box, normalised
+to the original photo (squash decode), and is compared with the labelled box in that frame
+(``fleetvision.models.real_photos``). Result: ``benchmarks/results/real_dev.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTOS = ROOT.parent / "shared" / "realdev"
+DEFAULT_MODELS = ROOT / "models" / "starter"
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "real_dev.json"
+PLATES_CSV = "plates.csv"
+PHOTO_FOLDER = "plates"
+
+logger = logging.getLogger("bench_real_dev")
+
+
+def _display(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _model_identity(models_dir: Path, task: str, model: Any) -> dict[str, Any]:
+    from fleetvision.models.pretrained import saved_model_file
+
+    path = saved_model_file(models_dir / task)
+    card_path = path.parent / "metrics.json"
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    return {
+        "path": _display(path),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "bytes": path.stat().st_size,
+        "keras_name": model.name,
+        "input_size": int(model.input_shape[1]),
+        "mlflow_run_id": card.get("mlflow_run_id"),
+        "command": card.get("command"),
+    }
+
+
+def check_inputs(photos_dir: Path, models_dir: Path) -> list[str]:
+    """Problems that stop the run before any work (empty when all is well)."""
+    problems = []
+    if not (photos_dir / PLATES_CSV).is_file() or not (photos_dir / PHOTO_FOLDER).is_dir():
+        problems.append(
+            f"real photos not found: expected {photos_dir / PLATES_CSV} and {photos_dir / PHOTO_FOLDER}/ "
+            "(the evaluation-only set lives outside the repository, by default ../shared/realdev from the "
+            "repository root; pass --photos DIR)"
+        )
+    from fleetvision.models.pretrained import saved_model_file
+    from fleetvision.models.spec import TASKS
+
+    lacking = [t for t in TASKS if not saved_model_file(models_dir / t).is_file()]
+    if lacking:
+        problems.append(f"model directory {models_dir} lacks <task>/head.keras or <task>/model.keras for {lacking}")
+    return problems
+
+
+def run(photos_dir: Path, models_dir: Path, *, limit: int | None = None, conf: Path | None = None) -> dict[str, Any]:
+    """Score the real photos with a model set and return the report (see the module docstring)."""
+    import keras
+    import pandas as pd
+
+    from fleetvision import decode
+    from fleetvision.config import load_config
+    from fleetvision.models import real_photos
+    from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model
+    from fleetvision.models.registry import predict_fn_for
+    from fleetvision.models.spec import TASK_OUTPUTS, TASKS
+    from fleetvision.scoring import ScoringRules
+    from fleetvision.scoring.tags import prediction_frame, validate_outputs
+    from fleetvision.scoring.udf import UdfSettings, run_models
+    from fleetvision.taxonomy import load_taxonomy
+
+    config = load_config(conf, environ={})
+    taxonomy = load_taxonomy()
+    rules = ScoringRules.from_config(config.scoring, taxonomy, driver_side=config.market.driver_side)
+    settings = UdfSettings.from_config(config, environ={})
+
+    truth = real_photos.read_plate_truth(photos_dir / PLATES_CSV)
+    truth = truth.iloc[real_photos.select_spread(len(truth), limit)].reset_index(drop=True)
+
+    start = time.perf_counter()
+    loaded = {t: load_saved_task_model(models_dir / t, t) for t in TASKS}
+    sizes = {t: int(m.input_shape[1]) for t, m in loaded.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"the models of {models_dir} take different input sizes {sizes}; scoring needs one")
+    size = next(iter(sizes.values()))
+    if size != config.models.input_size:
+        # The scoring job refuses this (registry.resolve_model_ref); here the models' own size wins so a
+        # new set can be compared, and the report says so.
+        logger.warning("models take %d px input but models.input_size is %d", size, config.models.input_size)
+    # as the scoring workers do (registry.load_models): task models on one backbone run as one model
+    models = {
+        "+".join(tasks): predict_fn_for(m, size, [o for t in tasks for o in TASK_OUTPUTS[t]])
+        for tasks, m in fuse_task_models(loaded)
+    }
+    load_s = time.perf_counter() - start
+    warm = np.zeros((1, size, size, 3), dtype=np.uint8)
+    for predict in models.values():
+        predict(warm)  # the first call traces the graph; not part of the per-photo time
+
+    start = time.perf_counter()
+    items = [(photos_dir / PHOTO_FOLDER / name).read_bytes() for name in truth["file"]]
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    batch, photos = decode.decode_batch(items, size, settings.max_pixels, max_bytes=settings.max_bytes)
+    decode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    outputs = validate_outputs(run_models(models, batch, settings.model_batch_size), len(batch), taxonomy)
+    infer_s = time.perf_counter() - start
+    frame = prediction_frame(photos, outputs, taxonomy, rules, batch=batch)
+
+    ok = np.array([p.ok for p in photos], dtype=bool)
+    boxes = np.full((len(photos), 4), np.nan)
+    boxes[ok] = outputs["plate_box"]  # every ok photo's box, flagged or not: IoU is taken regardless
+    mismatched = real_photos.size_mismatches(truth, frame["width"].tolist(), frame["height"].tolist())
+    if mismatched:
+        logger.warning(
+            "%d photo(s) decoded at another size than labelled; their IoU is not meaningful", len(mismatched)
+        )
+    per_photo = pd.DataFrame(
+        {
+            "region": truth["region"],
+            "plate_iou": real_photos.plate_ious(boxes, real_photos.truth_boxes(truth)),
+            **{c: frame[c] for c in real_photos.PHOTO_COLUMNS if c not in ("region", "plate_iou")},
+        }
+    )
+    report = real_photos.summarise_photos(
+        per_photo, plate_threshold=rules.plate_threshold, banner_threshold=rules.banner_threshold
+    )
+    n = len(truth)
+    return {
+        "benchmark": "real photos (evaluation only): plate recall and IoU, shot group, score distributions",
+        "photos": {
+            "source": "openalpr/benchmarks endtoend eu + br (AGPL-3.0, evaluation only; read in place)",
+            "n": n,
+            "by_region": {r: int((truth["region"] == r).sum()) for r in real_photos.REGIONS},
+            "limit": limit,
+            "n_size_mismatch": len(mismatched),
+        },
+        "models": {
+            "dir": _display(models_dir),
+            "by_task": {t: _model_identity(models_dir, t, m) for t, m in loaded.items()},
+        },
+        "scoring": {
+            "input_size": size,
+            "config_input_size": config.models.input_size,
+            "decode": "fleetvision.decode.decode_batch: JPEG draft, EXIF transpose, RGB, squash to S x S (bilinear)",
+            "box_frame": "model box as written by scoring (clipped, ordered), normalised to the original photo",
+            "plate_threshold": rules.plate_threshold,
+            "banner_threshold": rules.banner_threshold,
+            "model_batch_size": settings.model_batch_size,
+            "driver_side": config.market.driver_side,
+            "scorer_version": rules.version,
+        },
+        "report": report,
+        "timing": {
+            "seconds_per_photo": round((read_s + decode_s + infer_s) / n, 5),
+            "read_seconds": round(read_s, 3),
+            "decode_seconds": round(decode_s, 3),
+            "inference_seconds": round(infer_s, 3),
+            "decode_ms_per_photo": round(1000 * decode_s / n, 3),
+            "inference_ms_per_photo": round(1000 * infer_s / n, 3),
+            "model_load_seconds": round(load_s, 3),
+            "note": "one pass, after a warm-up call per model; read + decode + the four models, no Spark",
+        },
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "load_average_1m": round(os.getloadavg()[0], 2),  # the per-photo time means little on a busy machine
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "keras": keras.__version__,
+        },
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """A short human summary of a result (what the script prints)."""
+    lines = [
+        f"{result['photos']['n']} real photos, models {result['models']['dir']}, "
+        f"{result['timing']['seconds_per_photo'] * 1000:.1f} ms/photo on {result['machine']['cpu_count']} CPUs "
+        f"(load average {result['machine']['load_average_1m']})"
+    ]
+    report = result["report"]
+    for name, part in [("all", report["overall"]), *report["by_region"].items()]:
+        plate, shot = part["plate"], part["shot"]
+        top = next(iter(shot["top1_classes"].items()), ("-", {"share": 0}))
+        lines.append(
+            f"{name:>3} n={part['n']:3d}  plate recall {plate['recall']:.3f}  IoU mean {plate['iou_mean']:.3f} "
+            f"median {plate['iou_median']:.3f}  >=0.5 {plate['iou50_rate']:.3f}  >=0.3 {plate['iou30_rate']:.3f}  "
+            f"present&>=0.5 {plate['present_and_iou50_rate']:.3f}  exterior {shot['exterior_rate']:.3f}  "
+            f"banner flagged {part['banner']['flagged_rate']:.3f}  top class {top[0]} ({top[1]['share']:.2f})"
+        )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, score the photos, write the JSON; 2 when the photos or models are missing."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="folder with plates.csv and plates/")
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="folder of <task>/model.keras")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--limit", type=int, default=None, help="score only N photos, spread over the set")
+    parser.add_argument("--conf", type=Path, default=None, help="config file (default conf/local.yaml)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be at least 1, got {args.limit}")
+    photos_dir, models_dir = args.photos.resolve(), args.models.resolve()
+    problems = check_inputs(photos_dir, models_dir)
+    if problems:
+        for problem in problems:
+            print(f"bench_real_dev: {problem}", file=sys.stderr)
+        return 2
+    result = run(photos_dir, models_dir, limit=args.limit, conf=args.conf)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for line in summary_lines(result):
+        print(line)
+    print(f"wrote {_display(args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
