@@ -50,11 +50,13 @@ def measure(sets: dict[str, Path]) -> dict[str, object]:
 
     variants: dict[str, dict[str, Callable[[np.ndarray], object]]] = {}
     sizes: dict[str, int] = {}
+    passes: dict[str, int] = {}
     for name, folder in sets.items():
         models = {t: load_saved_task_model(folder / t, t) for t in TASKS}
         size = int(next(iter(models.values())).input_shape[1])
         sizes[name] = size
         fused = fuse_task_models(models)
+        passes[name] = len(fused)
         fns = {
             "fused": [predict_fn_for(m, size, [o for t in ts for o in TASK_OUTPUTS[t]]) for ts, m in fused],
             "unfused": [predict_fn_for(m, size, TASK_OUTPUTS[t]) for t, m in models.items()],
@@ -84,7 +86,7 @@ def measure(sets: dict[str, Path]) -> dict[str, object]:
                 "fused_over_backbone": round(best[n]["fused"] / best[n]["backbone"], 3)
                 if "backbone" in best[n]
                 else None,
-                "passes_fused": len(fuse_task_models({t: load_saved_task_model(sets[n] / t, t) for t in TASKS})),
+                "passes_fused": passes[n],
             }
             for n in sets
         },
