@@ -12,8 +12,10 @@ from PIL import Image, ImageOps
 
 from fleetvision.config import MarketConfig
 from fleetvision.synth.files import FileSpec, encode_photo, sample_file_spec
+from fleetvision.synth.overlays import PLATE_SIZE_M, PLATE_STYLES, plate_look, plate_text, plate_texture
 from fleetvision.synth.render import (
     PhotoSpec,
+    exterior_view,
     mirrored_spec,
     plate_visibility,
     render_photo,
@@ -129,7 +131,9 @@ def test_plate_box_lies_on_the_plate_pixels(shot: str, mode: str) -> None:
         # the plate's own pixels: what changes when only the plate is painted
         diff = np.abs(_arr(with_plate.image) - _arr(blank.image)).max(axis=2) > 20
         if not with_plate.plate_present:
-            assert mode in ("small", "hidden"), f"{shot}/{mode}: a plate in plain view was not labelled"
+            # a close-up (the car overflowing the frame) may leave the plate outside it
+            close = exterior_view(spec).fill > 1.0
+            assert mode in ("small", "hidden") or close, f"{shot}/{mode}: a plate in plain view was not labelled"
             continue
         labelled += 1
         w, h = with_plate.image.size
@@ -142,7 +146,7 @@ def test_plate_box_lies_on_the_plate_pixels(shot: str, mode: str) -> None:
         iou = _iou((px[0] / w, px[1] / h, px[2] / w, px[3] / h), (x0, y0, x1, y1))
         assert iou > 0.6, f"{shot}/{mode}: box and plate pixels disagree (IoU {iou:.2f})"
         assert with_plate.plate_text
-    assert labelled >= (1 if mode in ("small", "hidden") else 3)
+    assert labelled >= (1 if mode in ("small", "hidden") else 2)
 
 
 def test_plate_visibility_subtracts_occluders_banners_and_the_frame() -> None:
@@ -254,7 +258,8 @@ def test_training_rows_are_balanced_labelled_and_deterministic() -> None:
         else:
             assert r["plate_box"] == []
     plate_shots = [r for r in rows if TAX[r["angle"]].plate_visible]
-    assert 0.5 < np.mean([r["plate_present"] for r in plate_shots]) < 0.95  # some plates absent or hidden
+    # some plates absent, hidden, cut off by a close-up's frame or too small to read at 96 px
+    assert 0.35 < np.mean([r["plate_present"] for r in plate_shots]) < 0.95
     again = list(training_rows(TAX, MARKET, seed=3, per_class=4, split="train", dataset="t", image_size=96,
                                start=30, stop=40))
     assert [r["content"] for r in again] == [r["content"] for r in rows[30:40]]
@@ -290,6 +295,44 @@ def test_training_rows_weight_exteriors_and_draw_body_types_uniformly() -> None:
         next(training_rows(TAX, MARKET, 1, 1, "train", "t", exterior_weight=0))
 
 
+@pytest.mark.parametrize("style", PLATE_STYLES)
+def test_every_plate_style_renders_legible_plates_of_its_real_shape(style: str) -> None:
+    spec = _spec("full_rear", seed=3, size=(480, 360), banner=False, plate_modes={"normal": 1.0}, plate_style=style)
+    photo = render_photo(replace(spec, crop=1.0, occluder=None))
+    assert photo.plate_present and photo.plate_text
+    x0, y0, x1, y1 = photo.plate_box  # type: ignore[misc]
+    w_m, h_m = PLATE_SIZE_M[style]
+    # a head-on rear plate keeps roughly its physical aspect (4:3 photo: normalised width x 4/3)
+    aspect = (x1 - x0) * 480 / ((y1 - y0) * 360)
+    assert 0.6 * w_m / h_m < aspect < 1.3 * w_m / h_m, (style, aspect)
+    texture = plate_texture(plate_look(derive_rng(1, "p"), style, plate_text(derive_rng(1, "t"), style)), 40)
+    assert texture.size[1] == 40 and abs(texture.size[0] / 40 - w_m / h_m) < 0.1
+
+
+def test_close_ups_overflow_the_frame_and_carry_big_plates() -> None:
+    views = [exterior_view(_spec("full_front", seed=i, plate_modes={"normal": 1.0})) for i in range(300)]
+    close = [v for v in views if v.fill > 1.0]
+    assert 0.15 < len(close) / len(views) < 0.35 and all(v.fill <= 1.5 for v in views)
+    assert all(v.tall_fill > 0.8 for v in close)
+    spec = next(s for i in range(300) if exterior_view(s := _spec("full_front", seed=i, size=(400, 300),
+                                                                banner=False, plate_modes={"normal": 1.0},
+                                                                plate_style="DE")).fill > 1.2)
+    photo = render_photo(replace(spec, crop=1.0, occluder=None))
+    if photo.plate_present:  # a very close frame may cut the plate off; otherwise it is a big one
+        assert photo.plate_box[2] - photo.plate_box[0] > 0.15  # type: ignore[index]
+
+
+def test_training_rows_draw_plate_styles_from_every_market_without_moving_the_rest() -> None:
+    kw = {"seed": 5, "per_class": 6, "split": "train", "dataset": "t", "image_size": 64}
+    market = list(training_rows(TAX, MARKET, **kw))  # type: ignore[arg-type]
+    mixed = list(training_rows(TAX, MARKET, plate_styles=PLATE_STYLES, **kw))  # type: ignore[arg-type]
+    assert [r["angle"] for r in market] == [r["angle"] for r in mixed]
+    assert [r["body_type"] for r in market] == [r["body_type"] for r in mixed]
+    assert [r["content"] for r in market] != [r["content"] for r in mixed]
+    with pytest.raises(ValueError, match="plate_styles"):
+        next(training_rows(TAX, MARKET, 1, 1, "train", "t", plate_styles=("XX",)))
+
+
 def test_training_rows_reject_bad_arguments() -> None:
     with pytest.raises(ValueError, match="per_class"):
         next(training_rows(TAX, MARKET, 1, 0, "train", "t"))
@@ -305,7 +348,7 @@ def test_photographic_draws_cover_their_ranges_and_only_exteriors_get_occluders(
     assert 0.1 < np.mean([s.occluder is not None for s in ext]) < 0.45
     assert {s.occluder for s in ext} >= {"person", "pole", "car", "foliage"}
     assert 0.4 < np.mean([s.watermark is not None for s in specs]) < 0.7
-    assert 0.25 < np.mean([s.crop > 1 for s in specs]) < 0.45 and all(1.0 <= s.crop <= 1.45 for s in specs)
+    assert 0.25 < np.mean([s.crop > 1 for s in specs]) < 0.45 and all(1.0 <= s.crop <= 1.6 for s in specs)
     assert 0.05 < np.mean([s.motion_blur > 0 for s in specs]) < 0.2
     assert all(0.6 <= s.saturation <= 1.3 and 0.7 < s.white_balance[0] < 1.3 for s in specs)
     assert all(s.blur > 0 for s in specs)  # every photo is a little soft, a quarter visibly out of focus
@@ -345,9 +388,9 @@ def test_mirror_pairs_stay_mirrors_with_crops_occluders_and_shake(pair: tuple[st
 @pytest.mark.parametrize("shot", ["full_front", "full_rear", "front_3q_passenger", "rear_3q_driver"])
 def test_crops_keep_the_plate_box_inside_the_image_and_on_the_plate(shot: str) -> None:
     labelled = 0
-    for seed in range(4):
+    for seed in range(6):
         spec = replace(_spec(shot, seed=seed, size=(320, 240), banner=False, plate_modes={"normal": 1.0}),
-                       noise=0, blur=0.0, motion_blur=0.0, occluder=None, crop=1.25 + 0.05 * seed)
+                       noise=0, blur=0.0, motion_blur=0.0, occluder=None, crop=1.25 + 0.04 * seed)
         with_plate, blank = render_photo(spec), render_photo(spec, draw_plate=False)
         if not with_plate.plate_present:
             continue  # cropped out or cut to less than half

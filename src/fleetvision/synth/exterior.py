@@ -456,13 +456,14 @@ class ExteriorView:
     yaw: float  # degrees; see the module docstring
     pitch: float  # degrees above the horizontal
     distance: float  # metres from the car's centre
-    fill: float  # share of the image width the car spans
+    fill: float  # share of the image width the car spans (above 1: a close-up, the car cut by the frame)
     shift: tuple[float, float]  # framing offset (fraction of width, height) in the canonical side
     roll: float  # degrees, canonical side
     light: tuple[float, float, float]  # (right, up, towards-camera) weights, canonical side
     background: str  # street | lot | showroom
     scene_seed: int  # background details
     occluder: float = 0.0  # 0 = none; else the share of the plate a post in front of it hides
+    tall_fill: float = 0.8  # the most of the image height the car may span (above 1 for close-ups)
 
 
 @dataclass
@@ -497,7 +498,7 @@ def make_camera(view: ExteriorView, shape: BodyShape, size: tuple[int, int]) -> 
     xy = probe.project(pts)
     x0, y0 = xy.min(axis=0)
     x1, y1 = xy.max(axis=0)
-    focal = min(view.fill * w / max(x1 - x0, 1e-6), 0.8 * h / max(y1 - y0, 1e-6))
+    focal = min(view.fill * w / max(x1 - x0, 1e-6), view.tall_fill * h / max(y1 - y0, 1e-6))
     cx = w / 2 + ms * view.shift[0] * w - focal * (x0 + x1) / 2
     cy = h * 0.55 + view.shift[1] * h - focal * (y0 + y1) / 2
     return Camera.looking_at(pos, target, focal, cx, cy, math.radians(ms * view.roll))

@@ -295,8 +295,10 @@ def write_training_set(
         if per_class > 0:
             # train/val lean towards what is hard to learn; the frozen eval set keeps the plain mix
             weight, mix = (1, "market") if kind == "eval" else (s.train_exterior_weight, s.train_body_mix)
+            styles = () if kind == "eval" else tuple(s.train_plate_styles)
             rows += render_training_set(taxonomy, config.market, seed, per_class, split, dataset,
-                                        s.train_image_size, workers=workers, exterior_weight=weight, body_mix=mix)
+                                        s.train_image_size, workers=workers, exterior_weight=weight, body_mix=mix,
+                                        plate_styles=styles)
     database = config.tables.database
     ensure_table(spark, database, TRAINING_IMAGES)
     df = conform(frame(spark, rows, TRAINING_IMAGES), TRAINING_IMAGES)

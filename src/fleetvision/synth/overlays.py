@@ -19,9 +19,12 @@ from PIL import Image, ImageDraw
 
 from fleetvision.synth.canvas import RGB, defocus, ellipse_points, font, mix, shade
 
-PLATE_STYLES = ("AU", "DE", "US")
-# physical plate sizes in metres (width, height) per style
-PLATE_SIZE_M: dict[str, tuple[float, float]] = {"AU": (0.372, 0.134), "DE": (0.52, 0.11), "US": (0.305, 0.152)}
+PLATE_STYLES = ("AU", "BR", "DE", "UK", "US")
+# physical plate sizes in metres (width, height) per style: Australia, Brazil (Mercosur), Germany (the
+# EU's long plate), the United Kingdom, the United States
+PLATE_SIZE_M: dict[str, tuple[float, float]] = {
+    "AU": (0.372, 0.134), "BR": (0.40, 0.13), "DE": (0.52, 0.11), "UK": (0.52, 0.111), "US": (0.305, 0.152),
+}
 BANNER_KINDS = ("strip", "corner", "frame", "sticker")
 
 _LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # no I, O, Q: plates avoid them
@@ -35,7 +38,9 @@ def _pick(rng: np.random.Generator, alphabet: str, n: int) -> str:
 
 
 def plate_text(rng: np.random.Generator, style: str) -> str:
-    """Random plate characters in the style of a market (AU ``ABC12D``, DE ``M AB 1234``, US ``7ABC123``).
+    """Random plate characters in the style of a market.
+
+    AU ``ABC12D``, BR ``ABC1D23`` (Mercosur), DE ``M AB 1234``, UK ``AB12 CDE``, US ``7ABC123``.
 
     Raises:
         ValueError: ``style`` is not one of ``PLATE_STYLES``.
@@ -49,6 +54,10 @@ def plate_text(rng: np.random.Generator, style: str) -> str:
         return f"{city} {_pick(rng, _LETTERS, int(rng.integers(1, 3)))} {int(rng.integers(1, 9999))}"
     if style == "US":
         return _pick(rng, _DIGITS, 1) + _pick(rng, _LETTERS, 3) + _pick(rng, _DIGITS, 3)
+    if style == "BR":
+        return _pick(rng, _LETTERS, 3) + _pick(rng, _DIGITS, 1) + _pick(rng, _LETTERS, 1) + _pick(rng, _DIGITS, 2)
+    if style == "UK":
+        return f"{_pick(rng, _LETTERS, 2)}{_pick(rng, _DIGITS, 2)} {_pick(rng, _LETTERS, 3)}"
     raise ValueError(f"plate style must be one of {PLATE_STYLES}, got {style!r}")
 
 
@@ -64,7 +73,7 @@ class PlateLook:
 
 
 def plate_look(rng: np.random.Generator, style: str, text: str) -> PlateLook:
-    """Colours and caption for a plate of ``style`` (AU plates vary by state; DE and US are fixed)."""
+    """Colours and caption for a plate of ``style`` (AU plates vary by state, UK plates are white or yellow)."""
     if style == "AU":
         options = [((250, 250, 248), (20, 20, 24)), ((250, 214, 40), (15, 15, 15)),
                    ((250, 250, 248), (20, 40, 120)), ((250, 250, 248), (110, 20, 40))]
@@ -72,6 +81,11 @@ def plate_look(rng: np.random.Generator, style: str, text: str) -> PlateLook:
         return PlateLook(style, text, bg, ink)
     if style == "DE":
         return PlateLook(style, text, (248, 248, 246), (15, 15, 15))
+    if style == "BR":
+        return PlateLook(style, text, (244, 244, 242), (20, 20, 22), "BRASIL")
+    if style == "UK":
+        bg = (250, 250, 248) if rng.random() < 0.5 else (250, 206, 30)  # front white, rear yellow
+        return PlateLook(style, text, bg, (15, 15, 15))
     caption = _US_STATES[int(rng.integers(len(_US_STATES)))]
     return PlateLook(style, text, (245, 245, 250), (25, 35, 110), caption)
 
@@ -86,12 +100,19 @@ def plate_texture(look: PlateLook, height_px: int) -> Image.Image:
     border = max(1, h // 18)
     d.rectangle((0, 0, w - 1, h - 1), outline=shade(look.ink, 1.0), width=border)
     x0 = border * 2
-    if look.style == "DE":
+    if look.style in ("DE", "UK"):
         strip = round(w * 0.085)
         d.rectangle((border, border, strip, h - border - 1), fill=(20, 50, 160))
-        d.text(((border + strip) / 2, h * 0.72), "D", fill=(240, 240, 240), font=font(round(h * 0.3)), anchor="mm")
+        mark = "D" if look.style == "DE" else "UK"
+        d.text(((border + strip) / 2, h * 0.72), mark, fill=(240, 240, 240), font=font(round(h * 0.26)), anchor="mm")
         x0 = strip + border
-    if look.caption:
+    if look.style == "BR":  # Mercosur: a blue band across the top with the country's name
+        band = round(h * 0.24)
+        d.rectangle((border, border, w - border - 1, band), fill=(20, 60, 170))
+        d.text((w / 2, band / 2 + border / 2), look.caption, fill=(240, 240, 240), font=font(round(band * 0.8)),
+               anchor="mm")
+        d.text((w / 2, (band + h) / 2), look.text, fill=look.ink, font=font(round(h * 0.6)), anchor="mm")
+    elif look.caption:
         d.text((w / 2, h * 0.17), look.caption, fill=(170, 30, 40), font=font(round(h * 0.2)), anchor="mm")
         d.text(((x0 + w) / 2, h * 0.62), look.text, fill=look.ink, font=font(round(h * 0.58)), anchor="mm")
     else:

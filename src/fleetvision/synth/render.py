@@ -42,7 +42,8 @@ PLATE_MODES: dict[str, float] = {"normal": 0.6, "small": 0.12, "steep": 0.1, "hi
 BANNER_MIX: dict[str, float] = {"strip": 0.4, "corner": 0.2, "frame": 0.2, "sticker": 0.2}
 NOISE_LEVELS = (0, 2, 3, 4, 6, 8)
 # photographic randomisation (domain randomisation for sim-to-real): shares of photos that get each
-CROP_RATE = 0.35  # a tighter crop of the render (the car cut by the frame), zoom 1.05-1.45
+CLOSE_RATE = 0.25  # exterior close-ups: the car spans 1.0-1.5 of the frame's width
+CROP_RATE = 0.35  # a tighter crop of the render (the car cut by the frame), zoom 1.05-1.6
 OCCLUDER_RATE = 0.25  # exteriors: a person, pole, another car's flank or foliage in the foreground
 WATERMARK_RATE = 0.55  # a marketplace's small semi-transparent watermark (not a dealer banner)
 MOTION_RATE = 0.12  # camera shake
@@ -63,7 +64,7 @@ class PhotoSpec:
         body_type: The car's body type (drawn on exteriors; labelled only there).
         paint, trim: Body and interior colours.
         driver_side: The market's driver side (``left`` | ``right``).
-        plate_style: ``AU`` | ``DE`` | ``US``.
+        plate_style: One of ``PLATE_STYLES`` (``AU``, ``BR``, ``DE``, ``UK``, ``US``).
         size: (width, height) of the upright photo.
         background: ``street`` | ``lot`` | ``showroom`` (exteriors).
         banner: Banner kind or None.
@@ -190,7 +191,7 @@ def sample_spec(
         taxonomy: The shot taxonomy (``shot`` must be one of its classes).
         shot: The class to render.
         driver_side: ``left`` | ``right`` (``config.market.driver_side``).
-        plate_style: ``AU`` | ``DE`` | ``US``.
+        plate_style: One of ``PLATE_STYLES`` (``AU``, ``BR``, ``DE``, ``UK``, ``US``).
         size: (width, height) of the upright photo.
         body_type, paint, trim, make_model, background: Pin the car and surroundings; None draws them.
         banner: A banner kind, ``False`` for none, or None to draw one with probability ``banner_rate``.
@@ -273,7 +274,7 @@ def _photographic(rng: np.random.Generator, group: str) -> dict[str, object]:
     saturation = float(rng.uniform(0.6, 1.3))
     vignette = float(rng.uniform(0.1, 0.45))
     motion = float(rng.uniform(0.004, 0.012))
-    crop = float(rng.uniform(1.05, 1.45))
+    crop = float(rng.uniform(1.05, 1.6))
     occluder = OCCLUDER_KINDS[int(rng.integers(len(OCCLUDER_KINDS)))]
     watermark = WATERMARKS[int(rng.integers(len(WATERMARKS)))]
     u = rng.random(5)
@@ -303,7 +304,8 @@ def exterior_view(spec: PhotoSpec) -> ExteriorView:
     pitch = float(rng.uniform(4.0, 14.0))
     steep_pitch = float(rng.uniform(24.0, 32.0))
     distance = float(rng.uniform(5.5, 9.0))
-    fill = float(rng.uniform(0.6, 0.86))
+    # share of the width the car spans: real listing photos are framed tight, often cutting the car
+    fill = float(rng.uniform(0.6, 1.0))
     small_fill = float(rng.uniform(0.3, 0.42))
     shift = (float(rng.uniform(-0.06, 0.06)), float(rng.uniform(-0.05, 0.05)))
     roll = float(rng.uniform(-2.5, 2.5))
@@ -314,6 +316,9 @@ def exterior_view(spec: PhotoSpec) -> ExteriorView:
     # from far with a long lens (flat), some crouched low or held high
     lens, wide, tele = float(rng.random()), float(rng.uniform(3.9, 5.5)), float(rng.uniform(9.0, 15.0))
     height, low, high = float(rng.random()), float(rng.uniform(1.0, 4.0)), float(rng.uniform(14.0, 20.0))
+    # close-ups: the car overflows the frame, as in many real listing photos (a plate then spans a
+    # fifth to a third of the width); drawn last so that the draws above do not move
+    close, close_fill = float(rng.random()), float(rng.uniform(1.0, 1.5))
     if spec.plate_mode not in ("steep", "small"):  # those variants set their own camera
         distance = wide if lens < 0.2 else (tele if lens > 0.85 else distance)
         pitch = low if height < 0.12 else (high if height > 0.9 else pitch)
@@ -324,6 +329,9 @@ def exterior_view(spec: PhotoSpec) -> ExteriorView:
             pitch = steep_pitch
     if spec.plate_mode == "small":
         fill = small_fill
+    tall_fill = 0.8
+    if spec.plate_mode not in ("steep", "small") and close < CLOSE_RATE:
+        fill, tall_fill = close_fill, 0.8 * close_fill
     yaw = base + j
     if spec.side is None:
         sign = random_sign
@@ -336,7 +344,7 @@ def exterior_view(spec: PhotoSpec) -> ExteriorView:
     return ExteriorView(
         yaw=yaw, pitch=pitch, distance=distance, fill=fill, shift=shift, roll=roll, light=light,
         background=spec.background, scene_seed=spec.scene_seed,
-        occluder=occluder if spec.plate_mode == "hidden" else 0.0,
+        occluder=occluder if spec.plate_mode == "hidden" else 0.0, tall_fill=tall_fill,
     )
 
 

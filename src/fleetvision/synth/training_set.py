@@ -9,12 +9,13 @@ any slice can be rendered on its own (in parallel) and gives the same bytes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
 from fleetvision.synth.files import encode_jpeg
+from fleetvision.synth.overlays import PLATE_STYLES
 from fleetvision.synth.render import render_photo, sample_spec
 from fleetvision.synth.rng import derive_rng, weighted_choice
 from fleetvision.taxonomy import Taxonomy
@@ -73,6 +74,7 @@ def training_rows(
     *,
     exterior_weight: int = 1,
     body_mix: str = "market",
+    plate_styles: Sequence[str] = (),
     start: int = 0,
     stop: int | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -96,6 +98,9 @@ def training_rows(
         body_mix: ``market`` draws each car's body type from the synthetic market's mix (sedans and
             SUVs common, vans and coupes rare), ``uniform`` draws every body type equally often, so
             the body head sees enough of the rare ones.
+        plate_styles: Draw each photo's plate style from these, equally often (its own random stream, so
+            the rest of the photo is the same whatever the list); empty: the market's style. Plates of
+            every market teach the plate model what a plate is, not what one market's plate looks like.
         start, stop: Render only rows ``start..stop-1`` (for parallel workers); default all.
 
     Yields:
@@ -115,6 +120,9 @@ def training_rows(
         raise ValueError(f"split and dataset must be non-empty, got split={split!r} dataset={dataset!r}")
     if body_mix not in ("market", "uniform"):
         raise ValueError(f"body_mix must be 'market' or 'uniform', got {body_mix!r}")
+    unknown = sorted(set(plate_styles) - set(PLATE_STYLES))
+    if unknown:
+        raise ValueError(f"plate_styles must be among {PLATE_STYLES}, got {unknown}")
     slots = class_slots(taxonomy, exterior_weight)
     n_slots = len(slots)
     total = per_class * n_slots
@@ -131,7 +139,10 @@ def training_rows(
         body_type = None
         if body_mix == "uniform":
             body_type = taxonomy.body_types[int(rng.integers(len(taxonomy.body_types)))]
-        spec = sample_spec(rng, taxonomy, cls.name, driver_side=market.driver_side, plate_style=market.plate_style,
+        plate_style = market.plate_style
+        if plate_styles:
+            plate_style = plate_styles[int(derive_rng(seed, "train-plate", split, i).integers(len(plate_styles)))]
+        spec = sample_spec(rng, taxonomy, cls.name, driver_side=market.driver_side, plate_style=plate_style,
                            size=size, banner_rate=TRAIN_BANNER_RATE, body_type=body_type)
         photo = render_photo(spec)
         quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
@@ -160,11 +171,12 @@ class _Market:
         self.plate_style = plate_style
 
 
-def _render_slice(args: tuple[Taxonomy, str, str, int, int, str, str, int, int, str, int, int]) -> list[dict[str, Any]]:
-    taxonomy, driver_side, plate_style, seed, per_class, split, dataset, image_size, weight, mix, start, stop = args
+def _render_slice(args: tuple[Any, ...]) -> list[dict[str, Any]]:
+    (taxonomy, driver_side, plate_style, seed, per_class, split, dataset, image_size, weight, mix, styles, start,
+     stop) = args
     market = _Market(driver_side, plate_style)
     return list(training_rows(taxonomy, market, seed, per_class, split, dataset, image_size,
-                              exterior_weight=weight, body_mix=mix, start=start, stop=stop))
+                              exterior_weight=weight, body_mix=mix, plate_styles=styles, start=start, stop=stop))
 
 
 def render_training_set(
@@ -180,6 +192,7 @@ def render_training_set(
     *,
     exterior_weight: int = 1,
     body_mix: str = "market",
+    plate_styles: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """All rows of :func:`training_rows`, rendered in worker processes (same rows, same order).
 
@@ -194,7 +207,7 @@ def render_training_set(
     bounds = [(i, min(total, i + chunk)) for i in range(0, total, chunk)]
     n_workers = min(resolve_workers(workers), len(bounds))
     args = [(taxonomy, market.driver_side, market.plate_style, seed, per_class, split, dataset, image_size,
-             exterior_weight, body_mix, a, b) for a, b in bounds]
+             exterior_weight, body_mix, tuple(plate_styles), a, b) for a, b in bounds]
     if n_workers <= 1:
         return [row for a in args for row in _render_slice(a)]
     with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
