@@ -60,7 +60,8 @@ def evaluate_predictors(
 
     Args:
         predictors: Task -> predict function (uint8 batch -> outputs), e.g. from
-            :func:`fleetvision.models.registry.load_models`.
+            :func:`fleetvision.models.registry.load_models`. Tasks that share one function (a fused
+            model answering several heads) are predicted once.
         eval_set: The frozen evaluation set.
         taxonomy: The shot taxonomy.
         size: Model input size S.
@@ -75,8 +76,11 @@ def evaluate_predictors(
     images, ok = decoded if decoded is not None else decode_eval_set(eval_set, size, max_pixels)
     labels = eval_set.labels.subset(ok)
     results: dict[str, TaskEvaluation] = {}
+    predicted: dict[int, dict[str, np.ndarray]] = {}
     for task, predict in predictors.items():
-        outputs = predict_in_batches(predict, images)
+        if id(predict) not in predicted:
+            predicted[id(predict)] = predict_in_batches(predict, images)
+        outputs = predicted[id(predict)]
         evaluation = evaluate_task(
             task, outputs, labels, taxonomy, banner_threshold=banner_threshold, plate_threshold=plate_threshold
         )

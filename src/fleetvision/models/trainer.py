@@ -317,8 +317,13 @@ def train_models(
             decoded = decode_eval_set(eval_set, spec.input_size, config.scoring.max_image_pixels)
             if len(decoded[0]):
                 example = decoded[0][:1]
+            if pretrained is not None:  # every head on one backbone pass, as the nightly job runs them
+                fused = predict_fn_for(pretrained.model, spec.input_size)
+                predictors = {t: fused for t in spec.tasks}
+            else:
+                predictors = {t: predict_fn_for(m, spec.input_size) for t, m in models.items()}
             evaluations = evaluate_predictors(
-                {t: predict_fn_for(m, spec.input_size) for t, m in models.items()},
+                predictors,
                 eval_set,
                 taxonomy,
                 size=spec.input_size,
