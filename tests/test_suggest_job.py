@@ -39,7 +39,8 @@ def _tables(spark, db: str, tmp_path: Path) -> None:
     spark.createDataFrame(listings, LISTINGS.schema).write.format("delta").mode("append").saveAsTable(
         qualified(db, LISTINGS)
     )
-    photo = tmp_path / "uri_photo.png"
+    photo = tmp_path / "photos" / "uri_photo.png"  # inside the photo roots (paths.photos)
+    photo.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(photo, "PNG")
     images, tags = [], []
     for i in range(6):

@@ -362,6 +362,31 @@ def _read_remote(uri: str, kind: str, netloc: str, path: str, max_bytes: int | N
     return bytes(data)
 
 
+def photo_bytes(
+    content: bytes | bytearray | None,
+    uri: str | None,
+    *,
+    max_bytes: int | None,
+    remote: RemoteOptions | None = None,
+    roots: PhotoRoots | None = None,
+) -> bytes | None:
+    """A photo's inline bytes, else the bytes at ``uri`` read inside ``roots`` (:func:`read_uri`); None when
+    there are none or the uri cannot be read (forbidden, missing, too large: logged at debug level).
+
+    For the side readers (the run's report and contact sheet, label suggestions) that show a photo when
+    they can; the scoring job itself records why a photo could not be read.
+    """
+    if content is not None:
+        return bytes(content)
+    if not uri:
+        return None
+    try:
+        return read_uri(uri, max_bytes=max_bytes, remote=remote, roots=roots)
+    except UnreadableUriError as e:
+        logger.debug("photo bytes: %s", e)
+        return None
+
+
 def read_uri(
     uri: str | None,
     max_bytes: int | None = None,

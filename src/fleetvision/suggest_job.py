@@ -84,7 +84,7 @@ def suggest_labels(
     Raises:
         ValueError: No successful scoring run (and neither ``run_id`` nor ``all_tags``).
     """
-    from fleetvision.scoring.report import _photo_bytes
+    from fleetvision.decode import PhotoRoots, photo_bytes
     from fleetvision.scoring.work import last_watermark
     from fleetvision.tables import IMAGE_TAGS, LISTING_IMAGES, LISTINGS, qualified, validate_input_table
 
@@ -116,6 +116,7 @@ def suggest_labels(
         rows = images.select("image_id", "uri", "content").collect()
         sources = {r["image_id"]: (r["content"], r["uri"]) for r in rows}
     sc = config.scoring
+    roots = PhotoRoots(config.paths.photo_root_locations())
     unreadable: list[str] = []
     csv_path = out_dir / CSV_NAME
     exported = 0
@@ -125,7 +126,8 @@ def suggest_labels(
         for row in picked.to_dict("records"):
             image_id = str(row["image_id"])
             content, uri = sources.get(image_id, (None, None))
-            data = _photo_bytes(content, uri, sc.max_image_bytes, config.paths.remote_options)
+            data = photo_bytes(content, uri, max_bytes=sc.max_image_bytes, remote=config.paths.remote_options,
+                               roots=roots)
             jpeg = export_jpeg(data, config.models.import_max_side) if data is not None else None
             if jpeg is None:
                 unreadable.append(image_id)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fleetvision import __version__
-from fleetvision.decode import ERROR_CODES, PhotoRoots, UnreadableUriError, make_thumbnail, read_uri
+from fleetvision.decode import ERROR_CODES, PhotoRoots, make_thumbnail, photo_bytes
 from fleetvision.scoring import COMPONENTS
 from fleetvision.scoring.checks import parse_dq_report
 
@@ -507,25 +507,6 @@ class ReportInputs:
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
 
 
-def _photo_bytes(
-    content: bytes | bytearray | None,
-    uri: str | None,
-    max_bytes: int,
-    remote: Mapping[str, Any] | None = None,
-    roots: PhotoRoots | None = None,
-) -> bytes | None:
-    """Inline bytes, else the bytes at ``uri`` if it is inside ``roots`` (the one reader, :func:`read_uri`)."""
-    if content is not None:
-        return bytes(content)
-    if not uri:
-        return None
-    try:
-        return read_uri(uri, max_bytes=max_bytes, remote=remote, roots=roots)
-    except UnreadableUriError as e:
-        logger.debug("report: %s", e)
-        return None
-
-
 def gather_report_inputs(spark: SparkSession, config: Config, run_id: str | None = None) -> ReportInputs | None:
     """Read one run's rows from the tables and collect the report's pieces on the driver.
 
@@ -577,7 +558,7 @@ def gather_report_inputs(spark: SparkSession, config: Config, run_id: str | None
             .collect()
         )
         for row in sorted(rows, key=lambda r: (str(r["error_code"]), str(r["image_id"]))):
-            data = _photo_bytes(row["content"], row["uri"], sc.max_image_bytes, remote, roots)
+            data = photo_bytes(row["content"], row["uri"], max_bytes=sc.max_image_bytes, remote=remote, roots=roots)
             thumb = make_thumbnail(data, THUMB_SIDE, **limits) if data else None
             inputs.error_samples.setdefault(str(row["error_code"]), []).append(
                 ErrorSample(
@@ -623,7 +604,8 @@ def gather_report_inputs(spark: SparkSession, config: Config, run_id: str | None
             wanted.update((h["gallery_order"] or [])[:GALLERY_THUMBS])
         photo_rows = images.filter(F.col("image_id").isin(sorted(wanted))).collect() if wanted else []
         raw = {
-            r["image_id"]: _photo_bytes(r["content"], r["uri"], sc.max_image_bytes, remote, roots) for r in photo_rows
+            r["image_id"]: photo_bytes(r["content"], r["uri"], max_bytes=sc.max_image_bytes, remote=remote, roots=roots)
+            for r in photo_rows
         }
         for h in sorted(heroes, key=lambda r: str(r["listing_id"])):
             hero_id = h["hero_image_id"]
