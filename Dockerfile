@@ -4,8 +4,9 @@
 #   docker run --gpus all fleetvision:0.1.0 fleetvision --help
 #
 # One image for the Spark driver and the executors: CUDA runtime, JDK 17, the pinned Python stack
-# (TensorFlow with its CUDA wheels), the package, the GPU discovery script, and the Delta Lake jars
-# pre-resolved into an Ivy cache so executors never reach Maven at run time.
+# (TensorFlow with its CUDA wheels), the package, the GPU discovery script, and the Delta Lake jars in
+# Spark's own jars folder ($SPARK_HOME/jars), so spark-submit needs no --packages and nothing reaches
+# Maven at run time.
 # Not built in this repository's CI (no Docker daemon or GPU there); `make lint` runs hadolint on it.
 
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04
@@ -20,6 +21,7 @@ ENV LANG=C.UTF-8 \
     VIRTUAL_ENV=/opt/fleetvision/venv \
     PATH=/opt/fleetvision/venv/bin:$PATH \
     PYSPARK_PYTHON=/opt/fleetvision/venv/bin/python \
+    SPARK_HOME=/opt/fleetvision/venv/lib/python3.11/site-packages/pyspark \
     TF_CPP_MIN_LOG_LEVEL=2
 
 # Base OS packages float with the pinned CUDA base image's security updates (hence no apt pins).
@@ -56,10 +58,14 @@ COPY --chown=fleetvision:fleetvision jobs ./jobs
 COPY --chown=fleetvision:fleetvision scripts ./scripts
 
 # Resolve the Delta Lake jars once, at build time, into the Ivy cache named by conf/cluster-gpu.yaml
-# (the default profile shipped in the package; relative paths would land in the working directory).
+# (the default profile shipped in the package; relative paths would land in the working directory), which
+# plain `fleetvision` runs read offline, and copy them into $SPARK_HOME/jars: spark-submit starts the JVM
+# before the job reads its config, so there they are found without --packages (docs/runbook.md, *Running
+# on a cluster*). A plain run then has them twice on its classpath, the same release: harmless.
 RUN python -c "from fleetvision.config import load_config; from fleetvision.spark import build_spark; \
 c = load_config(overrides=['spark.ivy_dir=/opt/fleetvision/ivy', 'paths.warehouse=/tmp/wh']); \
 build_spark(c).stop()" \
+    && cp /opt/fleetvision/ivy/jars/*.jar "$SPARK_HOME/jars/" \
     && rm -rf /tmp/wh \
     && chmod 0755 scripts/get_gpus_resources.sh
 

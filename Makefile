@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup check-java check-python demo test test-fast bench lint clean docs
+.PHONY: help setup check-java check-python demo test test-fast bench lint clean docs pack-env
 
 help:
 	@echo "make demo   - set up, generate an inventory, register starter models, score full + incremental"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench  - benchmarks; results as JSON under benchmarks/results/"
 	@echo "make lint   - ruff + hadolint on the Dockerfile"
 	@echo "make setup  - only create .venv and install the pinned stack"
+	@echo "make pack-env - the wheel + its dependencies packed for executors: dist/fleetvision-env.tar.gz"
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || { \
@@ -41,6 +42,12 @@ $(STAMP): pyproject.toml | check-python
 	@touch $(STAMP)
 
 setup: check-java $(STAMP)
+
+# For standalone and YARN clusters (docs/runbook.md, *Running on a cluster*):
+#   spark-submit --archives dist/fleetvision-env.tar.gz#env --conf spark.pyspark.python=./env/bin/python ...
+# Installs the pinned stack from the package index into a fresh venv (minutes; about 1 GB to download).
+pack-env: setup
+	PYTHON=$(PYTHON) VENV_PACK=$(BIN)/venv-pack BUILD_PYTHON=$(BIN)/python bash scripts/pack_env.sh
 
 demo: setup
 	bash scripts/demo.sh

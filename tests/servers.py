@@ -1,6 +1,6 @@
 """Real servers for integration tests, started on 127.0.0.1 and stopped afterwards.
 
-Each helper starts the real thing (an MLflow tracking server, a Spark standalone master and worker)
+Each helper starts the real thing (an MLflow tracking server, a Spark standalone master and workers)
 as a child process, waits until it answers, and on exit terminates it and its children.
 """
 
@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyspark
@@ -98,32 +99,54 @@ def mlflow_server(workdir: Path) -> Iterator[str]:
         _stop(proc)
 
 
+@dataclass(frozen=True)
+class StandaloneCluster:
+    """A running Spark standalone cluster on 127.0.0.1."""
+
+    master_url: str  # spark://127.0.0.1:<port>
+    master_ui: str  # http://127.0.0.1:<port>
+    worker_uis: tuple[str, ...]  # one per worker; <ui>/json/ lists its running and finished executors
+    worker_dirs: tuple[Path, ...]  # each worker's SPARK_WORKER_DIR: <dir>/<app id>/<executor id>/ per executor
+
+
 @contextlib.contextmanager
-def spark_standalone(workdir: Path, cores: int = 1, memory: str = "1g") -> Iterator[str]:
-    """A Spark standalone master and one worker on 127.0.0.1; yields the master URL."""
-    port = free_port()
-    env = {"SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_WORKER_DIR": str(workdir / "work")}
+def spark_standalone(
+    workdir: Path, cores: int = 1, memory: str = "1g", workers: int = 1
+) -> Iterator[StandaloneCluster]:
+    """A Spark standalone master and ``workers`` workers (``cores`` and ``memory`` each) on 127.0.0.1."""
+    port, master_ui_port = free_port(), free_port()
+    env = {"SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1"}
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
-    mlog, wlog = workdir / "master.log", workdir / "worker.log"
+    mlog = workdir / "master.log"
     master = _start(
         [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-         "--webui-port", str(free_port())],
+         "--webui-port", str(master_ui_port)],
         mlog,
         env,
     )
-    worker = None
+    procs: list[subprocess.Popen] = []
     url = f"spark://127.0.0.1:{port}"
     try:
         _wait(lambda: _port_open(port), "spark master", master, mlog)
-        worker = _start(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-             "--cores", str(cores), "--memory", memory, "--webui-port", str(free_port())],
-            wlog,
-            env,
-        )
-        _wait(lambda: "Successfully registered with master" in wlog.read_text(), "spark worker", worker, wlog)
-        yield url
+        uis, dirs = [], []
+        for i in range(workers):
+            wlog, ui_port = workdir / f"worker-{i}.log", free_port()
+            work = workdir / f"work-{i}"
+            procs.append(
+                _start(
+                    [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
+                     "--cores", str(cores), "--memory", memory, "--webui-port", str(ui_port), "--work-dir", str(work)],
+                    wlog,
+                    env,
+                )
+            )
+            uis.append(f"http://127.0.0.1:{ui_port}")
+            dirs.append(work)
+        for i, proc in enumerate(procs):
+            wlog = workdir / f"worker-{i}.log"
+            _wait(lambda log=wlog: "Successfully registered with master" in log.read_text(), "spark worker", proc, wlog)
+        yield StandaloneCluster(url, f"http://127.0.0.1:{master_ui_port}", tuple(uis), tuple(dirs))
     finally:
-        if worker is not None:
-            _stop(worker)
+        for proc in procs:
+            _stop(proc)
         _stop(master)

@@ -95,3 +95,20 @@ def test_config_is_frozen() -> None:
     cfg = load_config(environ={})
     with pytest.raises(Exception, match="frozen"):
         cfg.scoring.batch_size = 3  # type: ignore[misc]
+
+
+PROFILES = sorted(p.name for p in (ROOT / "conf").glob("*.yaml") if p.name != "taxonomy.yaml")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_in_conf_loads(profile: str) -> None:
+    cfg = load_config(ROOT / "conf" / profile, environ={})
+    assert cfg.source == str(ROOT / "conf" / profile)
+
+
+def test_the_production_example_leaves_the_master_and_sizes_to_spark_submit() -> None:
+    assert "prod.example.yaml" in PROFILES
+    cfg = load_config(ROOT / "conf" / "prod.example.yaml", environ={})
+    assert cfg.spark.master is None  # spark-submit's --master or spark-defaults.conf decides
+    assert not {k for k in cfg.spark.extra if k.startswith(("spark.executor.", "spark.driver."))}
+    assert cfg.paths.is_remote("warehouse") and cfg.mlflow.tracking_uri.startswith("http")

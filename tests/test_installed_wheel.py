@@ -114,7 +114,7 @@ def test_installed_package_runs_a_small_flow_from_another_directory(installed: P
     ]
 
     # everything lands in the working directory, read from the installed package
-    assert (tmp_path / "warehouse" / "metastore_db").is_dir()
+    assert (tmp_path / "warehouse" / "fleetvision.db" / "image_tags" / "_delta_log").is_dir()
     assert (tmp_path / "mlflow.db").is_file()
     assert list((tmp_path / "reports").glob("*.html")), sorted(p.name for p in tmp_path.rglob("*"))[:50]
     assert "registered as version" in steps[1].stderr, steps[1].stderr  # the starter models were found

@@ -81,9 +81,9 @@ _SPARK_JOB = textwrap.dedent(
 
 
 def test_spark_standalone_cluster_runs_a_pandas_udf_into_delta(tmp_path: Path) -> None:
-    with spark_standalone(tmp_path) as master:
+    with spark_standalone(tmp_path) as cluster:
         proc = subprocess.run(
-            [sys.executable, "-c", _SPARK_JOB, master, str(tmp_path / "wh")],
+            [sys.executable, "-c", _SPARK_JOB, cluster.master_url, str(tmp_path / "wh")],
             capture_output=True,
             text=True,
             timeout=400,

@@ -247,3 +247,54 @@ def test_incremental_run_scores_exactly_the_changes_and_matches_a_full_run(
     # nothing new: an incremental run selects nothing
     idle = run_scoring(spark, config, _options(inventory, taxonomy, tmp_path, mode="incremental"))
     assert idle.images_in == 0 and idle.listings_updated == 0 and idle.status == "succeeded"
+
+
+_HOLDER = """
+import sys
+from fleetvision.catalog import register_warehouse_tables
+from fleetvision.config import load_config
+from fleetvision.spark import build_spark
+
+warehouse, database = sys.argv[1], sys.argv[2]
+cfg = load_config(overrides=[f"paths.warehouse={warehouse}", "spark.master=local[1]", "spark.driver_memory=1g"],
+                  environ={})
+spark = build_spark(cfg)
+print("HOLDING", spark.table(f"{database}.listing_images").count(), flush=True)
+sys.stdin.readline()
+register_warehouse_tables(spark, warehouse)
+print("TAGS", spark.table(f"{database}.image_tags").count(), flush=True)
+spark.stop()
+"""
+
+
+def test_a_run_starts_and_finishes_while_another_spark_process_holds_the_warehouse(
+    spark, config, taxonomy, tmp_path, warehouse_dir
+):
+    """Issue 13.3: an analyst's shell (a second Spark process) has the warehouse open during the run."""
+    import subprocess
+    import sys
+    import uuid
+
+    database = f"fv_shared_{uuid.uuid4().hex[:8]}"  # under the warehouse, where other processes look
+    config = config.model_copy(update={"tables": config.tables.model_copy(update={"database": database})})
+    tables.ensure_database(spark, database)
+    inventory = write_inventory(spark, database, tmp_path / "photos", taxonomy, size=config.models.input_size)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(warehouse_dir), database],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = holder.stdout.readline()
+        n_images = spark.table(_q(config, tables.LISTING_IMAGES)).count()
+        assert line.split() == ["HOLDING", str(n_images)], (line, holder.poll() is not None and holder.stderr.read())
+        summary = run_scoring(spark, config, _options(inventory, taxonomy, tmp_path))
+        assert summary.status == "succeeded", summary.render()
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        out, err = holder.communicate(timeout=180)
+        assert holder.returncode == 0, err[-3000:]
+        assert f"TAGS {n_images}" in out  # the holder reads the tables the run wrote while it was open
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        spark.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")

@@ -11,7 +11,10 @@ and errors, and none of the start-up chatter of Spark, Ivy, TensorFlow and MLflo
 *Logs*). ``--verbose`` brings all of it back and FleetVision's DEBUG lines with it.
 
 Exit codes: 0 success; 1 the job ran and failed (a data-quality breach, a refused promotion, ...);
-2 bad usage, configuration or input table contract (nothing was done); 3 the job is not built yet.
+2 bad usage, configuration or input table contract (nothing was done); 3 the job is not built yet;
+4 Spark's driver cannot load Delta Lake's classes (spark-submit without ``--packages``; nothing was done,
+the one-line message names the flag to add); 5 another run holds the lease the job needs (``score``:
+one scoring run per database at a time; nothing was done, the one-line message names the holder).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from types import ModuleType
 
 from fleetvision import __version__
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BUILT = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BUILT, EXIT_NO_DELTA = 0, 1, 2, 3, 4
+EXIT_BUSY = 5  # returned by the job (fleetvision.scoring.job.EXIT_BUSY)
 
 
 @dataclass(frozen=True)
@@ -189,9 +193,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         needs_spark = getattr(module, "needs_spark", None)
         if needs_spark(args) if needs_spark is not None else getattr(module, "NEEDS_SPARK", False):
-            from fleetvision.spark import build_spark
+            from fleetvision.spark import DeltaJarsMissingError, build_spark
 
-            spark = build_spark(config, app_name=f"fleetvision-{job_name}", quiet=not args.verbose)
+            try:
+                spark = build_spark(config, app_name=f"fleetvision-{job_name}", quiet=not args.verbose)
+            except DeltaJarsMissingError as e:  # one line naming the fix; a stack trace would say less
+                print(f"fleetvision {job_name}: {e}", file=sys.stderr)
+                return EXIT_NO_DELTA
         return int(module.main(spark, config, args))
     except (ConfigError, TableContractError) as e:
         print(f"fleetvision {job_name}: {e}", file=sys.stderr)

@@ -58,9 +58,23 @@ class SparkConfig(_Section):
     delta_package: str = "io.delta:delta-spark_2.13:4.0.1"
     ivy_dir: str | None = None  # Spark's jar cache; None = ~/.ivy2.5.2 (Spark 4's default)
     ui_enabled: bool = False
-    embedded_metastore: bool = True
+    # where table names live: ``warehouse`` (the embedded default) registers the warehouse's Delta
+    # tables from their folders in every session, so any number of processes share it; ``derby`` is
+    # Hive's embedded Derby metastore under the warehouse (one process at a time); ``cluster`` uses the
+    # cluster's own metastore (Hive metastore, Glue, Unity Catalog) as spark-submit configures it
+    metastore: Literal["warehouse", "derby", "cluster"] = "warehouse"
     gpu: GpuConfig = GpuConfig()
     extra: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _embedded_metastore(cls, data: Any) -> Any:
+        """The old ``embedded_metastore`` flag: true is the embedded default, false the cluster's metastore."""
+        if isinstance(data, Mapping) and "embedded_metastore" in data:
+            data = dict(data)
+            old = data.pop("embedded_metastore")
+            data.setdefault("metastore", "warehouse" if str(old).lower() in ("true", "1", "yes") else "cluster")
+        return data
 
 
 class PathsConfig(_Section):
@@ -168,7 +182,7 @@ class MarketConfig(_Section):
 
     country: str = "AU"
     driver_side: Literal["left", "right"] = "right"  # AU/UK/JP: right-hand drive; DE/US: left
-    plate_style: Literal["AU", "DE", "US"] = "AU"
+    plate_style: Literal["AU", "BR", "DE", "UK", "US"] = "AU"
 
 
 class TablesConfig(_Section):
@@ -202,6 +216,12 @@ class SynthConfig(_Section):
     train_exterior_weight: int = Field(2, ge=1)
     # ... and each car's body type is drawn uniformly (market: the inventory's mix, vans/coupes rare)
     train_body_mix: Literal["market", "uniform"] = "uniform"
+    # ... and each photo's plate style is drawn from these (every market's plates: the plate model
+    # learns what a plate is, not one market's plate); empty: the market's style. The eval set keeps
+    # the market's style.
+    train_plate_styles: list[Literal["AU", "BR", "DE", "UK", "US"]] = Field(
+        default_factory=lambda: ["AU", "BR", "DE", "UK", "US"]
+    )
     photo_scale: float = Field(1.0, gt=0, le=1)  # shrink inventory photo files (quick demos and tests)
 
     @model_validator(mode="after")
@@ -382,6 +402,10 @@ class ScoringConfig(_Section):
     gallery_hero_first: bool = True
     report_error_samples: int = Field(4, ge=0)  # per error code
     report_hero_samples: int = Field(12, ge=0)
+    # A run's lease (one scoring run per database at a time) lasts this long after its last renewal
+    # (every stage start): a crashed run blocks the next one at most this long. Keep it above the
+    # longest stage (infer on a full run).
+    lease_ttl_minutes: int = Field(240, ge=1)
 
     @field_validator("completeness_weights")
     @classmethod

@@ -301,6 +301,22 @@ SCORING_RUNS = TableSpec(
     ),
 )
 
+RUN_LEASES = TableSpec(
+    name="run_leases",
+    key=("lease_name",),
+    owner="output",
+    description="One row per lease: the scoring run that holds it (one at a time per database), until when.",
+    schema=_s(
+        _f("lease_name", STR, False),  # scoring
+        _f("run_id", STR, False),  # the run that holds (or last held) it
+        _f("holder", STR, False),  # host:pid of that run's driver
+        _f("acquired_at", TS, False),
+        _f("renewed_at", TS, False),
+        _f("expires_at", TS, False),  # another run may take it over from then on
+        _f("released_at", TS),  # null while held
+    ),
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     LISTINGS,
     LISTING_IMAGES,
@@ -311,6 +327,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     LISTING_COMPLETENESS,
     HERO_IMAGES,
     SCORING_RUNS,
+    RUN_LEASES,
 )
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
@@ -336,9 +353,12 @@ def ensure_table(spark: SparkSession, database: str, spec: TableSpec) -> None:
     """
     from delta.tables import DeltaTable
 
+    from fleetvision.catalog import register_table
+
     ensure_database(spark, database)
     name = qualified(database, spec)
-    if spark.catalog.tableExists(name):
+    # another process may have made it since this session registered the warehouse's tables
+    if spark.catalog.tableExists(name) or register_table(spark, None, database, spec.name):
         schema = spark.table(name).schema
         validate_schema(schema, spec, where=name)
         have = {f.name.lower() for f in schema.fields}

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ from fleetvision import tables
 from fleetvision.decode import PhotoRoots
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring import work as W
+from fleetvision.scoring.lease import HeldLease, acquire_lease
 from fleetvision.scoring.tags import prediction_cache_key
 from fleetvision.scoring.udf import (
     FAIL_AT_ENV,
@@ -52,6 +53,7 @@ from fleetvision.scoring.udf import (
     make_hash_udf,
     make_scoring_udf,
 )
+from fleetvision.spark import Placement, job_placement
 from fleetvision.tables import (
     HERO_IMAGES,
     IMAGE_TAGS,
@@ -123,6 +125,8 @@ class RunSummary:
     dq_report: str | None = None
     mlflow_run_id: str | None = None
     message: str | None = None
+    # where the run ran: the master, where that setting came from, the executors (not in the ledger)
+    placement: Placement | None = None
 
     @property
     def exit_code(self) -> int:
@@ -182,19 +186,26 @@ class RunSummary:
         lines.append(f"  checks          {dq}")
         lines.append(f"  watermark       {'moved' if self.status == STATUS_SUCCEEDED else 'NOT moved'}")
         lines.append(f"  mlflow run      {self.mlflow_run_id or '-'}")
+        if self.placement is not None:
+            lines.append(f"  spark           {self.placement.describe()}")
         if self.message:
             lines.append(f"  note            {self.message}")
         return "\n".join(lines)
 
 
 class _Stopwatch:
-    def __init__(self, summary: RunSummary) -> None:
+    """Times each stage; at each stage start, renews the run's lease when due (which checks it is still ours)."""
+
+    def __init__(self, summary: RunSummary, lease: HeldLease | None = None) -> None:
         self.summary = summary
+        self.lease = lease
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         try:
+            if self.lease is not None:
+                self.lease.renew()
             yield
         finally:
             self.summary.stage_seconds[name] = round(
@@ -396,22 +407,49 @@ def run_scoring(spark: SparkSession, config: Config, options: RunOptions) -> Run
         fleetvision.tables.TableContractError: An input table is missing or off-contract (nothing done).
         ValueError: The mode or the scoring rules are invalid (nothing done).
         InjectedFailureError: A ``FLEETVISION_FAIL_AT`` point was reached.
+        fleetvision.scoring.lease.LeaseBusyError: Another run holds the database's scoring lease
+            (nothing done).
+        fleetvision.scoring.lease.LeaseLostError: The lease was lost mid-run (expired and taken over,
+            or broken by hand); the run stopped at a stage start.
     """
     environ = os.environ if options.environ is None else options.environ
     db = config.tables.database
-    # Fail fast, before any work: inputs on contract, rules valid, outputs present.
+    # Fail fast, before any work: inputs on contract, rules valid (then the lease, then the outputs).
     tables.validate_input_table(spark, db, LISTINGS)
     tables.validate_input_table(spark, db, LISTING_IMAGES)
     taxonomy = load_taxonomy()
     rules = ScoringRules.from_config(config.scoring, taxonomy, driver_side=config.market.driver_side)
     if options.mode not in W.MODES:
         raise ValueError(f"scoring mode must be one of {W.MODES}, got {options.mode!r}")
-    tables.ensure_tables(spark, db, (IMAGE_TAGS, PREDICTION_CACHE, LISTING_COMPLETENESS, HERO_IMAGES, SCORING_RUNS))
 
     started_at = datetime.now(UTC).replace(tzinfo=None)
     run_id = new_run_id(started_at)
+    # One run per database at a time: the lease (and its table) before any other table is created or
+    # written, so two first runs never race to create the outputs; released however the run ends.
+    lease = acquire_lease(spark, db, run_id, timedelta(minutes=config.scoring.lease_ttl_minutes))
+    try:
+        outputs = (IMAGE_TAGS, PREDICTION_CACHE, LISTING_COMPLETENESS, HERO_IMAGES, SCORING_RUNS)
+        tables.ensure_tables(spark, db, outputs)
+        return _score_under_lease(spark, config, options, environ, taxonomy, rules, started_at, lease)
+    finally:
+        lease.release()
+
+
+def _score_under_lease(
+    spark: SparkSession,
+    config: Config,
+    options: RunOptions,
+    environ: Mapping[str, str],
+    taxonomy: Taxonomy,
+    rules: ScoringRules,
+    started_at: datetime,
+    lease: HeldLease,
+) -> RunSummary:
+    """The run's work, once its inputs are checked and it holds the lease (:func:`run_scoring`)."""
+    db = config.tables.database
+    run_id = lease.run_id
     summary = RunSummary(run_id=run_id, mode=options.mode, status="running", started_at=started_at)
-    clock = _Stopwatch(summary)
+    clock = _Stopwatch(summary, lease)
     with clock.stage("resolve_models"):
         model_set = options.model_set
         if model_set is None:
@@ -525,9 +563,11 @@ def run_scoring(spark: SparkSession, config: Config, options: RunOptions) -> Run
 
     # 7. MLflow, then the ledger row, last.
     summary.finished_at = datetime.now(UTC).replace(tzinfo=None)
+    summary.placement = job_placement(spark)
     if options.log_to_mlflow:
         summary.mlflow_run_id = log_to_mlflow(spark, config, summary, affected, selection.input_version)
     _fail_point("before_ledger", environ)
+    lease.renew(force=True)  # only the lease's holder moves the watermark
     write_ledger(spark, db, summary)
     staging.remove()
     logger.info("scoring run %s finished: %s", run_id, summary.status)
@@ -727,10 +767,12 @@ def contact_sheet(
     remote: Mapping[str, Mapping[str, Any]] | None = None,
     roots: PhotoRoots | None = None,
     max_declared_pixels: int | None = None,
+    max_bytes: int | None = None,
 ) -> bytes | None:
     """A PNG grid of the hero picks of up to ``limit`` recomputed listings, captioned; None if none.
 
-    Photo uris are read only inside ``roots`` (a :class:`fleetvision.decode.PhotoRoots`; None: none).
+    Photo uris are read only inside ``roots`` (a :class:`fleetvision.decode.PhotoRoots`; None: none),
+    and only up to ``max_bytes`` (``scoring.max_image_bytes``), as the scoring job reads them.
     """
     from PIL import Image, ImageDraw
 
@@ -755,15 +797,8 @@ def contact_sheet(
     sheet = Image.new("RGB", (cols * thumb, math.ceil(len(rows) / cols) * (thumb + caption)), "white")
     draw = ImageDraw.Draw(sheet)
     for i, r in enumerate(rows):
-        data = r["content"]
-        if data is None and r["uri"]:
-            try:
-                data = decode.read_uri(r["uri"], remote=remote, roots=roots)
-            except decode.UnreadableUriError:
-                data = None
-        jpeg = decode.make_thumbnail(
-            bytes(data) if data is not None else None, thumb, max_pixels, max_declared_pixels=max_declared_pixels
-        )
+        data = decode.photo_bytes(r["content"], r["uri"], max_bytes=max_bytes, remote=remote, roots=roots)
+        jpeg = decode.make_thumbnail(data, thumb, max_pixels, max_declared_pixels=max_declared_pixels)
         x, y = (i % cols) * thumb, (i // cols) * (thumb + caption)
         if jpeg is not None:
             with Image.open(io.BytesIO(jpeg)) as im:
@@ -834,6 +869,7 @@ def log_to_mlflow(
                     remote=config.paths.remote_options,
                     roots=PhotoRoots(config.paths.photo_root_locations()),
                     max_declared_pixels=config.scoring.max_declared_pixels,
+                    max_bytes=config.scoring.max_image_bytes,
                 )
                 if png is not None:
                     (Path(tmp) / "hero_contact_sheet.png").write_bytes(png)
