@@ -67,7 +67,10 @@ c = load_config(overrides=['spark.ivy_dir=/opt/fleetvision/ivy', 'paths.warehous
 build_spark(c).stop()" \
     && cp /opt/fleetvision/ivy/jars/*.jar "$SPARK_HOME/jars/" \
     && rm -rf /tmp/wh \
-    && chmod 0755 scripts/get_gpus_resources.sh
+    && chmod 0755 scripts/get_gpus_resources.sh scripts/k8s_entrypoint.sh
 
-ENTRYPOINT ["/usr/bin/tini", "--"]
+# Spark on Kubernetes starts pods with `driver ...` / `executor`: the entrypoint turns those into
+# spark-submit (client mode) and the executor JVM on the wheel's $SPARK_HOME, as Spark's own images do;
+# any other command (`fleetvision score ...`) runs as given (tests/test_k8s_entrypoint.py).
+ENTRYPOINT ["/usr/bin/tini", "--", "/opt/fleetvision/scripts/k8s_entrypoint.sh"]
 CMD ["fleetvision", "--help"]
