@@ -16,6 +16,7 @@ help:
 	@echo "make demo   - set up, generate an inventory, register starter models, score full + incremental"
 	@echo "make test   - set up, ruff + the whole pytest suite (what CI runs)"
 	@echo "make bench  - benchmarks; results as JSON under benchmarks/results/"
+	@echo "make bench-peers - the job vs Ray Data, Daft, predict_batch_udf (own venv): benchmarks/results/peers.json"
 	@echo "make lint   - ruff + hadolint on the Dockerfile"
 	@echo "make setup  - only create .venv and install the pinned stack"
 	@echo "make pack-env - the wheel + its dependencies packed for executors: dist/fleetvision-env.tar.gz"
@@ -67,6 +68,24 @@ bench: setup
 	$(BIN)/python benchmarks/bench_model_cost.py
 	$(BIN)/python benchmarks/bench_model_memory.py
 	$(BIN)/python benchmarks/bench_real_dev.py
+
+# The job against Ray Data, Daft and predict_batch_udf on the same photos and fused model (issue 11).
+# Ray and Daft need pyarrow >= 15 and numpy 2: their own venv, pinned in benchmarks/peers/requirements.txt.
+PEERS_VENV := benchmarks/peers/.venv
+BENCH_PEERS_ARGS ?=
+$(PEERS_VENV)/.installed: benchmarks/peers/requirements.txt | check-python
+	@test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade "pip==26.3"
+	$(PEERS_VENV)/bin/python -m pip install --quiet -r benchmarks/peers/requirements.txt
+	@touch $@
+
+.PHONY: bench-peers gpu-check-prepare
+bench-peers: setup $(PEERS_VENV)/.installed
+	PYTHONPATH=src:benchmarks/peers $(BIN)/python benchmarks/bench_peers.py $(BENCH_PEERS_ARGS)
+
+# build/gpu_check/ for scripts/gpu_check.sh on a lent accelerator (docs/runbook.md, *GPU check*)
+gpu-check-prepare: setup
+	PYTHON=$(BIN)/python bash scripts/gpu_check.sh --prepare
 
 lint: setup
 	$(BIN)/ruff check src tests jobs benchmarks

@@ -1,0 +1,471 @@
+"""Benchmark: the same photos, fused model and decoder in the job and in the engines a team would pick.
+
+    make bench-peers                                   # 10,000 photos (builds the peers venv first)
+    PYTHONPATH=src:benchmarks/peers .venv/bin/python benchmarks/bench_peers.py --photos 300   # a quick look
+
+Photos: a synthetic inventory (``fleetvision.synth``: the marketplace's mix of sizes, formats, EXIF
+orientations and ~2% broken files) with at least ``--photos`` decodable photos, rendered once into
+``benchmarks/peers/.cache/<key>/`` (the key names the seed, the listing count and a digest of the
+renderer's code, so a rerun reuses the files). Every method reads them by uri.
+
+Model: the starter models (``models/starter``, copied once per run so a file edited meanwhile cannot
+mix models) fused on one EfficientNet-Lite0 backbone pass (``fuse_task_models``). Decoder:
+``fleetvision.decode.decode_batch`` with the job's limits. Methods, each in its own process(es):
+
+* ``plain_loop``: one Python process, 256 photos decoded at a time, the model on 64 at a time: the floor.
+* ``spark_pandas_udf``: the job's scoring UDF (``fleetvision.scoring.udf.make_scoring_udf``, which also
+  shapes the tag rows) in a Spark ``local[N]`` session, written to the ``noop`` sink.
+* ``spark_predict_batch_udf``: ``pyspark.ml.functions.predict_batch_udf`` running the floor's batch function.
+* ``ray_data``: Ray Data ``map_batches`` with an actor pool of N actors (peers venv).
+* ``daft``: a ``@daft.cls`` UDF class with N processes (peers venv).
+* ``job_full``: ``fleetvision score --mode full --no-mlflow`` on an inventory of those photos (the
+  starter models registered first; the ``score`` process timed from start to exit, and the run's own
+  clock from its log).
+
+N is ``--workers`` (default 2, the machine's cores here). Each method runs once, cold: the timed pass
+includes loading the model in every worker (what a nightly run pays); engine start-up (Spark session,
+``ray.init``) is outside it except for ``job_full``. Peak RSS is sampled every 0.25 s over each method's
+process tree. Writes ``benchmarks/results/peers.json`` and prints the markdown table for the runbook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = ROOT / "benchmarks" / "peers"
+CACHE = PEERS / ".cache"
+PEERS_PYTHON = PEERS / ".venv" / "bin" / "python"
+MAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
+RESULTS = ROOT / "benchmarks" / "results" / "peers.json"
+METHODS = ("plain_loop", "spark_pandas_udf", "spark_predict_batch_udf", "ray_data", "daft", "job_full")
+SEED = 11
+logger = logging.getLogger("bench_peers")
+
+try:
+    from peer_work import RssSampler, WorkSettings, machine, peers_table
+except ImportError as e:  # pragma: no cover - run from make or with PYTHONPATH
+    raise SystemExit("bench_peers.py needs PYTHONPATH=src:benchmarks/peers (make bench-peers sets it)") from e
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = f"{ROOT / 'src'}:{PEERS}"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def overrides(work: Path, photos_dir: Path, starter: Path, workers: int, decode_batch: int, model_batch: int
+              ) -> list[str]:
+    """Config overrides for every Spark method and the job: everything under ``work`` but the photos."""
+    return [
+        f"paths.warehouse={work / 'warehouse'}",
+        f"paths.photos={photos_dir}",
+        f"paths.artifacts={work / 'artifacts'}",
+        f"paths.reports={work / 'reports'}",
+        f"paths.starter_models={starter}",
+        f"mlflow.tracking_uri=sqlite:///{work / 'mlflow.db'}",
+        f"spark.master=local[{workers}]",
+        "spark.shuffle_partitions=2",
+        f"spark.arrow_max_records_per_batch={decode_batch}",
+        f"scoring.batch_size={model_batch}",
+        "spark.extra={spark.databricks.delta.snapshotPartitions: '2', spark.ui.enabled: 'false'}",
+    ]
+
+
+# ------------------------------------------------------------------------------------------ photos
+def _renderer_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "src" / "fleetvision" / "synth").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def plan_for(n_photos: int, seed: int) -> tuple[Any, Any]:
+    """The smallest inventory (listings) with at least ``n_photos`` decodable photos, and its settings."""
+    from fleetvision.config import load_config
+    from fleetvision.synth.inventory import plan_inventory
+    from fleetvision.synth.job import settings_from
+    from fleetvision.taxonomy import load_taxonomy
+
+    config = load_config(overrides=[], environ={})
+    taxonomy = load_taxonomy()
+    listings = max(1, math.ceil(n_photos / 12))
+    while True:
+        settings = settings_from(config, seed, listings)
+        inv = plan_inventory(settings, taxonomy)
+        good = sum(1 for p in inv.photos if not p.bad_kind)
+        if good >= n_photos:
+            return settings, inv
+        listings += max(1, math.ceil((n_photos - good) / 12))
+
+
+def ensure_photos(n_photos: int, seed: int, workers: int) -> dict[str, Any]:
+    """Render the inventory's photos once into the cache; later calls with the same key reuse them."""
+    from fleetvision.synth.inventory import image_rows, label_rows, render_plans
+
+    settings, inv = plan_for(n_photos, seed)
+    key = f"s{seed}-l{settings.n_listings}-r{_renderer_digest()}"
+    folder = CACHE / key
+    manifest = folder / "inventory.pkl"
+    if manifest.is_file():
+        logger.info("photos: reusing %s", folder)
+        return pickle.loads(manifest.read_bytes())
+    photos_dir = folder / "photos"
+    files, stats = render_plans(inv.photos, photos_dir, keep_bytes=False, workers=workers)
+    data = {
+        "key": key,
+        "folder": str(folder),
+        "photos_dir": str(photos_dir.resolve()),
+        "listings": [lp.row() for lp in inv.listings],
+        "images": image_rows(inv.photos, files, inline=False),
+        "labels": label_rows(inv.photos, files),
+        "photos_good": sum(1 for p in inv.photos if not p.bad_kind),
+        "render_seconds": round(stats.seconds, 1),
+        "render_workers": stats.workers,
+    }
+    manifest.write_bytes(pickle.dumps(data))
+    return data
+
+
+def photo_sizes(images: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bytes and pixel sizes of the photo files (header reads only), and the formats."""
+    from urllib.parse import unquote, urlparse
+
+    from PIL import Image
+
+    sizes, pixels, formats = [], [], {}
+    for row in images:
+        path = Path(unquote(urlparse(row["uri"]).path))
+        try:
+            sizes.append(path.stat().st_size)
+            with Image.open(path) as im:
+                pixels.append(im.size[0] * im.size[1])
+                formats[im.format] = formats.get(im.format, 0) + 1
+        except Exception:  # broken files are part of the feed: counted, not measured
+            formats["unreadable"] = formats.get("unreadable", 0) + 1
+
+    def q(values: list[int], f: float) -> int:
+        return sorted(values)[min(len(values) - 1, int(f * len(values)))] if values else 0
+
+    return {
+        "files": len(images),
+        "bytes_total_mib": round(sum(sizes) / 2**20, 1),
+        "bytes_median_kib": round(q(sizes, 0.5) / 1024, 1),
+        "bytes_p95_kib": round(q(sizes, 0.95) / 1024, 1),
+        "bytes_max_kib": round(max(sizes, default=0) / 1024, 1),
+        "megapixels_median": round(q(pixels, 0.5) / 1e6, 2),
+        "megapixels_p95": round(q(pixels, 0.95) / 1e6, 2),
+        "megapixels_max": round(max(pixels, default=0) / 1e6, 2),
+        "formats": formats,
+    }
+
+
+# --------------------------------------------------------------------------------- spark (in a child)
+class StarterModelSet:
+    """What the scoring UDF's model cache needs of a model set: an id (the starter files' digest)."""
+
+    def __init__(self, settings_json: str, model_set_id: str) -> None:
+        self.settings_json = settings_json
+        self.model_set_id = model_set_id
+
+    def __repr__(self) -> str:
+        return f"StarterModelSet({self.model_set_id})"
+
+
+def starter_loader(model_set: StarterModelSet) -> dict[str, Any]:
+    """The scoring UDF's model loader for the starter files: one fused predict function."""
+    from peer_work import load_fused_model
+
+    return {"angle+banner+plate+body": load_fused_model(WorkSettings.from_json(model_set.settings_json))}
+
+
+def spark_child(method: str, args: argparse.Namespace) -> int:
+    """Run one Spark method (or write the inventory tables) in this process; result JSON to ``--child-out``."""
+    import pandas as pd
+
+    from fleetvision.config import load_config
+    from fleetvision.spark import build_spark
+
+    work = Path(args.child_work)
+    settings = WorkSettings.from_json(args.child_settings)
+    config = load_config(overrides=json.loads(args.child_overrides), environ={})
+    spark = build_spark(config, app_name=f"fleetvision-bench-peers-{method}")
+    try:
+        if method == "write_inventory":
+            from fleetvision.synth.job import frame
+            from fleetvision.tables import IMAGE_LABELS, LISTING_IMAGES, LISTINGS, overwrite_table
+
+            data = pickle.loads(Path(args.child_inventory).read_bytes())
+            db = config.tables.database
+            for spec, rows in ((LISTINGS, data["listings"]), (LISTING_IMAGES, data["images"]),
+                               (IMAGE_LABELS, data["labels"])):
+                overwrite_table(spark, db, spec, frame(spark, rows, spec), "bench-peers-inventory")
+            Path(args.child_out).write_text(json.dumps({"images": len(data["images"])}))
+            return 0
+        uris = json.loads(Path(args.child_uris).read_text())
+        pdf = pd.DataFrame({"uri": uris, "content": [None] * len(uris)})
+        images = spark.createDataFrame(pdf, "uri string, content binary").repartition(args.workers).cache()
+        images.count()
+        if method == "spark_pandas_udf":
+            from fleetvision.scoring import ScoringRules
+            from fleetvision.scoring.udf import UdfSettings, make_scoring_udf
+            from fleetvision.taxonomy import load_taxonomy
+
+            taxonomy = load_taxonomy()
+            model_set = StarterModelSet(settings.to_json(), args.child_model_id)
+            score = make_scoring_udf(model_set, UdfSettings.from_config(config, environ={}), taxonomy,
+                                     ScoringRules.from_config(config.scoring, taxonomy), loader=starter_loader)
+            out = images.select(score("uri", "content").alias("p"))
+        elif method == "spark_predict_batch_udf":
+            from pyspark.ml.functions import predict_batch_udf
+            from pyspark.sql import types as T
+
+            settings_json = settings.to_json()
+
+            def make_predict_fn() -> Any:
+                from peer_work import infer_uris, load_fused_model
+
+                s = WorkSettings.from_json(settings_json)
+                predict = load_fused_model(s)
+                return lambda batch: infer_uris(batch.tolist(), predict, s)
+
+            score = predict_batch_udf(make_predict_fn, return_type=T.ArrayType(T.FloatType()),
+                                      batch_size=settings.decode_batch)
+            out = images.select(score("uri").alias("p"))
+        else:
+            raise ValueError(f"unknown Spark method {method!r}")
+        start = time.perf_counter()
+        out.write.format("noop").mode("overwrite").save()
+        seconds = time.perf_counter() - start
+        Path(args.child_out).write_text(json.dumps({"seconds": round(seconds, 3), "photos": len(uris),
+                                                    "workers": args.workers,
+                                                    "partitions": images.rdd.getNumPartitions()}))
+        return 0
+    finally:
+        spark.stop()
+        shutil.rmtree(work / "spark-tmp", ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------ methods
+def run_measured(cmd: list[str], log: Path, cwd: Path | None = None, timeout: float | None = None
+                 ) -> tuple[float, dict[str, Any], int]:
+    """Run a command, sampling its process tree's RSS; returns wall seconds, the memory report, exit code."""
+    logger.info("running: %s", " ".join(cmd[:4]) + (" ..." if len(cmd) > 4 else ""))
+    with log.open("ab") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_env(), cwd=cwd or ROOT)
+        with RssSampler(proc.pid) as sampler:
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = proc.wait()
+        wall = time.perf_counter() - start
+    return wall, sampler.report(), rc
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def method_engine(name: str, python: Path, uris_file: Path, settings: WorkSettings, workers: int, work: Path,
+                  log: Path) -> dict[str, Any]:
+    engine = {"plain_loop": "plain_loop", "ray_data": "ray", "daft": "daft"}[name]
+    result_file = work / f"{name}.json"
+    cmd = [str(python), str(PEERS / "run_engine.py"), engine, "--uris", str(uris_file), "--settings",
+           settings.to_json(), "--workers", str(workers), "--out", str(result_file)]
+    wall, memory, rc = run_measured(cmd, log)
+    if rc != 0 or not result_file.is_file():
+        return {"error": f"exit {rc}: {_tail(log)}", "wall_seconds": round(wall, 1), **memory}
+    return {**json.loads(result_file.read_text()), "wall_seconds": round(wall, 1), **memory}
+
+
+def method_spark(name: str, uris_file: Path, settings: WorkSettings, over: list[str], workers: int,
+                 work: Path, log: Path, model_id: str, inventory: Path | None = None) -> dict[str, Any]:
+    result_file = work / f"{name}.json"
+    cmd = [str(MAIN_PYTHON), str(Path(__file__).resolve()), "--child", name, "--workers", str(workers),
+           "--child-out", str(result_file), "--child-work", str(work), "--child-settings", settings.to_json(),
+           "--child-overrides", json.dumps(over), "--child-uris", str(uris_file), "--child-model-id", model_id]
+    if inventory is not None:
+        cmd += ["--child-inventory", str(inventory)]
+    wall, memory, rc = run_measured(cmd, log)
+    if rc != 0 or not result_file.is_file():
+        return {"error": f"exit {rc}: {_tail(log)}", "wall_seconds": round(wall, 1), **memory}
+    return {**json.loads(result_file.read_text()), "wall_seconds": round(wall, 1), **memory}
+
+
+_RUN_CLOCK = re.compile(r"^\s*time\s+(\d+(?:\.\d+)?)s\b")  # the summary's "time  514.1s (...): stages"
+
+
+def method_job(over: list[str], work: Path, log: Path, n_images: int) -> dict[str, Any]:
+    """Register the starter models (untimed), then time ``fleetvision score --mode full``."""
+    cli = ROOT / ".venv" / "bin" / "fleetvision"
+    sets = ["--conf", str(ROOT / "conf" / "local.yaml"), *(a for o in over for a in ("--set", o))]
+    with log.open("ab") as out:
+        rc = subprocess.run([str(cli), "promote", "--starter", *sets], stdout=out, stderr=subprocess.STDOUT,
+                            env=_env(), cwd=work).returncode
+    if rc != 0:
+        return {"error": f"promote --starter exit {rc}: {_tail(log)}"}
+    job_log = work / "job_full.log"
+    wall, memory, rc = run_measured([str(cli), "score", "--mode", "full", "--no-mlflow", *sets], job_log, cwd=work)
+    text = job_log.read_text(errors="replace")
+    with log.open("a") as out:
+        out.write(text)
+    if rc != 0:
+        return {"error": f"score exit {rc}: {_tail(job_log, 25)}", "wall_seconds": round(wall, 1), **memory}
+    summary = [line for line in text.splitlines() if re.search(r"seconds|images|photos/s|stage|infer", line)]
+    clock = [float(m.group(1)) for line in summary if (m := _RUN_CLOCK.search(line))]
+    return {"seconds": round(wall, 3), "photos": n_images, "workers": None, "timed": "the score process, start to exit",
+            "run_clock_seconds": clock[-1] if clock else None, "summary_lines": summary[-40:], **memory}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--photos", type=int, default=10_000, help="at least this many decodable photos")
+    parser.add_argument("--workers", type=int, default=2, help="Spark cores, Ray actors, Daft processes")
+    parser.add_argument("--decode-batch", type=int, default=256)
+    parser.add_argument("--model-batch", type=int, default=64)
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
+    parser.add_argument("--peers-python", type=Path, default=PEERS_PYTHON)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    for hidden in ("out", "work", "settings", "overrides", "uris", "model-id", "inventory"):
+        parser.add_argument(f"--child-{hidden}", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j", "absl", "tensorflow", "alembic", "urllib3", "mlflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.child:
+        return spark_child(args.child, args)
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    if {"ray_data", "daft"} & set(methods) and not args.peers_python.is_file():
+        parser.error(f"{args.peers_python} is missing: build the peers venv first (make bench-peers does)")
+    host = machine()
+    from fleetvision.config import load_config
+
+    defaults = load_config(overrides=[], environ={})
+    data = ensure_photos(args.photos, SEED, args.workers)
+    photos_dir = Path(data["photos_dir"])
+    uris = [row["uri"] for row in data["images"]]
+    sizes = photo_sizes(data["images"])
+    logger.info("photos: %d images (%s MiB) in %s", len(uris), sizes["bytes_total_mib"], photos_dir)
+
+    work = Path(tempfile.mkdtemp(prefix="fv-peers-"))
+    log = work / "bench_peers.log"
+    try:
+        starter = work / "starter"
+        shutil.copytree(ROOT / "models" / "starter", starter)
+        digest = hashlib.sha256()
+        for path in sorted(starter.rglob("*")):
+            if path.is_file():
+                digest.update(path.relative_to(starter).as_posix().encode() + path.read_bytes())
+        model_id = f"starter-{digest.hexdigest()[:12]}"
+        settings = WorkSettings(
+            starter_dir=str(starter), photo_root=str(photos_dir), image_size=defaults.models.input_size,
+            max_pixels=defaults.scoring.max_image_pixels, max_declared_pixels=defaults.scoring.max_declared_pixels,
+            max_bytes=defaults.scoring.max_image_bytes, decode_batch=args.decode_batch, model_batch=args.model_batch,
+        )
+        uris_file = work / "uris.json"
+        uris_file.write_text(json.dumps(uris))
+        inventory = work / "inventory.pkl"
+        shutil.copy(Path(data["folder"]) / "inventory.pkl", inventory)
+        over = overrides(work, photos_dir, starter, args.workers, args.decode_batch, args.model_batch)
+
+        results: dict[str, dict[str, Any]] = {}
+        for name in methods:
+            load_before = round(os.getloadavg()[0], 2)
+            logger.info("method %s: %d photos", name, len(uris))
+            if name in ("plain_loop",):
+                r = method_engine(name, MAIN_PYTHON, uris_file, settings, args.workers, work, log)
+            elif name in ("ray_data", "daft"):
+                r = method_engine(name, args.peers_python, uris_file, settings, args.workers, work, log)
+            elif name.startswith("spark_"):
+                r = method_spark(name, uris_file, settings, over, args.workers, work, log, model_id)
+            else:
+                prep = method_spark("write_inventory", uris_file, settings, over, args.workers, work, log, model_id,
+                                    inventory)
+                r = prep if "error" in prep else method_job(over, work, log, len(uris))
+            r["load_average_1m_before"] = load_before
+            r["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+            results[name] = r
+            logger.info("method %s: %s", name, {k: r.get(k) for k in ("seconds", "photos_decoded", "error",
+                                                                     "peak_rss_mib_per_worker")})
+            # written after every method, so a run stopped part-way still leaves what it measured
+            write_report(args, data, sizes, settings, model_id, host, results, methods)
+        report = write_report(args, data, sizes, settings, model_id, host, results, methods)
+        print(markdown_table(report))
+        print(f"results: {args.out}; log: {log}")
+        return 0 if all("error" not in r for r in results.values()) else 1
+    finally:
+        if os.environ.get("BENCH_PEERS_KEEP"):
+            logger.info("kept %s", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def write_report(args: argparse.Namespace, data: dict[str, Any], sizes: dict[str, Any], settings: WorkSettings,
+                 model_id: str, host: dict[str, Any], results: dict[str, dict[str, Any]], methods: list[str]
+                 ) -> dict[str, Any]:
+    """peers.json from what has been measured so far (``methods_pending`` names the rest)."""
+    n = len(data["images"])
+    report = {
+        "benchmark": "peers",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "make bench-peers" if args.photos == 10_000 else
+        f"PYTHONPATH=src:benchmarks/peers .venv/bin/python benchmarks/bench_peers.py --photos {args.photos}",
+        "photos": n,
+        "photos_planned_good": data["photos_good"],
+        "photos_planned_broken": n - data["photos_good"],
+        "photo_files": sizes,
+        "photos_cache": data["key"],
+        "model": {"starter_models": "models/starter", "model_set_id": model_id, "fused": "one backbone pass"},
+        "settings": {"workers": args.workers, "decode_batch": args.decode_batch, "model_batch": args.model_batch,
+                     "input_size": settings.image_size},
+        "machine": host,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        "methods": peers_table(results),
+        "methods_pending": [m for m in methods if m not in results],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The runbook's table, from the JSON."""
+    rows = ["| method | photos/s | vs the plain loop | peak RSS per worker (MiB) | workers |", "|---|---|---|---|---|"]
+    for name, m in report["methods"].items():
+        if m.get("photos_per_second") is None:
+            rows.append(f"| {name} | failed | | | |")
+            continue
+        ratio = "" if m.get("ratio_to_floor") is None else f"{m['ratio_to_floor']:.2f}"
+        rows.append(f"| {name} | {m['photos_per_second']:.1f} | {ratio} | "
+                    f"{m.get('peak_rss_mib_per_worker')} | {m.get('workers_seen')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

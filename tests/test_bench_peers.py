@@ -1,0 +1,72 @@
+"""The peers benchmark's pure parts: the ratio table of peers.json and how processes are counted.
+
+The benchmark itself (``make bench-peers``) needs its own venv and minutes per method; these run in CI.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def peer_work():
+    name = "bench_peers_peer_work"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "peers" / "peer_work.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)
+
+
+def test_rates_and_ratios_are_against_the_floor_and_a_failed_method_is_kept(peer_work):
+    table = peer_work.peers_table(
+        {
+            "plain_loop": {"photos": 1000, "seconds": 50.0},
+            "spark_pandas_udf": {"photos": 1000, "seconds": 40.0},
+            "ray_data": {"photos": 1000, "seconds": None, "error": "exit 1"},
+        }
+    )
+    assert table["plain_loop"]["photos_per_second"] == 20.0
+    assert table["plain_loop"]["ratio_to_floor"] == 1.0
+    assert table["spark_pandas_udf"]["photos_per_second"] == 25.0
+    assert table["spark_pandas_udf"]["ratio_to_floor"] == 1.25
+    assert table["ray_data"]["photos_per_second"] is None
+    assert table["ray_data"]["error"] == "exit 1"
+
+
+def test_without_a_floor_there_are_rates_but_no_ratios(peer_work):
+    table = peer_work.peers_table({"daft": {"photos": 300, "seconds": 100.0}})
+    assert table["daft"]["photos_per_second"] == 3.0
+    assert table["daft"]["ratio_to_floor"] is None
+
+
+@pytest.mark.parametrize("photos, seconds", [(0, 1.0), (10, 0.0), (None, 1.0)])
+def test_a_finished_method_needs_photos_and_time(peer_work, photos, seconds):
+    with pytest.raises(ValueError, match="method 'x'"):
+        peer_work.peers_table({"x": {"photos": photos, "seconds": seconds}})
+
+
+def test_process_roles(peer_work):
+    role = peer_work.process_role
+    assert role("python", ["python", "run_engine.py"], True) == "driver"
+    assert role("java", ["/usr/lib/jvm/java-17/bin/java", "-cp", "x"], False) == "jvm"
+    assert role("raylet", ["/venv/lib/ray/core/src/ray/raylet/raylet", "--x"], False) == "infra"
+    assert role("python", ["python", "/venv/lib/ray/_private/workers/default_worker.py"], False) == "worker"
+    assert role("ray::RayScorer", ["ray::RayScorer.__call__"], False) == "worker"
+    assert role("python", ["python", "-m", "pyspark.daemon", "pyspark.worker"], False) == "worker"
+
+
+def test_work_settings_round_trip_and_reject_bad_sizes(peer_work):
+    s = peer_work.WorkSettings("/m", "/p", 224, 40_000_000, 250_000_000, 64 << 20, 256, 64)
+    assert peer_work.WorkSettings.from_json(s.to_json()) == s
+    with pytest.raises(ValueError, match="model_batch"):
+        peer_work.WorkSettings("/m", "/p", 224, 40_000_000, 250_000_000, 64 << 20, 256, 0)
