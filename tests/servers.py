@@ -64,6 +64,15 @@ def _start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subp
     )
 
 
+_RUNNING: dict[str, subprocess.Popen] = {}  # a server's URL -> its process, while it runs
+
+
+def kill_server(url: str) -> None:
+    """SIGKILL a server started here (its whole process group), as a crash or the OOM killer would."""
+    os.killpg(_RUNNING[url].pid, signal.SIGKILL)
+    _RUNNING[url].wait(timeout=20)
+
+
 def _port_open(port: int) -> bool:
     with socket.create_connection(("127.0.0.1", port), timeout=1):
         return True
@@ -94,8 +103,10 @@ def mlflow_server(workdir: Path) -> Iterator[str]:
 
     try:
         _wait(healthy, "mlflow server", proc, log)
+        _RUNNING[url] = proc
         yield url
     finally:
+        _RUNNING.pop(url, None)
         _stop(proc)
 
 

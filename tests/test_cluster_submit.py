@@ -14,6 +14,7 @@ only the paths changed: ``nightly_score.py --mode full``, ``generate.py --evolve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,14 +22,16 @@ import shlex
 import subprocess
 import sys
 import sysconfig
+import textwrap
 import urllib.request
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from servers import BIN, SPARK_HOME, StandaloneCluster, spark_standalone
 
-from fleetvision.cli import EXIT_NO_DELTA
+from fleetvision.exit_codes import ExitCode
 
 pytestmark = pytest.mark.integration
 
@@ -123,9 +126,16 @@ def _delta_frame(path: Path):
     return DeltaTable(str(path)).to_pandas()
 
 
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
+    """The module's cluster: a master and two workers (1 core, 2 GiB each) on 127.0.0.1, started once."""
+    with spark_standalone(tmp_path_factory.mktemp("cluster"), cores=1, memory="2g", workers=2) as cluster:
+        yield cluster
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # about 8 minutes on an idle 2-core machine; 15 with a training job beside it
-def test_the_runbook_lines_run_on_a_standalone_cluster(tmp_path: Path) -> None:
+def test_the_runbook_lines_run_on_a_standalone_cluster(tmp_path: Path, standalone: StandaloneCluster) -> None:
     options, jobs = runbook_lines()
     wh = tmp_path / "wh"
     paths = [
@@ -174,7 +184,7 @@ def test_the_runbook_lines_run_on_a_standalone_cluster(tmp_path: Path) -> None:
     # the synthetic day of churn changes every listing of the three (at the default 7%, none would change),
     # through the environment so that the command lines stay as the runbook gives them
     rehearsal = {**_env(), "FLEETVISION__SYNTH__EVOLVE_RATE": "1.0", "FLEETVISION__SYNTH__PHOTO_SCALE": "0.35"}
-    with spark_standalone(tmp_path, cores=1, memory="2g", workers=2) as cluster:
+    with contextlib.nullcontext(standalone) as cluster:
         submit = localize(options, cluster.master_url, packed)
         steps = {
             "full": job_line(jobs, "jobs/nightly_score.py", "--conf", "conf/prod.example.yaml", "--mode", "full"),
@@ -238,9 +248,120 @@ def test_without_delta_jars_the_job_says_which_flag_to_add(tmp_path: Path) -> No
     proc = _run(cmd, tmp_path / "submit.log", env)
     # spark-submit relays the driver's Python stderr on its own stdout: read both
     console = proc.stdout + proc.stderr
-    assert proc.returncode == EXIT_NO_DELTA, console[-3000:]
+    assert proc.returncode == ExitCode.NO_DELTA, console[-3000:]
     ours = [line for line in console.splitlines() if line.startswith("fleetvision score:")]
     assert len(ours) == 1, console
     assert f"--packages io.delta:delta-spark_2.13:{version('delta-spark')}" in ours[0] and "--jars" in ours[0]
     assert "Traceback" not in console and "Exception" not in console, console
     assert not list(wh.glob("*.db")), "a table was touched"
+
+
+_KILLED_WORKER_RUN = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from pathlib import Path
+    from pyspark import TaskContext
+    from test_score_job_support import OracleModels, StandInModelSet, write_inventory
+    from fleetvision import tables
+    from fleetvision.config import load_config
+    from fleetvision.scoring.run import RunOptions, run_scoring
+    from fleetvision.spark import build_spark
+    from fleetvision.taxonomy import load_taxonomy
+
+    class KillOnceModels(OracleModels):
+        # The oracle; the angle model SIGKILLs its own Python worker at that worker's second call, once a run.
+        def __init__(self, truth, taxonomy, marker_dir):
+            super().__init__(truth, taxonomy)
+            self.marker_dir = marker_dir
+
+        def __call__(self, model_set):
+            models = super().__call__(model_set)
+            angle, calls, markers = models["angle"], [], self.marker_dir
+
+            def angle_or_die(batch):
+                ctx = TaskContext.get()
+                task = f"{ctx.stageId()}-{ctx.partitionId()}"
+                Path(markers, f"call-{task}-attempt{ctx.attemptNumber()}-pid{os.getpid()}").touch()
+                calls.append(len(batch))
+                if len(calls) == 2:
+                    try:  # the first worker to get here dies; no other
+                        fd = os.open(os.path.join(markers, "killed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                    except FileExistsError:
+                        return angle(batch)
+                    os.write(fd, f"{task} {ctx.attemptNumber()} {os.getpid()}".encode())
+                    os.close(fd)
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return angle(batch)
+
+            models["angle"] = angle_or_die
+            return models
+
+    master, root = sys.argv[1], Path(sys.argv[2])
+    (root / "markers").mkdir(parents=True)
+    cfg = load_config(overrides=[
+        f"spark.master={master}", f"paths.warehouse={root / 'wh'}", f"paths.photos={root / 'photos'}",
+        "spark.driver_memory=1g", "spark.shuffle_partitions=2", "spark.metastore=warehouse",
+        "spark.extra={spark.executor.memory: 1g, spark.executor.cores: '1'}",
+        # several model calls per task, so the worker dies with part of its task's rows done
+        "spark.arrow_max_records_per_batch=4", "scoring.batch_size=2",
+    ], environ={})
+    spark = build_spark(cfg)
+    taxonomy = load_taxonomy()
+    db = cfg.tables.database
+    inv = write_inventory(spark, db, root / "photos", taxonomy, n_listings=3, size=cfg.models.input_size,
+                          with_bad=False)
+    loader = KillOnceModels(inv.pixel_truth, taxonomy, str(root / "markers"))
+    summary = run_scoring(spark, cfg, RunOptions(mode="full", model_set=StandInModelSet(), loader=loader,
+                                                 log_to_mlflow=False))
+    q = lambda spec: tables.qualified(db, spec)
+    tags = spark.table(q(tables.IMAGE_TAGS)).collect()
+    cache = spark.table(q(tables.PREDICTION_CACHE))
+    out = {
+        "status": summary.status,
+        "images": spark.table(q(tables.LISTING_IMAGES)).count(),
+        "tag_ids": sorted(r["image_id"] for r in tags),
+        "truth_ids": sorted(inv.truth_by_image),
+        "wrong_angles": [r["image_id"] for r in tags if r["angle"] != inv.truth_by_image[r["image_id"]].angle],
+        "cache": cache.count(),
+        "cache_keys": cache.select("content_hash").distinct().count(),
+        "photos_inferred": summary.photos_inferred,
+        "master": spark.sparkContext.master,
+    }
+    print("RESULT " + json.dumps(out))
+    spark.stop()
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_python_worker_killed_during_inference_is_retried_and_every_image_gets_one_tag(
+    tmp_path: Path, standalone: StandaloneCluster
+) -> None:
+    """Issue 13: SIGKILL of a Python worker in the scoring UDF, on a standalone worker; Spark retries the task."""
+    tests_dir = str(Path(__file__).parent)
+    env = {**_env(), "PYTHONPATH": os.pathsep.join([tests_dir, os.environ.get("PYTHONPATH", "")])}
+    env.pop("FLEETVISION_FAIL_AT", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_WORKER_RUN, standalone.master_url, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT_S,
+        env=env,
+        cwd=ROOT,
+    )
+    (tmp_path / "run.log").write_text(proc.stdout + "\n--- stderr\n" + proc.stderr)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    result = json.loads(proc.stdout.split("RESULT ", 1)[1].splitlines()[0])
+    assert result["master"] == standalone.master_url
+    markers = tmp_path / "markers"
+    assert (markers / "killed").exists(), "no Python worker was killed"
+    task, attempt, pid = (markers / "killed").read_text().split()
+    calls = [p.name for p in markers.glob("call-*")]
+    # the killed worker's task ran again, in another Python process, on a later attempt
+    retried = [c for c in calls if c.startswith(f"call-{task}-attempt") and not c.endswith(f"-pid{pid}")]
+    assert any(int(c.split("-attempt")[1].split("-")[0]) > int(attempt) for c in retried), (task, attempt, calls)
+    assert result["status"] == "succeeded"
+    assert result["tag_ids"] == result["truth_ids"] and len(result["tag_ids"]) == result["images"]
+    assert result["wrong_angles"] == []
+    assert result["cache"] == result["cache_keys"] == result["photos_inferred"]

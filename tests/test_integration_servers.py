@@ -92,3 +92,87 @@ def test_spark_standalone_cluster_runs_a_pandas_udf_into_delta(tmp_path: Path) -
     assert "TOTAL 9900" in proc.stdout
     # the driver plus at least one executor registered
     assert int(proc.stdout.split("EXECUTORS")[1].split()[0]) >= 2
+
+
+def test_the_tracking_server_dying_mid_run_leaves_the_tables_committed_and_the_ledger_saying_so(
+    spark, config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: the MLflow server is killed right after the run's image_tags MERGE commits."""
+    import threading
+    import time
+
+    import mlflow
+    from servers import kill_server
+    from test_score_job_support import OracleModels, StandInModelSet, write_inventory
+
+    from fleetvision import tables
+    from fleetvision.scoring.run import RunOptions, run_scoring
+    from fleetvision.taxonomy import load_taxonomy
+
+    # MLflow's client retries a dead server for about 4 minutes by default (docs/runbook.md); one quick retry here
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    taxonomy = load_taxonomy()
+    db = config.tables.database
+    inv = write_inventory(
+        spark, db, tmp_path / "photos", taxonomy, n_listings=2, size=config.models.input_size, with_bad=False
+    )
+    outputs = (tables.IMAGE_TAGS, tables.PREDICTION_CACHE, tables.LISTING_COMPLETENESS, tables.HERO_IMAGES)
+    tables.ensure_tables(spark, db, (*outputs, tables.SCORING_RUNS))
+    location = {
+        spec.name: Path(
+            spark.sql(f"DESCRIBE DETAIL {tables.qualified(db, spec)}").first()["location"].removeprefix("file:")
+        )
+        for spec in (tables.IMAGE_TAGS, tables.LISTING_COMPLETENESS)
+    }
+    first_merge = "_delta_log/00000000000000000001.json"  # version 0 is the CREATE TABLE
+    killed_at: list[float] = []
+    with mlflow_server(tmp_path) as url:
+        try:
+            # the server is up when the run starts: its experiment is created through it
+            mlflow.set_tracking_uri(url)
+            experiment = f"score-{tmp_path.name}"
+            mlflow.create_experiment(experiment)
+            cfg = config.model_copy(
+                update={"mlflow": config.mlflow.model_copy(update={"tracking_uri": url, "experiment": experiment})}
+            )
+            done = threading.Event()
+
+            def kill_after_the_tags_commit() -> None:
+                while not done.is_set():
+                    if (location["image_tags"] / first_merge).exists():
+                        kill_server(url)
+                        killed_at.append(time.time())
+                        return
+                    time.sleep(0.05)
+
+            killer = threading.Thread(target=kill_after_the_tags_commit, daemon=True)
+            killer.start()
+            options = RunOptions(
+                mode="full",
+                model_set=StandInModelSet(),
+                loader=OracleModels(inv.pixel_truth, taxonomy),
+                log_to_mlflow=True,
+            )
+            try:
+                summary = run_scoring(spark, cfg, options)
+            finally:
+                done.set()
+                killer.join(timeout=10)
+        finally:
+            mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
+
+    print(summary.render())
+    assert killed_at, "the server was never killed: the image_tags MERGE did not commit"
+    # the listing tables committed after the server was gone: the run went on without it
+    assert (location["listing_completeness"] / first_merge).stat().st_mtime > killed_at[0]
+    assert summary.status == "succeeded", summary.render()
+    assert summary.mlflow_run_id is None and "MLflow logging failed" in (summary.message or "")
+    ledger = spark.table(tables.qualified(db, tables.SCORING_RUNS)).collect()
+    assert len(ledger) == 1 and ledger[0]["status"] == "succeeded"  # the watermark moved
+    assert ledger[0]["mlflow_run_id"] is None and "MLflow logging failed" in ledger[0]["message"]
+    tags = spark.table(tables.qualified(db, tables.IMAGE_TAGS))
+    assert tags.count() == tags.select("image_id").distinct().count() == len(inv.truth_by_image)
+    listings = spark.table(tables.qualified(db, tables.LISTING_COMPLETENESS))
+    assert sorted(r["listing_id"] for r in listings.collect()) == inv.listing_ids

@@ -15,15 +15,24 @@ Listing status: tags are facts about photos, so every image in ``listing_images`
 listing's status. Completeness and hero rows exist only for ``active`` listings: a listing that is
 sold or withdrawn loses them (ranking and search have no use for them), and gets them back if it is
 re-activated.
+
+Rows the input contract does not expect (counted in :class:`InputAnomalies`, logged with their ids):
+
+* Several rows with one ``image_id`` (the key): the row with the latest ``updated_at`` is the image
+  (null ``updated_at`` counts as oldest; ties go to the smallest ``listing_id``, ``position``, ``uri``,
+  then ``content``, so every run picks the same row); the others are superseded, never read or tagged.
+* An image whose ``listing_id`` is not in ``listings``: tagged like any other; its listing has no
+  status, so it gets no completeness or hero row until it appears in ``listings`` as active (that
+  listing change makes the next incremental run compute it).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from fleetvision.tables import (
@@ -45,6 +54,8 @@ MODES: tuple[str, ...] = ("full", "incremental")
 ACTIVE_STATUS = "active"
 WORK_COLUMNS = ("image_id", "listing_id", "position", "uri", "content")
 _LISTING_FIELDS = ("status", "seller_type", "body_type")
+ANOMALY_SAMPLE = 20
+"""How many duplicated image ids and unknown listing ids a run names (the counts are complete)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,41 @@ class Watermark:
 
 
 @dataclass(frozen=True)
+class InputAnomalies:
+    """Selected ``listing_images`` rows that the input contract does not expect (module docstring: the rules).
+
+    Every input row is accounted for: the selected rows are the images tagged (one each) plus
+    ``superseded_rows``; ``orphan_images`` of those images are tagged but belong to no known listing.
+
+    Attributes:
+        superseded_rows: Rows not used because another row of the same ``image_id`` is newer.
+        duplicate_image_ids: Up to :data:`ANOMALY_SAMPLE` of the image ids that had several rows, sorted.
+        orphan_images: Selected images whose ``listing_id`` is not in ``listings``.
+        orphan_listing_ids: Up to :data:`ANOMALY_SAMPLE` of those listing ids, sorted.
+    """
+
+    superseded_rows: int = 0
+    duplicate_image_ids: tuple[str, ...] = ()
+    orphan_images: int = 0
+    orphan_listing_ids: tuple[str, ...] = ()
+
+    def note(self) -> str | None:
+        """One line for the run's message and log, naming the ids; None when there is nothing to say."""
+        parts = []
+        if self.superseded_rows:
+            parts.append(
+                f"{self.superseded_rows} duplicate listing_images row(s) superseded by a newer row of the same "
+                f"image_id (latest updated_at wins): {', '.join(self.duplicate_image_ids)}"
+            )
+        if self.orphan_images:
+            parts.append(
+                f"{self.orphan_images} image(s) of listings missing from listings, tagged without completeness: "
+                f"{', '.join(self.orphan_listing_ids)}"
+            )
+        return "; ".join(parts) or None
+
+
+@dataclass(frozen=True)
 class WorkSelection:
     """What one run does.
 
@@ -75,6 +121,7 @@ class WorkSelection:
         images: ``WORK_COLUMNS`` of the photos to tag.
         deleted_image_ids: ``image_id`` of tag rows to remove.
         affected_listing_ids: ``listing_id`` of listings to recompute (or to drop if no longer active).
+        anomalies: Superseded duplicate rows and images of unknown listings among the selected images.
     """
 
     mode: Mode
@@ -84,6 +131,7 @@ class WorkSelection:
     images: DataFrame
     deleted_image_ids: DataFrame
     affected_listing_ids: DataFrame
+    anomalies: InputAnomalies = field(default_factory=InputAnomalies)
 
 
 def last_watermark(spark: SparkSession, database: str) -> Watermark | None:
@@ -141,7 +189,9 @@ def select_work(spark: SparkSession, database: str, mode: Mode, watermark: Water
         raise ValueError(f"scoring mode must be one of {MODES}, got {mode!r}")
     input_version = table_version(spark, database, LISTING_IMAGES)
     listings_version = table_version(spark, database, LISTINGS)
-    snapshot = read_version(spark, database, LISTING_IMAGES.name, input_version).select(*WORK_COLUMNS)
+    # With its updated_at: several rows of one image_id are resolved by it (select_images).
+    snapshot = read_version(spark, database, LISTING_IMAGES.name, input_version).select(*WORK_COLUMNS, "updated_at")
+    listings = read_version(spark, database, LISTINGS.name, listings_version).select("listing_id")
     # Every table is read at a pinned version, so the selection stays the same however often Spark
     # evaluates it, even after this run has merged into the output tables.
     tags = pinned(spark, database, IMAGE_TAGS.name).select("image_id", "listing_id")
@@ -152,22 +202,22 @@ def select_work(spark: SparkSession, database: str, mode: Mode, watermark: Water
     if mode == "full":
         # Every listing anything knows of: recomputed if active, its rows removed otherwise.
         listing_ids = (
-            read_version(spark, database, LISTINGS.name, listings_version)
-            .select("listing_id")
-            .union(snapshot.select("listing_id"))
+            listings.union(snapshot.select("listing_id"))
             .union(tags.select("listing_id"))
             .union(pinned(spark, database, LISTING_COMPLETENESS.name).select("listing_id"))
             .union(pinned(spark, database, HERO_IMAGES.name).select("listing_id"))
             .distinct()
         )
+        images, anomalies = select_images(snapshot, listings)
         return WorkSelection(
             mode="full",
             input_version=input_version,
             from_version=None,
             listings_version=listings_version,
-            images=snapshot,
+            images=images,
             deleted_image_ids=tags.select("image_id").join(snapshot.select("image_id"), "image_id", "left_anti"),
             affected_listing_ids=listing_ids,
+            anomalies=anomalies,
         )
 
     assert watermark is not None  # narrowed above: incremental with no watermark became full
@@ -185,7 +235,7 @@ def select_work(spark: SparkSession, database: str, mode: Mode, watermark: Water
             input_version=input_version,
             from_version=from_version,
             listings_version=listings_version,
-            images=snapshot.limit(0),
+            images=snapshot.select(*WORK_COLUMNS).limit(0),
             deleted_image_ids=empty_ids,
             affected_listing_ids=listing_changes,
         )
@@ -199,9 +249,12 @@ def select_work(spark: SparkSession, database: str, mode: Mode, watermark: Water
     )
     changed_ids = changes.select("image_id").distinct()
     # The change feed says *that* an image changed; its current row (or absence) says what to do.
-    images = snapshot.join(changed_ids, "image_id", "left_semi")
+    images, anomalies = select_images(snapshot.join(changed_ids, "image_id", "left_semi"), listings)
     deleted = changed_ids.join(snapshot.select("image_id"), "image_id", "left_anti")
-    affected = changes.select("listing_id").union(listing_changes).distinct()
+    # The listings the changed images were tagged under too: a row appended for an existing image_id
+    # (a duplicate that wins) may move it to another listing without an update in the change feed.
+    moved_from = tags.join(changed_ids, "image_id", "left_semi").select("listing_id")
+    affected = changes.select("listing_id").union(listing_changes).union(moved_from).distinct()
     return WorkSelection(
         mode="incremental",
         input_version=input_version,
@@ -210,7 +263,78 @@ def select_work(spark: SparkSession, database: str, mode: Mode, watermark: Water
         images=images,
         deleted_image_ids=deleted,
         affected_listing_ids=affected,
+        anomalies=anomalies,
     )
+
+
+def latest_image_rows(rows: DataFrame) -> DataFrame:
+    """One row per ``image_id``: the one with the latest ``updated_at`` (the module docstring's rule).
+
+    Null ``updated_at`` counts as oldest; ties go to the smallest ``listing_id``, ``position``, ``uri``,
+    then ``content``, so the same row wins however often it is evaluated. Every row is shuffled with its
+    bytes by ``image_id``: :func:`select_images` calls it only when there are duplicates.
+
+    Args:
+        rows: ``WORK_COLUMNS`` and ``updated_at``.
+
+    Returns:
+        ``WORK_COLUMNS``.
+    """
+    newest_first = Window.partitionBy("image_id").orderBy(
+        F.col("updated_at").desc_nulls_last(),
+        F.col("listing_id").asc_nulls_last(),
+        F.col("position").asc_nulls_last(),
+        F.col("uri").asc_nulls_last(),
+        F.col("content").asc_nulls_last(),
+    )
+    ranked = rows.withColumn("_rank", F.row_number().over(newest_first))
+    return ranked.filter(F.col("_rank") == 1).select(*WORK_COLUMNS)
+
+
+def select_images(
+    rows: DataFrame, listings: DataFrame, sample: int = ANOMALY_SAMPLE
+) -> tuple[DataFrame, InputAnomalies]:
+    """The images to tag from the selected ``listing_images`` rows, and what was unexpected in them.
+
+    One small Spark job on the id columns counts both kinds (the bytes are not read); naming the ids
+    and resolving duplicates (:func:`latest_image_rows`) cost more only when there are some. Without
+    duplicates the rows are used as they are.
+
+    Args:
+        rows: The selected rows, ``WORK_COLUMNS`` and ``updated_at`` (several per image_id possible).
+        listings: ``listing_id`` of the ``listings`` table at the run's version.
+        sample: How many ids to name in the anomalies.
+
+    Returns:
+        ``WORK_COLUMNS``, one row per image_id, and the :class:`InputAnomalies` (logged as a warning).
+    """
+    known = listings.select("listing_id").distinct().withColumn("_known", F.lit(1))
+    # A null listing_id never matches, so it counts as unknown too.
+    ids = rows.select("image_id", "listing_id").join(known, "listing_id", "left")
+    per_image = ids.groupBy("image_id").agg(
+        F.count(F.lit(1)).alias("rows"), F.min(F.coalesce(F.col("_known"), F.lit(0))).alias("known")
+    )
+    totals = per_image.agg(
+        F.sum(F.col("rows") - 1).alias("superseded"), F.sum(1 - F.col("known")).alias("unknown")
+    ).first()
+    superseded = int(totals["superseded"] or 0) if totals else 0
+    n_orphans = int(totals["unknown"] or 0) if totals else 0
+    duplicate_ids: tuple[str, ...] = ()
+    images = rows.select(*WORK_COLUMNS)
+    if superseded:
+        repeated = per_image.filter(F.col("rows") > 1).select("image_id").orderBy("image_id").limit(sample)
+        duplicate_ids = tuple(r["image_id"] for r in repeated.collect())
+        images = latest_image_rows(rows)
+        # the winning row decides the image's listing
+        n_orphans = images.select("listing_id").join(known, "listing_id", "left_anti").count()
+    orphan_ids: tuple[str, ...] = ()
+    if n_orphans:
+        orphans = images.select("listing_id").join(known, "listing_id", "left_anti").distinct()
+        orphan_ids = tuple(str(r["listing_id"]) for r in orphans.orderBy("listing_id").limit(sample).collect())
+    anomalies = InputAnomalies(superseded, duplicate_ids, n_orphans, orphan_ids)
+    if anomalies.note():
+        logger.warning("listing_images: %s", anomalies.note())
+    return images, anomalies
 
 
 def photos_to_infer(hashed: DataFrame, work_images: DataFrame, cache: DataFrame, model_set_id: str) -> DataFrame:
