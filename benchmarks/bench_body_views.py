@@ -13,7 +13,7 @@ pretrained backbone). The angle, banner and plate models beside ``--model`` are 
 The photos are rendered in-process exactly as ``fleetvision generate --eval-set`` renders the frozen set
 (``synth.eval_seed``, ``synth.eval_per_class``, ``synth.train_image_size`` by default, market body mix),
 decoded by the scoring decoder at ``models.input_size``; only exterior shots carry a body label.
-Accuracy and macro recall come from :func:`fleetvision.models.metrics.evaluate_body`, as in
+Accuracy and macro recall come from :func:`fleetvision.models.eval_metrics.evaluate_body`, as in
 ``fleetvision evaluate``. The three variants are the same weights
 (:func:`fleetvision.models.architecture.with_body_views`). Time is model inference only, batches of
 128, interleaved round by round, best round; for scale, the angle, banner and plate starter models are
@@ -56,8 +56,8 @@ def run(model_path: Path, seed: int | None, per_class: int | None, repeats: int)
     from fleetvision.config import load_config
     from fleetvision.decode import decode_batch
     from fleetvision.models.architecture import with_body_views
-    from fleetvision.models.metrics import EvalLabels, evaluate_body
-    from fleetvision.models.registry import predict_fn_for
+    from fleetvision.models.eval_metrics import EvalLabels, evaluate_body
+    from fleetvision.models.serving import predict_fn_for
     from fleetvision.synth.training_set import training_rows
     from fleetvision.taxonomy import load_taxonomy
 

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_model_cost.py --set old=/tmp/old_starter --set new=models/starter
 
 For each set (a folder of ``<task>/head.keras`` + ``backbone.json`` or ``<task>/model.keras``):
-* ``fused``: the set as the scoring workers run it (``registry.load_models``: task models on one shared
+* ``fused``: the set as the scoring workers run it (``serving.load_models``: task models on one shared
   pretrained backbone fused into one model, one backbone pass per photo);
 * ``unfused``: every task model on its own (what scoring did before fusion);
 * ``backbone``: one pass of the shared backbone alone (pretrained sets), so ``fused / backbone`` is the
@@ -45,7 +45,7 @@ def measure(sets: dict[str, Path]) -> dict[str, object]:
     import tensorflow as tf
 
     from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model, nested_backbone
-    from fleetvision.models.registry import predict_fn_for
+    from fleetvision.models.serving import predict_fn_for
     from fleetvision.models.spec import TASK_OUTPUTS, TASKS
 
     variants: dict[str, dict[str, Callable[[np.ndarray], object]]] = {}

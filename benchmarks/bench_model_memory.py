@@ -5,10 +5,10 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_model_memory.py             # batches of 64 and 256
 
 Each variant runs in a fresh Python process (peak RSS only grows): load TensorFlow and the four starter
-models as the scoring workers do (``registry.load_models``: heads on one pretrained backbone fused into
+models as the scoring workers do (``serving.load_models``: heads on one pretrained backbone fused into
 one model), warm up on 8 images, note the RSS, push one batch of random uint8 images through, note the
 peak RSS (``ru_maxrss``). ``mb_per_image`` = (peak - warm) / batch: what a batch in flight adds. Results
-go to ``benchmarks/results/model_memory.json``; the budget in ``fleetvision.models.registry.load_models``
+go to ``benchmarks/results/model_memory.json``; the budget in ``fleetvision.models.serving.load_models``
 comes from here.
 """
 
@@ -35,7 +35,7 @@ def child(batch: int) -> dict[str, float]:
     import numpy as np
 
     from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model
-    from fleetvision.models.registry import predict_fn_for
+    from fleetvision.models.serving import predict_fn_for
     from fleetvision.models.spec import TASKS
 
     models = {t: load_saved_task_model(STARTER / t, t) for t in TASKS}

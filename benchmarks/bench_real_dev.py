@@ -17,7 +17,7 @@ time), the outputs checked by ``fleetvision.scoring.tags.validate_outputs`` and 
 ``prediction_frame`` with the scoring rules (``scoring.plate_threshold``, ``scoring.banner_threshold``,
 ``market.driver_side`` naming the shot classes).
 Models load as the registry loads them (``keras.saving.load_model(..., compile=False)`` wrapped by
-``fleetvision.models.registry.predict_fn_for``). The box the job writes is the model's box, normalised
+``fleetvision.models.serving.predict_fn_for``). The box the job writes is the model's box, normalised
 to the original photo (squash decode), and is compared with the labelled box in that frame
 (``fleetvision.models.real_photos``). Result: ``benchmarks/results/real_dev.json``.
 """
@@ -98,7 +98,7 @@ def run(photos_dir: Path, models_dir: Path, *, limit: int | None = None, conf: P
     from fleetvision.config import load_config
     from fleetvision.models import real_photos
     from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model
-    from fleetvision.models.registry import predict_fn_for
+    from fleetvision.models.serving import predict_fn_for
     from fleetvision.models.spec import TASK_OUTPUTS, TASKS
     from fleetvision.scoring import ScoringRules
     from fleetvision.scoring.tags import prediction_frame, validate_outputs
@@ -120,10 +120,10 @@ def run(photos_dir: Path, models_dir: Path, *, limit: int | None = None, conf: P
         raise ValueError(f"the models of {models_dir} take different input sizes {sizes}; scoring needs one")
     size = next(iter(sizes.values()))
     if size != config.models.input_size:
-        # The scoring job refuses this (registry.resolve_model_ref); here the models' own size wins so a
+        # The scoring job refuses this (resolve.resolve_model_ref); here the models' own size wins so a
         # new set can be compared, and the report says so.
         logger.warning("models take %d px input but models.input_size is %d", size, config.models.input_size)
-    # as the scoring workers do (registry.load_models): task models on one backbone run as one model
+    # as the scoring workers do (serving.load_models): task models on one backbone run as one model
     models = {
         "+".join(tasks): predict_fn_for(m, size, [o for t in tasks for o in TASK_OUTPUTS[t]])
         for tasks, m in fuse_task_models(loaded)

@@ -73,7 +73,8 @@ def _models(config: Any, tmp: Path) -> tuple[Any, str]:
     import mlflow
 
     from fleetvision.models.pretrained import saved_model_file
-    from fleetvision.models.registry import register_starter_models, resolve_model_set
+    from fleetvision.models.resolve import resolve_model_set
+    from fleetvision.models.starter import register_starter_models
 
     mlflow.set_tracking_uri(config.mlflow.resolved_tracking_uri())
     mlflow.create_experiment(config.mlflow.experiment, artifact_location=(tmp / "mlartifacts").as_uri())
@@ -91,7 +92,7 @@ def _register_untrained(config: Any) -> None:
     import mlflow
 
     from fleetvision.models.architecture import build_multitask_model, task_model
-    from fleetvision.models.registry import log_task_model, set_champion
+    from fleetvision.models.registration import log_task_model, set_champion
     from fleetvision.models.spec import TrainSpec
     from fleetvision.taxonomy import load_taxonomy
     from fleetvision.tracking import configure_mlflow
@@ -128,7 +129,7 @@ def _warm(fn: Callable[[], Any], repeats: int = 2) -> float:
 
 def bench_plain_loop(photos: pd.DataFrame, model_set: Any, config: Any) -> float:
     """Seconds to decode and score every photo in one process, Arrow-sized batches, no Spark."""
-    from fleetvision.models.registry import load_models
+    from fleetvision.models.serving import load_models
     from fleetvision.scoring import ScoringRules
     from fleetvision.scoring.udf import UdfSettings, score_frame
     from fleetvision.taxonomy import load_taxonomy
@@ -182,7 +183,6 @@ def bench_row_udf(spark: Any, images: Any, model_set: Any, config: Any, partitio
     """A plain (row-at-a-time) Python UDF: every photo decoded and scored alone."""
     from pyspark.sql import functions as F
 
-    from fleetvision.models.registry import load_models
     from fleetvision.scoring import ScoringRules
     from fleetvision.scoring.udf import PREDICTION_SCHEMA, UdfSettings, score_frame, worker_models
     from fleetvision.taxonomy import load_taxonomy
@@ -192,7 +192,7 @@ def bench_row_udf(spark: Any, images: Any, model_set: Any, config: Any, partitio
     settings = UdfSettings.from_config(config, environ={})
 
     def score_one(uri: str | None, content: bytes | None) -> dict[str, Any]:
-        models = worker_models(model_set, load_models)
+        models = worker_models(model_set)
         frame = score_frame(
             pd.Series([uri], dtype=object), pd.Series([content], dtype=object), models, settings, taxonomy, rules
         )
@@ -221,7 +221,7 @@ def bench_predict_batch_udf(spark: Any, images: Any, model_set: Any, config: Any
     numeric = ("angle_score", "banner_score", "plate_score", "body_score", "sharpness", "brightness")
 
     def make_predict_fn() -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-        from fleetvision.models.registry import load_models
+        from fleetvision.models.serving import load_models
 
         models = load_models(model_set)
 

@@ -1,4 +1,4 @@
-"""Modern phone photos (48-200 MP JPEGs) decode; bombs still fail (issue 13, part 2; tier 1, no Spark).
+"""Modern phone photos (48-200 MP JPEGs) decode; bombs still fail (tier 1, no Spark).
 
 What is bounded is what is allocated: a JPEG is decoded at a DCT-reduced scale, so its declared size
 may go up to ``scoring.max_declared_pixels`` while the decoded size stays under ``max_image_pixels``;

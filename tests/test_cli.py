@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fleetvision import cli
+from fleetvision.exit_codes import ExitCode
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB_FILES = {
@@ -51,7 +52,7 @@ def test_bad_config_exits_2_and_names_the_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("spark:\n  mastr: local[1]\n")
     proc = _run("-m", "fleetvision.cli", "report", "--conf", str(bad))
-    assert proc.returncode == cli.EXIT_USAGE
+    assert proc.returncode == ExitCode.USAGE
     assert "spark.mastr" in proc.stderr and str(bad) in proc.stderr
 
 

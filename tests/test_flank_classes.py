@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from tag_rows import GOOD_SHARPNESS
 
-from fleetvision.models.metrics import EvalLabels, evaluate_angle
+from fleetvision.models.eval_metrics import EvalLabels, evaluate_angle
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring.completeness import completeness
 from fleetvision.scoring.hero import gallery_order, pick_hero
@@ -216,7 +216,7 @@ def test_starter_angle_model_tags_a_right_flank_photo_by_market() -> None:
     side under ``driver_side=right`` and passenger side under ``left``."""
     from fleetvision.decode import decode_photo
     from fleetvision.models.pretrained import load_saved_task_model
-    from fleetvision.models.registry import predict_fn_for
+    from fleetvision.models.serving import predict_fn_for
     from fleetvision.synth.files import encode_jpeg
     from fleetvision.synth.render import render_photo, sample_spec
     from fleetvision.synth.rng import derive_rng

@@ -9,8 +9,15 @@ import pytest
 from PIL import Image
 
 from fleetvision.config import PromoteConfig, load_config
-from fleetvision.models.metrics import EvalLabels, box_iou, evaluate_angle, evaluate_body, evaluate_plate, evaluate_task
-from fleetvision.models.promotion import decide
+from fleetvision.models.eval_metrics import (
+    EvalLabels,
+    box_iou,
+    evaluate_angle,
+    evaluate_body,
+    evaluate_plate,
+    evaluate_task,
+)
+from fleetvision.models.promotion_rule import decide
 from fleetvision.models.spec import TASK_OUTPUTS, TrainSpec, parse_tasks
 from fleetvision.taxonomy import load_taxonomy
 
@@ -118,7 +125,7 @@ def test_multi_view_body_is_the_mean_of_the_views_logits_and_mirror_invariant(cf
     import keras
 
     from fleetvision.models.architecture import build_multitask_model, task_model
-    from fleetvision.models.registry import save_task_model
+    from fleetvision.models.starter import save_task_model
 
     spec = TrainSpec.from_config(cfg, ("body",), quick=True)
     model = build_multitask_model(spec, 27, 7)
@@ -155,7 +162,7 @@ def test_with_body_views_changes_the_views_of_a_saved_model_keeping_its_weights(
     import keras
 
     from fleetvision.models.architecture import build_multitask_model, task_model, with_body_views
-    from fleetvision.models.registry import save_task_model
+    from fleetvision.models.starter import save_task_model
 
     model = build_multitask_model(TrainSpec.from_config(cfg, ("body",), quick=True, seed=3), 27, 7)
     batch = np.stack([_photo(64, 64, seed) for seed in range(3)])
@@ -286,8 +293,8 @@ def _tiny_source(n: int, size: int = 48):
 
 def test_training_a_few_steps_lowers_the_loss(cfg) -> None:
     from fleetvision.models.architecture import build_multitask_model
+    from fleetvision.models.fit import fit
     from fleetvision.models.pipeline import training_dataset
-    from fleetvision.models.training import fit
 
     spec = TrainSpec.from_config(cfg, ("angle", "banner"), quick=True, epochs=8, learning_rate=3e-3)
     data = training_dataset(_tiny_source(32), spec, TAXONOMY.flip_permutation, augment=False)
@@ -404,7 +411,7 @@ def test_promotion_without_champion_uses_floors() -> None:
 
 # ---------------------------------------------------------------------------------------- registry
 def test_model_set_id_is_stable_and_order_free() -> None:
-    from fleetvision.models.registry import ModelRef, ModelSet
+    from fleetvision.models.resolve import ModelRef, ModelSet
 
     def ref(task: str, version: str) -> ModelRef:
         name = f"fleetvision-{task}"
@@ -424,7 +431,7 @@ def test_model_set_id_is_stable_and_order_free() -> None:
 
 def test_predict_fn_checks_the_batch(cfg) -> None:
     from fleetvision.models.architecture import build_multitask_model, task_model
-    from fleetvision.models.registry import predict_fn_for
+    from fleetvision.models.serving import predict_fn_for
 
     spec = TrainSpec.from_config(cfg, ("banner",), quick=True)
     predict = predict_fn_for(task_model(build_multitask_model(spec, 27, 7), "banner"), 64)
@@ -479,7 +486,7 @@ def test_mirror_study_table() -> None:
 
 def test_initialise_from_copies_backbone_and_same_named_heads(cfg, tmp_path) -> None:
     from fleetvision.models.architecture import build_multitask_model, initialise_from, load_model_file, task_model
-    from fleetvision.models.registry import save_task_model
+    from fleetvision.models.starter import save_task_model
 
     spec = TrainSpec.from_config(cfg, ("angle", "body"), quick=True)
     trained = build_multitask_model(TrainSpec.from_config(cfg, ("angle", "body"), quick=True, seed=1), 27, 7)

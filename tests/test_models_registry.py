@@ -31,7 +31,7 @@ def mlflow_config(tmp_path: Path):
     mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
     mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
     yield cfg
-    from fleetvision.models.registry import clear_model_cache
+    from fleetvision.models.serving import clear_model_cache
 
     clear_model_cache()
 
@@ -48,12 +48,12 @@ def _register_champion(cfg, task: str) -> str:
     """Log a tiny model for ``task``, register it and make it ``@champion``; returns the version."""
     import mlflow
 
-    from fleetvision.models import registry
+    from fleetvision.models import registration
     from fleetvision.tracking import configure_mlflow
 
     configure_mlflow(cfg)
     with mlflow.start_run():
-        _, version = registry.log_task_model(
+        _, version = registration.log_task_model(
             _tiny_models(cfg, (task,))[task],
             cfg,
             task,
@@ -62,20 +62,16 @@ def _register_champion(cfg, task: str) -> str:
             source="test",
             taxonomy_version=1,
         )
-    registry.set_champion(cfg, task, version)
+    registration.set_champion(cfg, task, version)
     return version
 
 
 def test_model_round_trips_through_the_registry_by_alias(mlflow_config) -> None:
     import mlflow
 
-    from fleetvision.models.registry import (
-        load_models,
-        log_task_model,
-        predict_fn_for,
-        resolve_model_set,
-        set_champion,
-    )
+    from fleetvision.models.registration import log_task_model, set_champion
+    from fleetvision.models.resolve import resolve_model_set
+    from fleetvision.models.serving import load_models, predict_fn_for
     from fleetvision.tracking import configure_mlflow
 
     cfg = mlflow_config
@@ -125,49 +121,49 @@ def test_model_round_trips_through_the_registry_by_alias(mlflow_config) -> None:
 
 
 def test_load_models_caches_per_process(mlflow_config) -> None:
-    from fleetvision.models import registry
+    from fleetvision.models import resolve, serving
 
     cfg = mlflow_config
     _register_champion(cfg, "banner")
-    model_set = registry.resolve_model_set(cfg, tasks=("banner",))
-    registry.load_models(model_set)
-    key = (model_set["banner"].artifact_uri, model_set["banner"].version)
-    first = registry._CACHE[key]
-    registry.load_models(model_set)
-    assert registry._CACHE[key] is first and len(registry._CACHE) == 1
+    model_set = resolve.resolve_model_set(cfg, tasks=("banner",))
+    first = serving.load_models(model_set)
+    key = (serving.model_set_key(model_set), serving.loader_key(serving.read_models))
+    assert key in serving.MODEL_CACHE
+    assert serving.load_models(model_set) is first and len(serving.MODEL_CACHE) == 1
 
 
 def test_resolve_fails_clearly_without_champion_or_on_size_mismatch(mlflow_config) -> None:
-    from fleetvision.models import registry
+    from fleetvision.models import resolve
 
     cfg = mlflow_config
-    with pytest.raises(registry.ModelNotFoundError, match=r"fleetvision-body.*@champion.*register_starter_models"):
-        registry.resolve_model_set(cfg, tasks=("body",))
+    with pytest.raises(resolve.ModelNotFoundError, match=r"fleetvision-body.*@champion.*register_starter_models"):
+        resolve.resolve_model_set(cfg, tasks=("body",))
     _register_champion(cfg, "body")
     bigger = cfg.model_copy(update={"models": cfg.models.model_copy(update={"input_size": 96})})
     with pytest.raises(ValueError, match=r"takes 64x64 input but models\.input_size is 96"):
-        registry.resolve_model_set(bigger, tasks=("body",))
+        resolve.resolve_model_set(bigger, tasks=("body",))
 
 
 def test_register_starter_models_sets_champions_once(mlflow_config, tmp_path: Path) -> None:
-    from fleetvision.models import registry
+    from fleetvision.models import resolve
+    from fleetvision.models import starter as starters
 
     cfg = mlflow_config.model_copy(
         update={"models": mlflow_config.models.model_copy(update={"tasks": ("angle", "banner")})}
     )
     starter = tmp_path / "starter"
     for task, model in _tiny_models(cfg, ("angle", "banner")).items():
-        registry.save_task_model(model, starter / task / "model.keras")
+        starters.save_task_model(model, starter / task / "model.keras")
         (starter / task / "metrics.json").write_text(json.dumps({"task": task, "metrics": {"top1": 0.9}}))
-    first = registry.register_starter_models(cfg, starter)
+    first = starters.register_starter_models(cfg, starter)
     assert set(first) == {"angle", "banner"}
-    model_set = registry.resolve_model_set(cfg)
+    model_set = resolve.resolve_model_set(cfg)
     assert model_set.versions == first
-    client = registry.mlflow_client(cfg)
+    client = resolve.mlflow_client(cfg)
     mv = client.get_model_version("fleetvision-angle", first["angle"])
     assert mv.tags["fleetvision.source"] == "starter" and mv.tags["eval.top1"] == "0.9"
-    assert registry.register_starter_models(cfg, starter) == {}  # idempotent
+    assert starters.register_starter_models(cfg, starter) == {}  # idempotent
     with pytest.raises(FileNotFoundError, match="starter model for 'plate' not found"):
-        registry.register_starter_models(
+        starters.register_starter_models(
             cfg.model_copy(update={"models": cfg.models.model_copy(update={"tasks": ("plate",)})}), starter
         )

@@ -18,7 +18,7 @@ SHAPES = {"angle": (27,), "banner": (1,), "plate_presence": (1,), "plate_box": (
 @pytest.mark.parametrize("task", TASKS)
 def test_starter_model_matches_the_contract(task: str) -> None:
     from fleetvision.models.pretrained import load_saved_task_model, saved_model_file
-    from fleetvision.models.registry import predict_fn_for
+    from fleetvision.models.serving import predict_fn_for
 
     path = saved_model_file(STARTER / task)
     assert path.is_file(), f"missing starter model {path}"

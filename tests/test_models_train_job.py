@@ -41,7 +41,8 @@ def test_train_all_quick_registers_four_models(spark, config, tiny_table, tmp_pa
     import mlflow
 
     from fleetvision.models import train_job
-    from fleetvision.models.registry import clear_model_cache, mlflow_client
+    from fleetvision.models.resolve import mlflow_client
+    from fleetvision.models.serving import clear_model_cache
 
     cfg = config.model_copy(
         update={

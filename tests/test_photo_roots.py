@@ -1,4 +1,4 @@
-"""No file outside the photo roots is read, and no error detail quotes a file's bytes (issue 13, part 1).
+"""No file outside the photo roots is read, and no error detail quotes a file's bytes.
 
 Tier 1: every hostile uri is ``forbidden_uri`` from :func:`fleetvision.decode.read_uri`, the decoder and
 the UDF frames, without the file ever being opened. Tier 2: a scoring run over a table with hostile

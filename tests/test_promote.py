@@ -46,7 +46,7 @@ def promo_config(config, tmp_path: Path):
     mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
     mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
     yield cfg
-    from fleetvision.models.registry import clear_model_cache
+    from fleetvision.models.serving import clear_model_cache
 
     clear_model_cache()
 
@@ -67,7 +67,7 @@ def eval_rows(spark, database):
 def _register(cfg, sign: float) -> str:
     import mlflow
 
-    from fleetvision.models.registry import log_task_model
+    from fleetvision.models.registration import log_task_model
     from fleetvision.tracking import configure_mlflow
 
     configure_mlflow(cfg)
@@ -85,7 +85,7 @@ def _register(cfg, sign: float) -> str:
 
 
 def _champion(cfg) -> str | None:
-    from fleetvision.models.registry import ModelNotFoundError, resolve_model_ref
+    from fleetvision.models.resolve import ModelNotFoundError, resolve_model_ref
 
     try:
         return resolve_model_ref(cfg, "banner").version
@@ -120,7 +120,7 @@ def test_promote_refuses_worse_and_accepts_better(spark, promo_config, eval_rows
 
 def test_evaluate_writes_metrics_json_and_tags_the_version(spark, promo_config, eval_rows, tmp_path: Path) -> None:
     from fleetvision.models import evaluate_job
-    from fleetvision.models.registry import mlflow_client
+    from fleetvision.models.resolve import mlflow_client
 
     cfg = promo_config
     version = _register(cfg, -1)

@@ -1,4 +1,4 @@
-"""The scoring run lease: one run per database at a time (issue 13, part 4).
+"""The scoring run lease: one run per database at a time.
 
 Tier 1: the pure decision (:func:`fleetvision.scoring.lease.decide`) and the refusal message.
 Tier 2: the lease on Delta (MERGE, read back, renew, release, expiry, two acquirers at once on one
@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from test_score_job_support import OracleModels, StandInModelSet, inferred_rows, table_rows, write_inventory
 
-from fleetvision import cli, tables
+from fleetvision import tables
+from fleetvision.exit_codes import ExitCode
 from fleetvision.scoring import job
 from fleetvision.scoring.lease import (
     TAKE_OVER_CONDITION,
@@ -325,7 +326,7 @@ def test_two_scoring_runs_started_together_one_runs_the_other_exits_busy(
     spark, scoring_config, tmp_path, monkeypatch, capsys
 ) -> None:
     """Two threads call the job on one session (two processes cannot share the embedded Derby metastore)."""
-    assert job.EXIT_BUSY == cli.EXIT_BUSY == 5
+    assert ExitCode.BUSY == 5
     config, taxonomy = scoring_config, load_taxonomy()
     db = config.tables.database
     inventory = write_inventory(
@@ -337,7 +338,7 @@ def test_two_scoring_runs_started_together_one_runs_the_other_exits_busy(
     )
     codes = _race(2, lambda i: job.main(spark, config, argparse.Namespace(mode="full", no_mlflow=True)))
     captured = capsys.readouterr()
-    assert sorted(codes) == [0, job.EXIT_BUSY], (codes, captured.err[-3000:])
+    assert sorted(codes) == [0, ExitCode.BUSY], (codes, captured.err[-3000:])
 
     ledger = spark.table(tables.qualified(db, tables.SCORING_RUNS)).collect()
     assert len(ledger) == 1 and ledger[0]["status"] == "succeeded"

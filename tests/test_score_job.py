@@ -270,7 +270,7 @@ spark.stop()
 def test_a_run_starts_and_finishes_while_another_spark_process_holds_the_warehouse(
     spark, config, taxonomy, tmp_path, warehouse_dir
 ):
-    """Issue 13.3: an analyst's shell (a second Spark process) has the warehouse open during the run."""
+    """An analyst's shell (a second Spark process) has the warehouse open during the run."""
     import subprocess
     import sys
     import uuid

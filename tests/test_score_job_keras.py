@@ -37,7 +37,7 @@ def _register_tiny_models(cfg) -> dict[str, str]:
     import mlflow
 
     from fleetvision.models.architecture import build_multitask_model, task_model
-    from fleetvision.models.registry import log_task_model, set_champion
+    from fleetvision.models.registration import log_task_model, set_champion
     from fleetvision.models.spec import TrainSpec
     from fleetvision.tracking import configure_mlflow
 

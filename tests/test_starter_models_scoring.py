@@ -1,6 +1,6 @@
 """The shipped starter models on a generated inventory, through the scorer's pure functions (no Spark).
 
-Issue 5 asks that scores and hero picks match the ground truth *where the models are right*. Here the
+Scores and hero picks must match the ground truth *where the models are right*. Here the
 same photos are scored twice, once by the four starter models (``models/starter``) and once by an
 oracle that answers with the generator's labels; for every listing whose photos the starter models
 all got right (shot, banner flag, plate flag and, on exterior shots, body type), the completeness row
@@ -41,7 +41,7 @@ def scored():
 def score_inventory(n_listings: int = N_LISTINGS) -> dict:
     """Score a generated inventory with the starter models and with the oracle (no Spark)."""
     from fleetvision.models.pretrained import load_saved_task_model
-    from fleetvision.models.registry import predict_fn_for
+    from fleetvision.models.serving import predict_fn_for
 
     cfg = load_config(environ={})
     size = cfg.models.input_size

@@ -76,3 +76,71 @@ def test_conform_orders_and_fills_missing_columns(spark) -> None:
     out = tables.conform(df, LISTINGS)
     assert out.columns == [f.name for f in LISTINGS.schema.fields]
     assert out.first().asDict()["make"] is None
+
+
+def test_the_key_condition_is_built_in_one_place_for_every_key_column() -> None:
+    assert tables.key_condition(tables.PREDICTION_CACHE) == (
+        "t.`content_hash` = s.`content_hash` AND t.`model_set_id` = s.`model_set_id`"
+    )
+    assert tables.key_condition(LISTINGS, "a", "b") == "a.`listing_id` = b.`listing_id`"
+
+
+def test_changed_condition_skips_the_key_and_the_run_columns_and_compares_maps_by_entries() -> None:
+    cond = tables.changed_condition(tables.IMAGE_TAGS)
+    assert cond is not None
+    for skipped in ("image_id", "run_id", "scored_at"):
+        assert f"`{skipped}`" not in cond
+    assert "NOT (t.`angle` <=> s.`angle`)" in cond
+    assert "NOT (array_sort(map_entries(t.`model_versions`)) <=> array_sort(map_entries(s.`model_versions`)))" in cond
+
+
+def test_a_merge_without_any_clause_is_refused(spark, database) -> None:
+    df = spark.createDataFrame(_listing_images_rows(1), LISTING_IMAGES.schema)
+    with pytest.raises(ValueError, match="listing_images needs at least one of delete, update, insert"):
+        tables.merge_by_key(spark, database, LISTING_IMAGES, df, update=False, insert=False)
+
+
+def _uris(spark, database) -> dict[str, str]:
+    return {r["image_id"]: r["uri"] for r in spark.table(f"{database}.listing_images").collect()}
+
+
+def _last_merge_metrics(spark, database) -> dict[str, str]:
+    return spark.sql(f"DESCRIBE HISTORY {database}.listing_images LIMIT 1").first()["operationMetrics"]
+
+
+def test_the_merge_variants_insert_new_update_changed_apply_actions_and_delete_keys(spark, database) -> None:
+    tables.ensure_table(spark, database, LISTING_IMAGES)
+    base = _listing_images_rows(3)
+    moved = [(r[0], r[1], r[2], r[3].replace("/x/", "/y/"), r[4], r[5]) for r in base]
+    frame = lambda rows: spark.createDataFrame(rows, LISTING_IMAGES.schema)  # noqa: E731
+    tables.insert_new(spark, database, LISTING_IMAGES, frame(base[:2]), run_id="r1")
+    # insert_new adds unknown keys only: img-0's new uri is ignored, img-2 is added
+    tables.insert_new(spark, database, LISTING_IMAGES, frame([moved[0], base[2]]), run_id="r2")
+    assert _uris(spark, database) == {"img-0": "file:///x/0.jpg", "img-1": "file:///x/1.jpg", "img-2": "file:///x/2.jpg"}
+
+    # merge_changed rewrites a matched row only when it differs outside the key and the run columns
+    tables.merge_changed(spark, database, LISTING_IMAGES, frame(base), run_id="r3")
+    assert int(_last_merge_metrics(spark, database)["numTargetRowsUpdated"]) == 0
+    tables.merge_changed(spark, database, LISTING_IMAGES, frame([moved[1], *base[::2]]), run_id="r4")
+    assert int(_last_merge_metrics(spark, database)["numTargetRowsUpdated"]) == 1
+    assert _uris(spark, database)["img-1"] == "file:///y/1.jpg"
+
+    # merge_actions: delete img-0, update img-2, insert img-5; an insert of a known key leaves it alone
+    ts = base[0][5]
+    actions = spark.createDataFrame(
+        [(*base[0], "delete"), (*moved[2], "update"), ("img-5", "lst-1", 5, "file:///x/5.jpg", None, ts, "insert"),
+         (*base[1], "insert")],
+        T.StructType([*LISTING_IMAGES.schema.fields, T.StructField("_op", T.StringType())]),
+    )
+    tables.merge_actions(spark, database, LISTING_IMAGES, actions, run_id="r5")
+    assert _uris(spark, database) == {"img-1": "file:///y/1.jpg", "img-2": "file:///y/2.jpg", "img-5": "file:///x/5.jpg"}
+    assert "_op" not in spark.table(f"{database}.listing_images").columns
+
+    keys = spark.createDataFrame([("img-1",), ("img-1",), ("img-9",)], "image_id string")
+    assert tables.delete_keys(spark, database, LISTING_IMAGES, keys, run_id="r6") == 1
+    assert sorted(_uris(spark, database)) == ["img-2", "img-5"]
+    history = spark.sql(f"DESCRIBE HISTORY {database}.listing_images").collect()
+    merged = {r.userMetadata for r in history if r.operation == "MERGE"}
+    assert {f"fleetvision run_id=r{i}" for i in (1, 2, 4, 5, 6)} <= merged <= {
+        f"fleetvision run_id=r{i}" for i in range(1, 7)
+    }

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
+from fleetvision import hadoop_fs
+
 logger = logging.getLogger(__name__)
 
 DELTA_LOG = "_delta_log"
@@ -44,34 +46,19 @@ class WarehouseTable:
         return f"`{self.database}`.`{self.table}`"
 
 
-def _hadoop_fs(spark: SparkSession, location: str):
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    path = jvm.org.apache.hadoop.fs.Path(location)
-    return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
-
-
-def _children(fs, path) -> list:
-    if not fs.exists(path):
-        return []
-    return [s.getPath() for s in fs.listStatus(path) if s.isDirectory()]
-
-
 def warehouse_tables(spark: SparkSession, warehouse: str) -> list[WarehouseTable]:
     """Every ``<database>.db/<table>`` folder under ``warehouse`` that holds a Delta log, sorted.
 
     Works on any filesystem Hadoop reads (local, ``s3a://``, ``abfss://``, ``hdfs://``).
     """
-    root, fs = _hadoop_fs(spark, warehouse)
-    hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path  # type: ignore[attr-defined]
     found: list[WarehouseTable] = []
-    for db_path in _children(fs, root):
-        db_name = db_path.getName()
-        if not db_name.endswith(DATABASE_SUFFIX) or len(db_name) == len(DATABASE_SUFFIX):
+    for db_dir in hadoop_fs.list_folders(spark, warehouse):
+        if not db_dir.name.endswith(DATABASE_SUFFIX) or len(db_dir.name) == len(DATABASE_SUFFIX):
             continue
-        database = db_name[: -len(DATABASE_SUFFIX)]
-        for table_path in _children(fs, db_path):
-            if fs.exists(hadoop_path(table_path, DELTA_LOG)):
-                found.append(WarehouseTable(database, table_path.getName(), table_path.toString()))
+        database = db_dir.name[: -len(DATABASE_SUFFIX)]
+        for table_dir in hadoop_fs.list_folders(spark, db_dir.location):
+            if hadoop_fs.exists(spark, hadoop_fs.join(spark, table_dir.location, DELTA_LOG)):
+                found.append(WarehouseTable(database, table_dir.name, table_dir.location))
     return sorted(found, key=lambda t: (t.database, t.table))
 
 
@@ -104,9 +91,7 @@ def register_table(spark: SparkSession, warehouse: str | None, database: str, ta
     """Register ``database.table`` if its folder under ``warehouse`` (None: the session's) holds a Delta
     table made by another process since this session started; True when it did.
     """
-    root, fs = _hadoop_fs(spark, warehouse or session_warehouse(spark))
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    path = jvm.org.apache.hadoop.fs.Path(jvm.org.apache.hadoop.fs.Path(root, database + DATABASE_SUFFIX), table)
-    if not fs.exists(jvm.org.apache.hadoop.fs.Path(path, DELTA_LOG)):
+    location = hadoop_fs.join(spark, warehouse or session_warehouse(spark), database + DATABASE_SUFFIX, table)
+    if not hadoop_fs.exists(spark, hadoop_fs.join(spark, location, DELTA_LOG)):
         return False
-    return _register(spark, WarehouseTable(database, table, path.toString()))
+    return _register(spark, WarehouseTable(database, table, location))

@@ -10,11 +10,9 @@ Logging: by default FleetVision's own INFO lines (stages, progress, summaries), 
 and errors, and none of the start-up chatter of Spark, Ivy, TensorFlow and MLflow (docs/runbook.md,
 *Logs*). ``--verbose`` brings all of it back and FleetVision's DEBUG lines with it.
 
-Exit codes: 0 success; 1 the job ran and failed (a data-quality breach, a refused promotion, ...);
-2 bad usage, configuration or input table contract (nothing was done); 3 the job is not built yet;
-4 Spark's driver cannot load Delta Lake's classes (spark-submit without ``--packages``; nothing was done,
-the one-line message names the flag to add); 5 another run holds the lease the job needs (``score``:
-one scoring run per database at a time; nothing was done, the one-line message names the holder).
+Exit codes: :class:`fleetvision.exit_codes.ExitCode` (0 success; 1 the job ran and failed; 2 bad usage,
+configuration or input table contract; 4 Spark's driver cannot load Delta Lake's classes; 5 another run
+holds the lease the job needs).
 """
 
 from __future__ import annotations
@@ -29,27 +27,26 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from fleetvision import __version__
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BUILT, EXIT_NO_DELTA = 0, 1, 2, 3, 4
-EXIT_BUSY = 5  # returned by the job (fleetvision.scoring.job.EXIT_BUSY)
+from fleetvision.exit_codes import ExitCode
 
 
 @dataclass(frozen=True)
 class JobEntry:
+    """A job of the command line: the module that runs it and its one-line summary."""
+
     module: str
     summary: str
-    issue: int
 
 
 JOBS: dict[str, JobEntry] = {
-    "generate": JobEntry("fleetvision.synth.job", "make a synthetic inventory, a day of change, training sets", 3),
-    "train": JobEntry("fleetvision.models.train_job", "train a model (angle|banner|plate|body|all) and log it", 4),
-    "evaluate": JobEntry("fleetvision.models.evaluate_job", "score a model version on the frozen evaluation set", 4),
-    "promote": JobEntry("fleetvision.models.promote_job", "move the champion alias to a better candidate", 4),
-    "import-labels": JobEntry("fleetvision.labels_import", "turn your own labelled photos into a training table", 4),
-    "suggest-labels": JobEntry("fleetvision.suggest_job", "export the photos most worth labelling next (CSV)", 10),
-    "score": JobEntry("fleetvision.scoring.job", "the nightly job: tags, completeness scores, hero picks", 5),
-    "report": JobEntry("fleetvision.scoring.report", "render a scoring run as one self-contained HTML page", 5),
+    "generate": JobEntry("fleetvision.synth.job", "make a synthetic inventory, a day of change, training sets"),
+    "train": JobEntry("fleetvision.models.train_job", "train a model (angle|banner|plate|body|all) and log it"),
+    "evaluate": JobEntry("fleetvision.models.evaluate_job", "score a model version on the frozen evaluation set"),
+    "promote": JobEntry("fleetvision.models.promote_job", "move the champion alias to a better candidate"),
+    "import-labels": JobEntry("fleetvision.labels_import", "turn your own labelled photos into a training table"),
+    "suggest-labels": JobEntry("fleetvision.suggest_job", "export the photos most worth labelling next (CSV)"),
+    "score": JobEntry("fleetvision.scoring.job", "the nightly job: tags, completeness scores, hero picks"),
+    "report": JobEntry("fleetvision.scoring.report", "render a scoring run as one self-contained HTML page"),
 }
 
 logger = logging.getLogger("fleetvision")
@@ -141,14 +138,8 @@ def configure_logging(verbose: bool, level: str | None = None) -> None:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
 
 
-def _load_job(name: str) -> ModuleType | None:
-    entry = JOBS[name]
-    try:
-        return importlib.import_module(entry.module)
-    except ModuleNotFoundError as e:
-        if e.name and (entry.module == e.name or entry.module.startswith(e.name + ".")):
-            return None
-        raise
+def _load_job(name: str) -> ModuleType:
+    return importlib.import_module(JOBS[name].module)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     top = _top_parser()
     if not argv or argv[0] in ("-h", "--help"):
         top.print_help()
-        return EXIT_OK if argv else EXIT_USAGE
+        return ExitCode.OK if argv else ExitCode.USAGE
     ns = top.parse_args(argv[:1])
     job_name, rest = ns.job, argv[1:]
     verbose = any(flag in rest for flag in VERBOSE_FLAGS)
@@ -169,10 +160,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet_environment()  # before the job module imports TensorFlow
         with native_startup_filtered():
             module = _load_job(job_name)
-    if module is None:
-        entry = JOBS[job_name]
-        print(f"fleetvision {job_name}: not built yet (issue {entry.issue}); nothing was done.", file=sys.stderr)
-        return EXIT_NOT_BUILT
 
     parser = argparse.ArgumentParser(prog=f"fleetvision {job_name}", description=JOBS[job_name].summary)
     add_common_arguments(parser)
@@ -187,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.conf, overrides=args.overrides)
     except ConfigError as e:
         print(f"fleetvision {job_name}: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
 
     spark = None
     try:
@@ -199,11 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 spark = build_spark(config, app_name=f"fleetvision-{job_name}", quiet=not args.verbose)
             except DeltaJarsMissingError as e:  # one line naming the fix; a stack trace would say less
                 print(f"fleetvision {job_name}: {e}", file=sys.stderr)
-                return EXIT_NO_DELTA
+                return ExitCode.NO_DELTA
         return int(module.main(spark, config, args))
     except (ConfigError, TableContractError) as e:
         print(f"fleetvision {job_name}: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     finally:
         if spark is not None:
             spark.stop()

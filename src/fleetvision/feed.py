@@ -30,7 +30,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fleetvision.config import Config
-from fleetvision.models.metrics import EvalLabels
+from fleetvision.models.eval_metrics import EvalLabels
 from fleetvision.tables import TRAINING_IMAGES, qualified, validate_input_table
 from fleetvision.taxonomy import Taxonomy, load_taxonomy
 

@@ -4,15 +4,21 @@ The schemas here are the contract documented in ``docs/tables.md``; tests check 
 Input tables (``listings``, ``listing_images``) belong to the marketplace: the job validates them
 against their contract before any work. Output tables belong to FleetVision: they are created here,
 if missing, with their properties (change data feed where consumers read increments).
+
+Every Delta write in the package goes through this module: one MERGE builder (:func:`merge_by_key`,
+matched on :func:`key_condition`) with thin variants (:func:`merge_upsert`, :func:`merge_changed`,
+:func:`insert_new`, :func:`delete_keys`, :func:`merge_actions`), and the plain writes
+(:func:`overwrite_table`, :func:`overwrite_where`, :func:`append_rows`, :func:`update_where`,
+:func:`write_scratch`). Each commit carries ``fleetvision run_id=<id>`` when given a run id.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import types as T
 
 logger = logging.getLogger(__name__)
@@ -458,8 +464,12 @@ def validate_input_table(spark: SparkSession, database: str, spec: TableSpec) ->
     return df
 
 
-def conform(df: DataFrame, spec: TableSpec) -> DataFrame:
-    """Select and cast a DataFrame's columns to a table's contract, in contract order."""
+def conform(df: DataFrame, spec: TableSpec, keep: Sequence[str] = ()) -> DataFrame:
+    """Select and cast a DataFrame's columns to a table's contract, in contract order.
+
+    Args:
+        keep: Columns of ``df`` outside the contract to carry after the contract's (a MERGE action column).
+    """
     from pyspark.sql import functions as F
 
     cols = []
@@ -469,7 +479,94 @@ def conform(df: DataFrame, spec: TableSpec) -> DataFrame:
             cols.append(F.col(f.name).cast(f.dataType).alias(f.name))
         else:
             cols.append(F.lit(None).cast(f.dataType).alias(f.name))
-    return df.select(*cols)
+    return df.select(*cols, *[F.col(c) for c in keep])
+
+
+# ------------------------------------------------------------------------------------ delta writes
+RUN_COLUMNS = frozenset({"run_id", "scored_at", "computed_at", "created_at"})
+"""Columns that say which run wrote a row (and when), not what the row says."""
+
+MergeClause = bool | str
+"""A MERGE clause: ``False`` (absent), ``True`` (unconditional) or a SQL condition (``t``: target, ``s``: source)."""
+
+
+def key_condition(spec: TableSpec, target: str = "t", source: str = "s") -> str:
+    """The MERGE match condition: every key column of ``spec`` equal on both sides."""
+    return " AND ".join(f"{target}.`{k}` = {source}.`{k}`" for k in spec.key)
+
+
+def changed_condition(spec: TableSpec, ignore: Iterable[str] = RUN_COLUMNS) -> str | None:
+    """SQL that is true when a matched row differs in a column other than the key and ``ignore``.
+
+    Returns:
+        The condition, or None when there is no column to compare.
+    """
+    ignored = set(ignore) | set(spec.key)
+
+    def comparable(side: str, f: T.StructField) -> str:
+        # Maps have no equality in Spark SQL: compare their entries, sorted.
+        if isinstance(f.dataType, T.MapType):
+            return f"array_sort(map_entries({side}.`{f.name}`))"
+        return f"{side}.`{f.name}`"
+
+    compared = [f for f in spec.schema.fields if f.name not in ignored]
+    return " OR ".join(f"NOT ({comparable('t', f)} <=> {comparable('s', f)})" for f in compared) or None
+
+
+def merge_by_key(
+    spark: SparkSession,
+    database: str,
+    spec: TableSpec,
+    source: DataFrame,
+    *,
+    run_id: str | None = None,
+    delete: MergeClause = False,
+    update: MergeClause = True,
+    insert: MergeClause = True,
+    keep: Sequence[str] = (),
+) -> None:
+    """The one MERGE builder: ``source`` into the table, matched on the table's key.
+
+    Matched rows are deleted (``delete``), then updated (``update``); unmatched source rows are
+    inserted (``insert``); each clause is absent (False), unconditional (True) or a SQL condition.
+    Updates and inserts write every contract column from the source (conformed to the contract first).
+    The commit carries ``run_id`` as Delta user metadata (none when ``run_id`` is None).
+
+    Args:
+        keep: Source columns outside the contract that the conditions read (e.g. an action column);
+            they are never written.
+
+    Raises:
+        ValueError: No clause at all.
+    """
+    from delta.tables import DeltaTable
+
+    if not (delete or update or insert):
+        raise ValueError(f"a MERGE into {spec.name} needs at least one of delete, update, insert")
+    columns = {f.name: f"s.`{f.name}`" for f in spec.schema.fields}
+    merger = (
+        DeltaTable.forName(spark, qualified(database, spec))
+        .alias("t")
+        .merge(conform(source, spec, keep).alias("s"), key_condition(spec))
+    )
+    if delete:
+        merger = merger.whenMatchedDelete(condition=_condition(delete))
+    if update:
+        if keep:  # the source carries extra columns: name the written ones
+            merger = merger.whenMatchedUpdate(condition=_condition(update), set=columns)
+        else:
+            merger = merger.whenMatchedUpdateAll(condition=_condition(update))
+    if insert:
+        if keep:
+            merger = merger.whenNotMatchedInsert(condition=_condition(insert), values=columns)
+        else:
+            merger = merger.whenNotMatchedInsertAll(condition=_condition(insert))
+    with commit_metadata(spark, run_id):
+        merger.execute()
+
+
+def _condition(clause: MergeClause) -> str | None:
+    return None if clause is True else str(clause)
 
 
 def merge_upsert(
@@ -488,17 +585,115 @@ def merge_upsert(
     Args:
         delete_when: Optional SQL condition on the source (alias ``s``) for matched rows to delete.
     """
+    merge_by_key(spark, database, spec, updates, run_id=run_id, delete=delete_when or False)
+
+
+def merge_changed(
+    spark: SparkSession, database: str, spec: TableSpec, updates: DataFrame, run_id: str | None = None
+) -> None:
+    """MERGE by key, updating a matched row only when a column other than :data:`RUN_COLUMNS` differs.
+
+    Consumers of a change data feed (ranking reads ``listing_completeness``) then see a change only
+    when a listing's result changed, not every time a run recomputes it.
+    """
+    merge_by_key(spark, database, spec, updates, run_id=run_id, update=changed_condition(spec) or True)
+
+
+def insert_new(spark: SparkSession, database: str, spec: TableSpec, rows: DataFrame, run_id: str | None = None) -> None:
+    """MERGE that only inserts rows whose key is not in the table yet (Delta runs it as an anti join)."""
+    merge_by_key(spark, database, spec, rows, run_id=run_id, update=False)
+
+
+def delete_keys(spark: SparkSession, database: str, spec: TableSpec, keys: DataFrame, run_id: str | None = None) -> int:
+    """Delete the rows whose key is in ``keys`` (a MERGE, so the commit carries the run id).
+
+    Returns:
+        The number of rows deleted.
+    """
     from delta.tables import DeltaTable
 
-    name = qualified(database, spec)
-    target = DeltaTable.forName(spark, name)
-    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
-    merger = target.alias("t").merge(conform(updates, spec).alias("s"), cond)
-    if delete_when:
-        merger = merger.whenMatchedDelete(condition=delete_when)
-    merger = merger.whenMatchedUpdateAll().whenNotMatchedInsertAll()
+    source = keys.select(*spec.key).distinct()
+    merge_by_key(spark, database, spec, source, run_id=run_id, delete=True, update=False, insert=False)
+    table = DeltaTable.forName(spark, qualified(database, spec))
+    metrics = table.history(1).select("operationMetrics").first()
+    return int((metrics["operationMetrics"] or {}).get("numTargetRowsDeleted", 0)) if metrics else 0
+
+
+ACTION_COLUMN = "_op"
+"""The column of a :func:`merge_actions` source that says what to do with each row."""
+
+
+def merge_actions(
+    spark: SparkSession,
+    database: str,
+    spec: TableSpec,
+    source: DataFrame,
+    run_id: str | None = None,
+    action_column: str = ACTION_COLUMN,
+) -> None:
+    """One MERGE applying ``insert`` / ``update`` / ``delete`` rows, as ``action_column`` says.
+
+    ``delete`` removes the matched row; ``update`` replaces a matched row and inserts an unmatched one;
+    ``insert`` inserts an unmatched row (a matched one is left alone).
+    """
+    action = f"s.`{action_column}`"
+    merge_by_key(
+        spark,
+        database,
+        spec,
+        source,
+        run_id=run_id,
+        delete=f"{action} = 'delete'",
+        update=f"{action} = 'update'",
+        insert=f"{action} IN ('insert', 'update')",
+        keep=(action_column,),
+    )
+
+
+def update_where(
+    spark: SparkSession,
+    database: str,
+    spec: TableSpec,
+    condition: Column,
+    assignments: Mapping[str, Column],
+    run_id: str | None = None,
+) -> None:
+    """UPDATE the rows matching ``condition`` with ``assignments`` (column -> value) in one commit."""
+    from delta.tables import DeltaTable
+
     with commit_metadata(spark, run_id):
-        merger.execute()
+        DeltaTable.forName(spark, qualified(database, spec)).update(condition, dict(assignments))
+
+
+def append_rows(
+    spark: SparkSession, database: str, spec: TableSpec, rows: DataFrame, run_id: str | None = None
+) -> None:
+    """Append ``rows`` (conformed to the contract) in one commit; for rows whose key is new by construction."""
+    with commit_metadata(spark, run_id):
+        conform(rows, spec).write.format("delta").mode("append").saveAsTable(qualified(database, spec))
+
+
+def overwrite_where(
+    spark: SparkSession, database: str, spec: TableSpec, rows: DataFrame, condition: str, run_id: str | None = None
+) -> None:
+    """Replace the rows matching the SQL ``condition`` with ``rows`` (Delta ``replaceWhere``), in one commit."""
+    with commit_metadata(spark, run_id):
+        (
+            conform(rows, spec)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", condition)
+            .saveAsTable(qualified(database, spec))
+        )
+
+
+def write_scratch(spark: SparkSession, df: DataFrame, path: str) -> DataFrame:
+    """Materialise ``df`` as a Delta table at ``path`` (no contract, not in the catalog); return a reader of it.
+
+    For a run's intermediate results: the reader sees a fixed, deterministic copy.
+    """
+    df.write.format("delta").mode("overwrite").save(path)
+    return spark.read.format("delta").load(path)
 
 
 class commit_metadata:  # noqa: N801 - used as a context manager, reads like a statement

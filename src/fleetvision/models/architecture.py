@@ -19,7 +19,9 @@ Heads (output names are the contract with scoring, docs/CONTRACTS.md):
   a score and a box (offset of the centre inside the cell, width, height); a softmax over the cells'
   scores weights the cells' boxes (a differentiable "soft argmax", trained by the box loss alone).
   Fixed (non-trainable) Dense layers hold the cell grid and turn centre/size into (x0, y0, x1, y1),
-  clipped to [0, 1].
+  clipped to [0, 1]. Every plate model cut out for saving or registering (:func:`task_model`,
+  ``pretrained.compose_task_model``) reads its box from the 3 x 3 cells around the top score instead
+  (the "peak box", models/plate_head.py).
 * ``body``: softmax over the body types, from a small branch of its own on the stride-16 map plus the
   pooled stride-32 features. A car's body type is the same in a mirror and at another framing, so
   the exported body model can look several times (``task_model(..., body_views=4)``): the photo, its
@@ -40,8 +42,8 @@ import math
 from pathlib import Path
 
 import keras
-import numpy as np
 
+from fleetvision.models.plate_head import avg_max_pool, plate_heads, with_peak_box
 from fleetvision.models.spec import TASK_OUTPUTS, TrainSpec
 
 logger = logging.getLogger(__name__)
@@ -51,9 +53,6 @@ _STRIDE4_LAYER = {"mobilenet_v3_small": "expanded_conv_project_bn", "efficientne
 _STRIDE8_LAYER = {"mobilenet_v3_small": "expanded_conv_2_add", "efficientnet_b0": "block3b_add"}
 _STRIDE16_LAYER = {"mobilenet_v3_small": "expanded_conv_7_add", "efficientnet_b0": "block5c_add"}
 BATCH_NORM_MOMENTUM = 0.9
-# Largest plate width/height the box head can express, as a share of the photo side.
-_MAX_PLATE_SIDE = 0.5
-
 
 def build_backbone(spec: TrainSpec, input_shape: tuple[int, int, int]) -> keras.Model:
     """The feature extractor: float RGB in [0, 255] -> (stride-4, stride-8, stride-16, stride-32 maps).
@@ -119,91 +118,6 @@ def _split_pool(features: keras.KerasTensor, prefix: str) -> keras.KerasTensor:
     )
 
 
-def _avg_max_pool(features: keras.KerasTensor, prefix: str) -> keras.KerasTensor:
-    return keras.layers.Concatenate(name=f"{prefix}_pool")(
-        [
-            keras.layers.GlobalAveragePooling2D(name=f"{prefix}_avg")(features),
-            keras.layers.GlobalMaxPooling2D(name=f"{prefix}_max")(features),
-        ]
-    )
-
-
-def _cell_grid(height: int, width: int) -> np.ndarray:
-    """[H*W, 2] kernel: a one-hot cell index -> the (x, y) of the cell's top-left corner, normalised."""
-    ys, xs = np.meshgrid(np.arange(height) / height, np.arange(width) / width, indexing="ij")
-    return np.stack([xs.reshape(-1), ys.reshape(-1)], axis=1).astype("float32")
-
-
-def _corners_kernel(height: int, width: int) -> np.ndarray:
-    """[6, 4] kernel: (gx, gy, ox, oy, w, h) -> (x0, y0, x1, y1).
-
-    gx, gy: expected cell corner; ox, oy in [0, 1]: centre offset inside a cell (in cells);
-    w, h in [0, 1]: size as a share of ``_MAX_PLATE_SIDE``.
-    """
-    half = 0.5 * _MAX_PLATE_SIDE
-    return np.array(
-        [
-            [1.0, 0.0, 1.0, 0.0],  # gx
-            [0.0, 1.0, 0.0, 1.0],  # gy
-            [1.0 / width, 0.0, 1.0 / width, 0.0],  # ox
-            [0.0, 1.0 / height, 0.0, 1.0 / height],  # oy
-            [-half, 0.0, half, 0.0],  # w
-            [0.0, -half, 0.0, half],  # h
-        ],
-        dtype="float32",
-    )
-
-
-def _fixed_dense(units: int, kernel: np.ndarray, name: str, inputs: keras.KerasTensor) -> keras.KerasTensor:
-    layer = keras.layers.Dense(units, use_bias=False, trainable=False, name=name)
-    out = layer(inputs)
-    layer.set_weights([kernel])
-    return out
-
-
-def _plate_heads(
-    stride4: keras.KerasTensor | None, stride8: keras.KerasTensor, stride16: keras.KerasTensor, dropout: float
-) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    up = keras.layers.UpSampling2D(2, interpolation="bilinear", name="plate_up")(stride16)
-    fused = keras.layers.Concatenate(name="plate_fuse")([stride8, up])
-    context = keras.layers.SeparableConv2D(64, 3, padding="same", activation="relu", name="plate_conv")(fused)
-    # presence: pooled stride-8 features
-    pooled = keras.layers.Dropout(dropout, name="plate_presence_dropout")(_avg_max_pool(context, "plate"))
-    presence = keras.layers.Dense(1, activation="sigmoid", name="plate_presence")(pooled)
-    # box: a stride-4 grid (edges of a plate a few pixels tall need the fine map), soft argmax over
-    # its cells, each cell with its own box
-    # (a pretrained backbone's heads get no stride-4 map: the box grid is then the stride-8 one)
-    fine = (
-        keras.layers.Concatenate(name="plate_fuse_fine")(
-            [stride4, keras.layers.UpSampling2D(2, interpolation="bilinear", name="plate_up_fine")(context)]
-        )
-        if stride4 is not None
-        else context
-    )
-    local = keras.layers.SeparableConv2D(48, 3, padding="same", activation="relu", name="plate_conv_fine")(fine)
-    local = keras.layers.Conv2D(48, 1, activation="relu", name="plate_conv2")(local)
-    height, width = int(local.shape[1]), int(local.shape[2])
-    cells = height * width
-    scores = keras.layers.Conv2D(1, 1, name="plate_cell_score")(local)
-    weights = keras.layers.Softmax(name="plate_cell_weight")(
-        keras.layers.Reshape((cells,), name="plate_scores")(scores)
-    )
-    cell_box = keras.layers.Conv2D(4, 1, activation="sigmoid", name="plate_cell_box")(local)
-    cell_box = keras.layers.Reshape((cells, 4), name="plate_cell_boxes")(cell_box)
-    weighted = keras.layers.Multiply(name="plate_weighted")(
-        [cell_box, keras.layers.Reshape((cells, 1), name="plate_weight_col")(weights)]
-    )
-    # sum over cells = cells x mean over cells
-    box_params = keras.layers.Rescaling(float(cells), name="plate_box_params")(
-        keras.layers.GlobalAveragePooling1D(name="plate_box_mean")(weighted)
-    )
-    corner = _fixed_dense(2, _cell_grid(height, width), "plate_box_grid", weights)
-    centre_size = keras.layers.Concatenate(name="plate_box_centre_size")([corner, box_params])
-    corners = _fixed_dense(4, _corners_kernel(height, width), "plate_box_corners", centre_size)
-    box = keras.layers.ReLU(max_value=1.0, name="plate_box")(corners)
-    return presence, box
-
-
 def _heads(
     spec: TrainSpec,
     stride4: keras.KerasTensor | None,
@@ -224,15 +138,15 @@ def _heads(
         pooled = keras.layers.Dropout(drop, name="angle_dropout")(pooled)
         outputs["angle"] = keras.layers.Dense(n_classes, activation="softmax", name="angle")(pooled)
     if "banner" in spec.tasks:
-        pooled = keras.layers.Dropout(drop, name="banner_dropout")(_avg_max_pool(stride32, "banner"))
+        pooled = keras.layers.Dropout(drop, name="banner_dropout")(avg_max_pool(stride32, "banner"))
         outputs["banner"] = keras.layers.Dense(1, activation="sigmoid", name="banner")(pooled)
     if "plate" in spec.tasks:
-        outputs["plate_presence"], outputs["plate_box"] = _plate_heads(stride4, stride8, stride16, drop)
+        outputs["plate_presence"], outputs["plate_box"] = plate_heads(stride4, stride8, stride16, drop)
     if "body" in spec.tasks:
         # a branch of its own on the stride-16 map: body shape, not the shot, decides here
         own = keras.layers.SeparableConv2D(128, 3, padding="same", activation="relu", name="body_conv")(stride16)
         pooled = keras.layers.Concatenate(name="body_features")(
-            [_avg_max_pool(own, "body_branch"), _avg_max_pool(stride32, "body")]
+            [avg_max_pool(own, "body_branch"), avg_max_pool(stride32, "body")]
         )
         pooled = keras.layers.Dropout(drop, name="body_dropout")(pooled)
         outputs["body"] = keras.layers.Dense(n_body_types, activation="softmax", name="body")(pooled)
@@ -304,7 +218,8 @@ def task_model(model: keras.Model, task: str, *, body_views: int = 1, body_zoom:
     if task == "body" and body_views != 1:
         return multi_view_body(model, body_views, body_zoom)
     outputs = {n: model.get_layer(n).output for n in names}
-    return keras.Model(model.inputs, outputs, name=f"fleetvision_{task}")
+    cut = keras.Model(model.inputs, outputs, name=f"fleetvision_{task}")
+    return with_peak_box(cut) if task == "plate" else cut
 
 
 def multi_view_body(model: keras.Model, views: int, zoom: float = 0.88) -> keras.Model:

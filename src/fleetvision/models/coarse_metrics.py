@@ -1,7 +1,7 @@
 """Accuracy at the grain real labels come in: the 10-way shot bucket, the group, the body type.
 
 Real labellers name the exterior view (``side_driver``) but give interiors and details as a group
-(``interior``, ``detail``). The issue's real-photo figures are scored at that grain:
+(``interior``, ``detail``). The real-photo figures are scored at that grain:
 
 * **10-way**: the 8 exterior views (market names) plus ``interior`` plus ``detail``;
 * **groups**: ``exterior`` / ``interior`` / ``detail``;

@@ -9,7 +9,7 @@ so running it in every epoch wastes most of the training time on a CPU. Instead:
    decides them (backbone weights, input size, augmentation seed and passes, the rows' content), so a
    second training run on the same rows (another head, other learning rates) skips step 1;
 3. :func:`feature_dataset` feeds them to the heads model (shuffled each epoch) for
-   :func:`fleetvision.models.training.fit`.
+   :func:`fleetvision.models.fit.fit`.
 
 Operating limits: the cache holds ``rows x passes x`` the maps' size in float16: at S=224 with
 EfficientNet-Lite0 (stride 8, 16 and 32 maps: 28x28x40, 14x14x112, 7x7x1280) that is 232 KB per row,

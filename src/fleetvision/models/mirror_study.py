@@ -53,7 +53,7 @@ def run_study(
         Variant -> {settings, metrics (angle evaluation), train_seconds, run_id}.
     """
     from fleetvision.models.spec import TrainSpec
-    from fleetvision.models.trainer import train_models
+    from fleetvision.models.training_run import train_models
 
     results: dict[str, dict[str, Any]] = {}
     for name in variants:

@@ -34,6 +34,7 @@ import numpy as np
 
 from fleetvision.models.architecture import _heads
 from fleetvision.models.efficientnet_lite import converted_weights, pretrained_backbone
+from fleetvision.models.plate_head import with_peak_box
 from fleetvision.models.spec import PRETRAINED_BACKBONES, TASK_OUTPUTS, TrainSpec
 
 logger = logging.getLogger(__name__)
@@ -147,7 +148,13 @@ def build_pretrained_model(spec: TrainSpec, n_classes: int, n_body_types: int) -
 
 
 def compose_task_model(backbone: keras.Model, head: keras.Model, task: str) -> keras.Model:
-    """``image -> backbone -> head``: one task's model, registrable on its own."""
+    """``image -> backbone -> head``: one task's model, registrable on its own.
+
+    A plate head gets the peak box (:func:`fleetvision.models.plate_head.with_peak_box`): the graph
+    that is saved, registered and scored is the one measured.
+    """
+    if task == "plate":
+        head = with_peak_box(head)
     height, width = (int(d) for d in backbone.inputs[0].shape[1:3])
     image = keras.Input(shape=(height, width, 3), dtype="uint8", name="image")
     return keras.Model(image, _attach(image, backbone, {task: head}), name=f"fleetvision_{task}")
@@ -243,7 +250,7 @@ def save_head(model: keras.Model, task: str, folder: Path, backbone_id: str) -> 
     Raises:
         ValueError: The model has no nested head for ``task``.
     """
-    from fleetvision.models.registry import save_task_model
+    from fleetvision.models.starter import save_task_model
 
     head = nested_head(model, task)
     if head is None:

@@ -2,7 +2,7 @@
 
 Both the candidate and the current champion are scored now, on the same frozen evaluation set, by
 the same code (so stale or differently computed metrics cannot decide). The alias moves only if
-:func:`fleetvision.models.promotion.decide` says so; otherwise the job exits 1 and says which metric
+:func:`fleetvision.models.promotion_rule.decide` says so; otherwise the job exits 1 and says which metric
 fell short. With no champion yet, the candidate becomes champion if it meets ``promote.min_metrics``.
 """
 
@@ -14,9 +14,11 @@ import logging
 from pyspark.sql import SparkSession
 
 from fleetvision.config import Config
+from fleetvision.exit_codes import ExitCode
 from fleetvision.feed import EmptyDatasetError, EvalSet
-from fleetvision.models.promotion import PromotionDecision, decide
-from fleetvision.models.registry import ModelNotFoundError
+from fleetvision.models.frozen_eval import evaluate_ref
+from fleetvision.models.promotion_rule import PromotionDecision, decide
+from fleetvision.models.resolve import ModelNotFoundError
 from fleetvision.models.spec import TASKS
 
 logger = logging.getLogger(__name__)
@@ -51,8 +53,8 @@ def promote_candidate(config: Config, task: str, version: str, eval_set: EvalSet
     """
     import mlflow
 
-    from fleetvision.models.evaluate_job import evaluate_ref
-    from fleetvision.models.registry import resolve_model_ref, set_champion
+    from fleetvision.models.registration import set_champion
+    from fleetvision.models.resolve import resolve_model_ref
     from fleetvision.tracking import configure_mlflow
 
     candidate = resolve_model_ref(config, task, version=version)
@@ -98,17 +100,17 @@ def promote_candidate(config: Config, task: str, version: str, eval_set: EvalSet
 def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> int:
     """Run the job; 0 promoted (or already champion), 1 refused, 2 bad version or no evaluation set."""
     if getattr(args, "starter", False):
-        from fleetvision.models.registry import register_starter_models
+        from fleetvision.models.starter import register_starter_models
 
         registered = register_starter_models(config)
         for task, version in sorted(registered.items()):
             logger.info("starter model %s registered as version %s, now @%s", task, version, config.mlflow.model_alias)
         if not registered:
             logger.info("every task already has a @%s: starter models not registered", config.mlflow.model_alias)
-        return 0
+        return ExitCode.OK
     if args.task is None or args.version is None:
         logger.error("fleetvision promote: give a task and --version, or --starter")
-        return 2
+        return ExitCode.USAGE
     if spark is None:
         raise ValueError("fleetvision promote needs a SparkSession")
     from fleetvision.feed import load_eval_set
@@ -118,7 +120,7 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         decision = promote_candidate(config, args.task, str(args.version), eval_set)
     except (ModelNotFoundError, EmptyDatasetError, ValueError) as e:
         logger.error("fleetvision promote: %s", e)
-        return 2
+        return ExitCode.USAGE
     if decision.promote:
         logger.info(
             "%s\n-> @%s now points at version %s",
@@ -126,7 +128,7 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
             config.mlflow.model_alias,
             decision.candidate_version,
         )
-        return 0
+        return ExitCode.OK
     short = ", ".join(dict.fromkeys(c.metric for c in decision.shortfalls))
     logger.error("%s\n-> not promoted: %s fell short", decision.message(), short)
-    return 1
+    return ExitCode.FAILED

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fleetvision.models.metrics import box_iou
+from fleetvision.models.eval_metrics import box_iou
 
 logger = logging.getLogger(__name__)
 

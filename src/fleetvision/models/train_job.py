@@ -17,6 +17,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from fleetvision.config import Config
+from fleetvision.exit_codes import ExitCode
 from fleetvision.feed import EmptyDatasetError
 from fleetvision.models.spec import TASKS, TrainSpec, parse_tasks
 
@@ -66,7 +67,7 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     """Run the job; 0 on success, 2 on bad arguments or no training rows."""
     if spark is None:
         raise ValueError("fleetvision train needs a SparkSession")
-    from fleetvision.models.trainer import train_models
+    from fleetvision.models.training_run import train_models
 
     try:
         tasks = parse_tasks(args.task, config.models.tasks)
@@ -75,11 +76,11 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         )
     except ValueError as e:
         logger.error("fleetvision train: %s", e)
-        return 2
+        return ExitCode.USAGE
     init = spec.init_from
     if init and "://" not in init and not init.startswith(("models:/", "runs:/")) and not Path(init).exists():
         logger.error("fleetvision train: --init-from: no model file or folder %s", init)
-        return 2
+        return ExitCode.USAGE
     command = command_line(args)
     try:
         result = train_models(
@@ -87,7 +88,7 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         )
     except EmptyDatasetError as e:
         logger.error("fleetvision train: %s", e)
-        return 2
+        return ExitCode.USAGE
     logger.info(
         "trained %s in %.0f s (run %s); registered versions: %s",
         "+".join(spec.tasks),
@@ -95,4 +96,4 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         result.run_id,
         result.versions or "none (use --register)",
     )
-    return 0
+    return ExitCode.OK

@@ -18,12 +18,11 @@ import sys
 from pyspark.sql import SparkSession
 
 from fleetvision.config import Config
+from fleetvision.exit_codes import ExitCode
 from fleetvision.scoring.lease import LeaseBusyError
-from fleetvision.scoring.run import EXIT_FAILED, EXIT_OK, RunOptions, run_scoring
+from fleetvision.scoring.run import RunOptions, run_scoring
 
 NEEDS_SPARK = True
-EXIT_USAGE = 2
-EXIT_BUSY = 5  # fleetvision.cli.EXIT_BUSY
 logger = logging.getLogger(__name__)
 
 
@@ -60,13 +59,13 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         summary = run_scoring(spark, config, options)
     except LeaseBusyError as e:  # another run is working on this database: nothing was done
         print(f"fleetvision score: {e}", file=sys.stderr)
-        return EXIT_BUSY
+        return ExitCode.BUSY
     except ValueError as e:  # bad mode or scoring rules: nothing was done
         print(f"fleetvision score: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except Exception:
         logger.exception("scoring run failed; the watermark was not moved, rerun to finish the work")
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(summary.render())
     return summary.exit_code
 
@@ -85,4 +84,4 @@ def break_scoring_lease(spark: SparkSession, config: Config) -> int:
         print(f"fleetvision score: no run holds the scoring lease on database {db}; nothing to release")
     else:
         print(f"fleetvision score: released the scoring lease on database {db}, held by {broken.describe()}")
-    return EXIT_OK
+    return ExitCode.OK

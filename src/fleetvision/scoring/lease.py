@@ -11,8 +11,10 @@ last one) and, always, before its ledger row; it releases the lease when the run
 A crashed run's lease expires ``scoring.lease_ttl_minutes`` after its last renewal, and the next run
 takes it over.
 
-The decision itself is pure (:func:`decide`; no Spark): the MERGE's condition
-(:data:`TAKE_OVER_CONDITION`) says the same thing in SQL, and the tests hold them to each other.
+This module is the lease's Delta side (read, MERGE, UPDATE, through :mod:`fleetvision.tables`). The
+decision itself is pure and lives in :mod:`fleetvision.scoring.lease_decision` (:func:`decide`; no
+Spark; re-exported here): the MERGE's condition (:data:`TAKE_OVER_CONDITION`) says the same thing in
+SQL, and the tests hold them to each other.
 
 Operating limits:
     * A stage longer than the TTL lets the lease expire while the run is still working; another run
@@ -28,16 +30,31 @@ Operating limits:
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from fleetvision import tables
+from fleetvision.scoring.lease_decision import (
+    RENEW_FRACTION,
+    SCORING_LEASE,
+    TAKE_OVER_CONDITION,
+    Clock,
+    Lease,
+    LeaseBusyError,
+    LeaseLostError,
+    Verdict,
+    as_utc,
+    busy_message,
+    decide,
+    default_holder,
+    format_utc,
+    new_lease,
+    renewal_due,
+    renewed,
+    utc_now,
+)
 from fleetvision.tables import RUN_LEASES, qualified
 
 if TYPE_CHECKING:
@@ -45,188 +62,29 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SCORING_LEASE = "scoring"
-"""The ``lease_name`` of the nightly scoring job."""
-Clock = Callable[[], datetime]
-"""Returns the current time, timezone-aware (UTC)."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-# ------------------------------------------------------------------------------------------- pure
-@dataclass(frozen=True)
-class Lease:
-    """One ``run_leases`` row. Every timestamp is timezone-aware (UTC).
-
-    Attributes:
-        lease_name: What is leased (``scoring``).
-        run_id: The run that holds (or last held) it.
-        holder: ``host:pid`` of that run's driver, for an operator to check whether it is alive.
-        acquired_at: When the run took it.
-        renewed_at: The run's last renewal.
-        expires_at: When another run may take it over without a release.
-        released_at: When it was released (by its run, or broken by hand); None while held.
-    """
-
-    lease_name: str
-    run_id: str
-    holder: str
-    acquired_at: datetime
-    renewed_at: datetime
-    expires_at: datetime
-    released_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("acquired_at", "renewed_at", "expires_at", "released_at"):
-            value = getattr(self, name)
-            if value is not None:
-                _check_utc(value, f"Lease.{name}")
-
-    def is_free(self, now: datetime) -> bool:
-        """Released, or expired at ``now``."""
-        return self.released_at is not None or self.expires_at <= _check_utc(now, "now")
-
-    def describe(self) -> str:
-        """``run <id> (holder <host:pid>), acquired <t>, expires <t>`` on one line."""
-        state = f"released {_iso(self.released_at)}" if self.released_at else f"expires {_iso(self.expires_at)}"
-        return f"run {self.run_id} (holder {self.holder}), acquired {_iso(self.acquired_at)}, {state}"
-
-
-class Verdict(StrEnum):
-    """What an acquirer may do with the lease, given the current row."""
-
-    ACQUIRE = "acquire"  # no row yet
-    TAKE_OVER_RELEASED = "take_over_released"
-    TAKE_OVER_EXPIRED = "take_over_expired"  # its run crashed (or outlived the TTL without renewing)
-    HELD = "held"  # already ours: a repeated acquire renews it
-    DENY = "deny"  # another run holds it
-
-    @property
-    def granted(self) -> bool:
-        return self is not Verdict.DENY
-
-
-TAKE_OVER_CONDITION = "t.released_at IS NOT NULL OR t.run_id = s.run_id OR t.expires_at <= s.acquired_at"
-"""The MERGE's matched condition (``t``: the current row, ``s``: the new lease): :func:`decide` in SQL."""
-
-
-def decide(current: Lease | None, run_id: str, now: datetime) -> Verdict:
-    """Whether run ``run_id`` may take the lease at ``now``, given the current row.
-
-    Args:
-        current: The lease row, or None when there is none.
-        run_id: The acquiring run.
-        now: The acquirer's time, timezone-aware.
-
-    Returns:
-        ``ACQUIRE`` (no row), ``TAKE_OVER_RELEASED``, ``HELD`` (ours, not released),
-        ``TAKE_OVER_EXPIRED`` (``expires_at <= now``) or ``DENY``, checked in that order.
-
-    Raises:
-        ValueError: ``run_id`` is empty or ``now`` is naive.
-    """
-    if not run_id:
-        raise ValueError("run_id must be a non-empty string")
-    _check_utc(now, "now")
-    if current is None:
-        return Verdict.ACQUIRE
-    if current.released_at is not None:
-        return Verdict.TAKE_OVER_RELEASED
-    if current.run_id == run_id:
-        return Verdict.HELD
-    if current.expires_at <= now:
-        return Verdict.TAKE_OVER_EXPIRED
-    return Verdict.DENY
-
-
-def new_lease(lease_name: str, run_id: str, holder: str, now: datetime, ttl: timedelta) -> Lease:
-    """The row an acquirer writes: taken and renewed ``now``, expiring ``now + ttl``.
-
-    Raises:
-        ValueError: ``ttl`` is not positive, a name is empty, or ``now`` is naive.
-    """
-    if ttl <= timedelta(0):
-        raise ValueError(f"lease ttl must be positive, got {ttl}")
-    if not lease_name or not run_id or not holder:
-        raise ValueError(f"lease_name, run_id and holder must be non-empty: {lease_name!r}, {run_id!r}, {holder!r}")
-    now = _check_utc(now, "now")
-    return Lease(lease_name, run_id, holder, now, now, now + ttl)
-
-
-def renewed(lease: Lease, now: datetime, ttl: timedelta) -> Lease:
-    """``lease`` renewed at ``now``: expires ``now + ttl``.
-
-    Raises:
-        ValueError: ``ttl`` is not positive or ``now`` is naive.
-    """
-    if ttl <= timedelta(0):
-        raise ValueError(f"lease ttl must be positive, got {ttl}")
-    now = _check_utc(now, "now")
-    return replace(lease, renewed_at=now, expires_at=now + ttl)
-
-
-RENEW_FRACTION = 8
-"""A renewal is due once ``ttl / RENEW_FRACTION`` has passed since the last one."""
-
-
-def renewal_due(lease: Lease, now: datetime, ttl: timedelta) -> bool:
-    """Whether a stage start should renew ``lease`` (write and check) or may skip it.
-
-    Skipping a renewal less than ``ttl / RENEW_FRACTION`` after the last keeps the lease at least
-    ``ttl * (1 - 1 / RENEW_FRACTION)`` ahead of expiry at every stage start, at the cost of noticing
-    a lease broken by hand that much later (the ledger row's forced renewal still does).
-    """
-    return _check_utc(now, "now") - lease.renewed_at >= ttl / RENEW_FRACTION
-
-
-def busy_message(current: Lease, database: str, now: datetime) -> str:
-    """The one line a refused run prints: who holds the lease, its run id, and when it expires."""
-    left = current.expires_at - _check_utc(now, "now")
-    minutes = max(0, int(left.total_seconds() // 60))
-    return (
-        f"another scoring run holds the {current.lease_name!r} lease on database {database}: "
-        f"{current.describe()} (in {minutes // 60}h{minutes % 60:02d}m); nothing was done. "
-        f"Wait for it, or, if that process is dead, release the lease with "
-        f"`fleetvision score --break-lease` (docs/runbook.md)"
-    )
-
-
-def default_holder() -> str:
-    """``host:pid`` of this process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _check_utc(value: datetime, what: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise TypeError(f"{what} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware (UTC), got naive {value.isoformat()}")
-    return value.astimezone(UTC)
-
-
-def _iso(value: datetime | None) -> str:
-    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# ---------------------------------------------------------------------------------------- errors
-class LeaseBusyError(RuntimeError):
-    """Another run holds the lease; this run did nothing.
-
-    Attributes:
-        lease: The holder's row.
-        database: Where the lease is.
-    """
-
-    def __init__(self, lease: Lease, database: str, now: datetime) -> None:
-        super().__init__(busy_message(lease, database, now))
-        self.lease = lease
-        self.database = database
-
-
-class LeaseLostError(RuntimeError):
-    """A running run no longer holds its lease (it expired and was taken over, or was broken by hand)."""
+__all__ = [
+    "RENEW_FRACTION",
+    "SCORING_LEASE",
+    "TAKE_OVER_CONDITION",
+    "Clock",
+    "HeldLease",
+    "Lease",
+    "LeaseBusyError",
+    "LeaseLostError",
+    "Verdict",
+    "acquire_lease",
+    "break_lease",
+    "busy_message",
+    "decide",
+    "default_holder",
+    "ensure_lease_table",
+    "is_commit_conflict",
+    "new_lease",
+    "read_lease",
+    "renewal_due",
+    "renewed",
+    "utc_now",
+]
 
 
 # ----------------------------------------------------------------------------------------- delta
@@ -271,7 +129,7 @@ def _error_name(error: BaseException) -> str:
 
 
 def _micros(value: datetime) -> int:
-    delta = _check_utc(value, "timestamp") - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = as_utc(value, "timestamp") - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
@@ -353,7 +211,6 @@ def _update_own(
     spark: SparkSession, database: str, lease: Lease, assignments: dict[str, datetime], attempts: int
 ) -> None:
     """UPDATE the row of ``lease`` if its run still holds it, retrying on commit conflicts."""
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     held = (F.col("lease_name") == lease.lease_name) & (F.col("run_id") == lease.run_id)
@@ -361,7 +218,7 @@ def _update_own(
     values = {k: _ts(v) for k, v in assignments.items()}
     for attempt in range(1, attempts + 1):
         try:
-            DeltaTable.forName(spark, qualified(database, RUN_LEASES)).update(held, values)
+            tables.update_where(spark, database, RUN_LEASES, held, values)
             return
         except Exception as e:
             if attempt == attempts or not is_commit_conflict(e):
@@ -401,7 +258,7 @@ class HeldLease:
         Raises:
             LeaseLostError: Another run holds it now, or it was released (broken by hand).
         """
-        now = _check_utc(self.clock(), "clock()")
+        now = as_utc(self.clock(), "clock()")
         if not force and not renewal_due(self.lease, now, self.ttl):
             return self.lease
         target = renewed(self.lease, now, self.ttl)
@@ -435,7 +292,7 @@ class HeldLease:
                 self.run_id,
                 type(e).__name__,
                 e,
-                _iso(self.lease.expires_at),
+                format_utc(self.lease.expires_at),
             )
             return False
         logger.info("released the %r lease of run %s", self.lease.lease_name, self.run_id)
@@ -476,34 +333,26 @@ def acquire_lease(
         LeaseBusyError: Another run holds the lease and it has not expired.
         RuntimeError: Every attempt conflicted.
     """
-    from delta.tables import DeltaTable
-
     holder = holder or default_holder()
-    table = qualified(database, RUN_LEASES)
     ensure_lease_table(spark, database)
     for attempt in range(1, attempts + 1):
-        now = _check_utc(clock(), "clock()")
+        now = as_utc(clock(), "clock()")
         # A lease plainly held by another run is refused without a write; the MERGE decides the rest.
         current = read_lease(spark, database, lease_name)
         if not decide(current, run_id, now).granted:
             raise LeaseBusyError(current, database, now)  # type: ignore[arg-type]
         wanted = new_lease(lease_name, run_id, holder, now, ttl)
         try:
-            (
-                DeltaTable.forName(spark, table)
-                .alias("t")
-                .merge(_lease_row(spark, wanted).alias("s"), "t.lease_name = s.lease_name")
-                .whenMatchedUpdateAll(condition=TAKE_OVER_CONDITION)
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
+            # insert when there is no row; take it over when TAKE_OVER_CONDITION holds; else leave it
+            tables.merge_by_key(spark, database, RUN_LEASES, _lease_row(spark, wanted), update=TAKE_OVER_CONDITION)
         except Exception as e:
             if not is_commit_conflict(e):
                 raise
             logger.info("lease %s: commit conflict (%s); reading who holds it", lease_name, _error_name(e))
         current = read_lease(spark, database, lease_name)
         if current is not None and current.run_id == run_id and current.released_at is None:
-            logger.info("scoring run %s holds the %r lease until %s", run_id, lease_name, _iso(current.expires_at))
+            until = format_utc(current.expires_at)
+            logger.info("scoring run %s holds the %r lease until %s", run_id, lease_name, until)
             return HeldLease(spark, database, current, ttl, clock, attempts)
         if not decide(current, run_id, now).granted:
             raise LeaseBusyError(current, database, now)  # type: ignore[arg-type]
@@ -519,15 +368,18 @@ def break_lease(
     Returns:
         The row as it was before (None when there was no lease, or it was already released).
     """
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     ensure_lease_table(spark, database)
     current = read_lease(spark, database, lease_name)
     if current is None or current.released_at is not None:
         return None
-    DeltaTable.forName(spark, qualified(database, RUN_LEASES)).update(
-        (F.col("lease_name") == lease_name) & F.col("released_at").isNull(), {"released_at": _ts(clock())}
+    tables.update_where(
+        spark,
+        database,
+        RUN_LEASES,
+        (F.col("lease_name") == lease_name) & F.col("released_at").isNull(),
+        {"released_at": _ts(clock())},
     )
     logger.warning("broke the %r lease on database %s: %s", lease_name, database, current.describe())
     return current

@@ -640,14 +640,9 @@ def report_path(config: Config, run_id: str) -> str:
 def _write(spark: SparkSession, target: str, text: str) -> None:
     if "://" in target and not target.startswith("file://"):
         # An object store: write through Hadoop's FileSystem, which has the cluster's credentials.
-        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-        path = jvm.org.apache.hadoop.fs.Path(target)
-        fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
-        stream = fs.create(path, True)
-        try:
-            stream.write(bytearray(text.encode("utf-8")))
-        finally:
-            stream.close()
+        from fleetvision import hadoop_fs
+
+        hadoop_fs.write_text(spark, target, text)
         return
     local = Path(target[len("file://") :] if target.startswith("file://") else target)
     local.parent.mkdir(parents=True, exist_ok=True)

@@ -11,28 +11,28 @@ Two iterator-of-batches pandas UDFs, both thin:
   with its error code; the UDF never drops or duplicates a row.
 
 Models are resolved to concrete versions once on the driver (a :class:`ModelSet`) and loaded once per
-Python worker through a *model loader* (default :func:`fleetvision.models.registry.load_models`), then
-cached in :data:`_WORKER_MODELS` keyed by the model set id. The loader is injectable so tests and
-benchmarks can run stand-in models without MLflow. UDF closures capture only small values: the model
+Python worker through a *model loader* (default :func:`fleetvision.models.serving.read_models`), then
+kept in the process's one bounded model cache (:data:`fleetvision.models.serving.MODEL_CACHE`, keyed by
+the model set and the loader). The loader is injectable so tests and benchmarks can run stand-in models
+without MLflow. UDF closures capture only small values: the model
 set, a :class:`UdfSettings`, the taxonomy, the scoring rules and the loader.
 
 Operating limits: memory per Python worker is one Arrow batch of encoded photos
 (``spark.sql.execution.arrow.maxRecordsPerBatch`` rows) plus its decoded ``[n, S, S, 3]`` uint8 array plus
 the models; ``model_batch_size`` bounds the rows given to a model at once. The model cache lives as long
-as the Python worker, so ``spark.python.worker.reuse`` must stay on (FleetVision's session sets it).
+as the Python worker, so ``spark.python.worker.reuse`` must stay on (FleetVision's session sets it); it
+holds at most :data:`fleetvision.models.serving.MAX_CACHED_MODEL_SETS` model sets.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,9 @@ from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
 
 from fleetvision import decode
+from fleetvision._typing import ModelLoader, ModelSetLike, PredictFn
+from fleetvision.models import serving
+from fleetvision.scoring.faults import FAIL_AT_ENV
 from fleetvision.tables import PREDICTION_CACHE
 
 if TYPE_CHECKING:
@@ -50,20 +53,6 @@ if TYPE_CHECKING:
     from fleetvision.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
-
-PredictFn = Callable[[np.ndarray], Mapping[str, np.ndarray]]
-"""A loaded model: uint8 ``[N, S, S, 3]`` RGB -> named numpy outputs with N rows."""
-
-
-class ModelSetLike(Protocol):
-    """What the adapter needs of :class:`fleetvision.models.registry.ModelSet`."""
-
-    @property
-    def model_set_id(self) -> str: ...
-
-
-ModelLoader = Callable[[Any], Mapping[str, PredictFn]]
-"""``loader(model_set) -> {task: predict_fn}``; runs once per Python worker per model set."""
 
 _NON_PREDICTION = {"content_hash", "model_set_id", "model_versions", "created_at", "run_id"}
 # Arrow UDF results are checked against a fully nullable schema; non-null is enforced by the tables.
@@ -82,8 +71,6 @@ HASH_SCHEMA = T.StructType(
 )
 """The hash UDF's return type. ``content_hash`` is null exactly when the bytes could not be had."""
 
-FAIL_AT_ENV = "FLEETVISION_FAIL_AT"
-"""Failure injection for recovery tests; ``udf_first_attempt`` makes every scoring task fail once."""
 FAIL_MARKER_ENV = "FLEETVISION_FAIL_MARKERS"
 """Optional folder where an injected UDF failure leaves one marker file per failed task attempt."""
 
@@ -147,57 +134,25 @@ class UdfSettings:
 
 
 # ------------------------------------------------------------------------------------ model cache
-_WORKER_MODELS: dict[tuple[str, str], Mapping[str, PredictFn]] = {}
-_WORKER_LOCK = threading.Lock()
-
-
-def default_model_loader(model_set: Any) -> Mapping[str, PredictFn]:
-    """Load a model set from the MLflow registry (:func:`fleetvision.models.registry.load_models`)."""
-    from fleetvision.models.registry import load_models
-
-    return load_models(model_set)
-
-
-def _loader_key(loader: ModelLoader) -> str:
-    key = getattr(loader, "cache_key", None)
-    if isinstance(key, str):
-        return key
-    target = loader if hasattr(loader, "__qualname__") else type(loader)
-    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
-
-
-def worker_models(model_set: ModelSetLike, loader: ModelLoader) -> Mapping[str, PredictFn]:
+def worker_models(model_set: ModelSetLike, loader: ModelLoader | None = None) -> Mapping[str, PredictFn]:
     """The models of a model set in this Python worker, loaded on first use and cached.
 
-    The cache key is the model set (its id and where its versions live) and the loader: a new champion
-    is a new model set id, so a promotion between runs loads the new versions, while every batch and
-    task of a run reuses one load.
+    The one model cache of the process (:func:`fleetvision.models.serving.worker_models`): keyed by
+    the model set and the loader, bounded, and the task's GPU is pinned before the first load.
+
+    Args:
+        model_set: The model versions resolved on the driver.
+        loader: Loads the model set; default :func:`fleetvision.models.serving.read_models`.
 
     Raises:
         ValueError: The loader returned no models or something that is not callable.
     """
-    # The id names the versions; the repr also pins where they live (two registries can both have v1).
-    key = (f"{model_set.model_set_id}:{hashlib.sha1(repr(model_set).encode()).hexdigest()[:12]}", _loader_key(loader))
-    with _WORKER_LOCK:
-        cached = _WORKER_MODELS.get(key)
-        if cached is not None:
-            return cached
-        _pin_gpu()
-        models = dict(loader(model_set))
-        if not models:
-            raise ValueError(f"model loader {key[1]} returned no models for model set {key[0]}")
-        bad = [task for task, fn in models.items() if not callable(fn)]
-        if bad:
-            raise ValueError(f"model loader {key[1]}: models for {bad} are not callable")
-        _WORKER_MODELS[key] = models
-        logger.info("worker %d loaded models %s for model set %s", os.getpid(), sorted(models), key[0])
-        return models
+    return serving.worker_models(model_set, loader, prepare=_pin_gpu)
 
 
 def clear_worker_models() -> None:
     """Forget the cached models of this process (tests)."""
-    with _WORKER_LOCK:
-        _WORKER_MODELS.clear()
+    serving.clear_model_cache()
 
 
 def _pin_gpu() -> None:
@@ -367,14 +322,13 @@ def make_scoring_udf(
         settings: Sizes and limits.
         taxonomy: The shot taxonomy (class names of the angle output).
         rules: Thresholds for flags (banner, plate) and quality.
-        loader: Loads the model set in a worker; default :func:`default_model_loader`.
+        loader: Loads the model set in a worker; default :func:`fleetvision.models.serving.read_models`.
     """
-    load = loader if loader is not None else default_model_loader
 
     def score_photos(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
         if settings.fail_first_attempt:
             _inject_first_attempt_failure(settings.fail_marker_dir)
-        models = worker_models(model_set, load)
+        models = worker_models(model_set, loader)
         for uri, content in batches:
             yield score_frame(uri, content, models, settings, taxonomy, rules)
 

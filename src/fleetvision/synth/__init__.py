@@ -1,4 +1,4 @@
-"""Synthetic car-listing photos with known labels (issue 3).
+"""Synthetic car-listing photos with known labels.
 
 Pure modules (numpy/PIL, no Spark): :mod:`.render` (one photo from a spec), :mod:`.exterior` and
 :mod:`.interiors` (the drawings), :mod:`.files` (real file formats and broken files),

@@ -38,16 +38,18 @@ from fleetvision.synth.inventory import (
 )
 from fleetvision.synth.training_set import render_training_set
 from fleetvision.tables import (
+    ACTION_COLUMN,
     IMAGE_LABELS,
     LISTING_IMAGES,
     LISTINGS,
     TRAINING_IMAGES,
     TableSpec,
-    commit_metadata,
     conform,
     ensure_table,
+    merge_actions,
     merge_upsert,
     overwrite_table,
+    overwrite_where,
     qualified,
     validate_input_table,
 )
@@ -57,7 +59,7 @@ logger = logging.getLogger(__name__)
 
 NEEDS_SPARK = True
 PROP = "fleetvision.synth."
-OP = "_op"
+OP = ACTION_COLUMN  # the merge-action column of :func:`frame` (``tables.merge_actions``)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,24 +156,6 @@ def _get_state(spark: SparkSession, database: str) -> dict[str, str]:
     return {r["key"][len(PROP):]: r["value"] for r in rows if r["key"].startswith(PROP)}
 
 
-def _merge_ops(spark: SparkSession, database: str, spec: TableSpec, source: DataFrame, run_id: str) -> None:
-    """One MERGE applying insert/update/delete rows (``_op`` column), keyed on the spec's key."""
-    from delta.tables import DeltaTable
-
-    target = DeltaTable.forName(spark, qualified(database, spec))
-    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
-    cols = {f.name: f"s.`{f.name}`" for f in spec.schema.fields}
-    merger = (
-        target.alias("t")
-        .merge(source.alias("s"), cond)
-        .whenMatchedDelete(condition=f"s.{OP} = 'delete'")
-        .whenMatchedUpdate(condition=f"s.{OP} = 'update'", set=cols)
-        .whenNotMatchedInsert(condition=f"s.{OP} IN ('insert', 'update')", values=cols)
-    )
-    with commit_metadata(spark, run_id):
-        merger.execute()
-
-
 # ---------------------------------------------------------------------------------------- inventory
 def write_inventory(
     spark: SparkSession,
@@ -244,13 +228,13 @@ def evolve_inventory(spark: SparkSession, config: Config, workers: int = 0) -> d
     gone = [{"image_id": i, "listing_id": ""} for i in change.removed]
     source = frame(spark, new_rows, LISTING_IMAGES, "insert").unionByName(
         frame(spark, upd_rows, LISTING_IMAGES, "update")).unionByName(frame(spark, gone, LISTING_IMAGES, "delete"))
-    _merge_ops(spark, database, LISTING_IMAGES, source, run_id)
+    merge_actions(spark, database, LISTING_IMAGES, source, run_id, action_column=OP)
     if change.listing_rows:
         merge_upsert(spark, database, LISTINGS, frame(spark, change.listing_rows, LISTINGS), run_id)
     ensure_table(spark, database, IMAGE_LABELS)
     labels = frame(spark, label_rows(change.added + change.replaced, files), IMAGE_LABELS, "update").unionByName(
         frame(spark, gone, IMAGE_LABELS, "delete"))
-    _merge_ops(spark, database, IMAGE_LABELS, labels, run_id)
+    merge_actions(spark, database, IMAGE_LABELS, labels, run_id, action_column=OP)
     _set_state(spark, database, {**state, "day": day})
     report = change.report()
     report.update(seed=seed, photos_rendered=stats.photos, seconds=round(stats.seconds, 2))
@@ -301,10 +285,8 @@ def write_training_set(
                                         plate_styles=styles)
     database = config.tables.database
     ensure_table(spark, database, TRAINING_IMAGES)
-    df = conform(frame(spark, rows, TRAINING_IMAGES), TRAINING_IMAGES)
-    with commit_metadata(spark, f"generate-{dataset}"):
-        (df.write.format("delta").mode("overwrite").option("replaceWhere", f"dataset = '{dataset}'")
-         .saveAsTable(qualified(database, TRAINING_IMAGES)))
+    overwrite_where(spark, database, TRAINING_IMAGES, frame(spark, rows, TRAINING_IMAGES), f"dataset = '{dataset}'",
+                    run_id=f"generate-{dataset}")
     counts = {split: sum(1 for r in rows if r["split"] == split) for split, _ in parts}
     logger.info("training_images: wrote %s %s", dataset, counts)
     return {"dataset": dataset, "rows": counts}

@@ -14,12 +14,11 @@ import math
 import platform
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 from pyspark.sql import SparkSession
@@ -32,23 +31,25 @@ from fleetvision.models.architecture import (
     load_init_models,
     task_model,
 )
-from fleetvision.models.calibration import balanced_threshold, shift_sigmoid_bias, shift_softmax_prior
-from fleetvision.models.evaluation import decode_eval_set, evaluate_predictors
+from fleetvision.models.calibration import apply_body_prior, calibrate_binary_heads
+from fleetvision.models.eval_metrics import TaskEvaluation, write_evaluation
 from fleetvision.models.feature_training import cache_key, cached_features, feature_dataset
-from fleetvision.models.metrics import TaskEvaluation, write_evaluation
+from fleetvision.models.fit import fit
+from fleetvision.models.frozen_eval import decode_eval_set, evaluate_predictors
 from fleetvision.models.pipeline import AUGMENTATION, training_dataset
 from fleetvision.models.pretrained import (
     PretrainedModel,
     build_pretrained_model,
     compose_task_model,
     feature_maps_for,
-    find_layer,
+    fuse_task_models,
     is_pretrained,
     save_head,
 )
-from fleetvision.models.registry import STARTER_FILE, log_task_model, predict_fn_for, save_task_model
+from fleetvision.models.registration import log_task_model
+from fleetvision.models.serving import predict_fn_for
 from fleetvision.models.spec import TrainSpec
-from fleetvision.models.training import fit
+from fleetvision.models.starter import STARTER_FILE, save_task_model
 from fleetvision.taxonomy import load_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -90,81 +91,6 @@ def _log_evaluations(evaluations: Mapping[str, TaskEvaluation], eval_set: EvalSe
                 evaluation, out, {"eval_set": eval_set.description, "eval_fingerprint": eval_set.fingerprint}
             )
             mlflow.log_artifacts(str(out), artifact_path=f"{prefix}/{task}")
-
-
-def calibrate_binary_heads(
-    model: keras.Model, validation: tf.data.Dataset, spec: TrainSpec, config: Config
-) -> dict[str, float]:
-    """Put the balanced precision/recall point of each yes/no head at scoring's threshold.
-
-    See :mod:`fleetvision.models.calibration`. Uses the validation split only.
-
-    Returns:
-        MLflow params: ``calibration.<output>.val_threshold`` and ``.logit_shift`` per calibrated head.
-    """
-    targets = {"banner": config.scoring.banner_threshold, "plate_presence": config.scoring.plate_threshold}
-    heads = [o for o in spec.outputs if o in targets]
-    if not heads:
-        return {}
-    scores: dict[str, list[np.ndarray]] = {o: [] for o in heads}
-    truth: dict[str, list[np.ndarray]] = {o: [] for o in heads}
-    for images, labels, weights in validation:
-        out = model(images, training=False)
-        for o in heads:
-            known = weights[o].numpy() > 0
-            scores[o].append(out[o].numpy().reshape(-1)[known])
-            truth[o].append(labels[o].numpy().reshape(-1)[known])
-    params: dict[str, float] = {}
-    for o in heads:
-        found = balanced_threshold(np.concatenate(scores[o]), np.concatenate(truth[o]))
-        if found is None:
-            logger.info("calibration of %s skipped: too few validation photos of each class", o)
-            continue
-        shift = shift_sigmoid_bias(find_layer(model, o), found, targets[o])
-        params[f"calibration.{o}.val_threshold"] = round(found, 4)
-        params[f"calibration.{o}.logit_shift"] = round(shift, 4)
-        logger.info("calibrated %s: validation balance point %.3f now scores %.2f", o, found, targets[o])
-    return params
-
-
-def apply_body_prior(
-    model: keras.Model, train_frame: Any, config: Config, body_types: Sequence[str]
-) -> dict[str, float]:
-    """Shift the body head from the training rows' body-type mix to ``models.body_prior``.
-
-    The training set draws body types uniformly (``synth.train_body_mix``) so the rare ones are learnt;
-    the inventory does not. Counts come from the training rows Spark read (label -1 = no body label).
-
-    Returns:
-        MLflow params ``body_prior.<type>.train_share`` and ``.log_shift``; empty when no prior is set.
-
-    Raises:
-        ValueError: The prior names an unknown body type.
-    """
-    prior_cfg = config.models.body_prior
-    if not prior_cfg:
-        return {}
-    unknown = sorted(set(prior_cfg) - set(body_types))
-    if unknown:
-        raise ValueError(f"models.body_prior names unknown body types {unknown}; known: {list(body_types)}")
-    # each row counts by its loss weight (extra datasets mixed in at a lower weight)
-    rows = train_frame.filter("body_index >= 0").groupBy("body_index").agg({"row_weight": "sum"}).collect()
-    counts = {int(r[0]): float(r[1]) for r in rows}
-    train = np.array([counts.get(i, 0.0) for i in range(len(body_types))], np.float64)
-    if (train == 0).any():
-        missing = [b for i, b in enumerate(body_types) if train[i] == 0]
-        logger.warning("models.body_prior not applied: no training rows of body type(s) %s", missing)
-        return {}
-    prior = np.array([prior_cfg.get(b, 0.0) for b in body_types], np.float64)
-    prior = np.where(prior > 0, prior, 1e-3)  # a type the market never shows is rare, not impossible
-    shift = shift_softmax_prior(find_layer(model, "body"), train / train.sum(), prior)
-    logger.info("body head re-weighted to models.body_prior: log shifts %s",
-                {b: round(float(s), 3) for b, s in zip(body_types, shift, strict=True)})
-    params: dict[str, float] = {}
-    for i, b in enumerate(body_types):
-        params[f"body_prior.{b}.train_share"] = round(float(train[i] / train.sum()), 4)
-        params[f"body_prior.{b}.log_shift"] = round(float(shift[i]), 4)
-    return params
 
 
 def train_models(
@@ -318,8 +244,8 @@ def train_models(
             if len(decoded[0]):
                 example = decoded[0][:1]
             if pretrained is not None:  # every head on one backbone pass, as the nightly job runs them
-                fused = predict_fn_for(pretrained.model, spec.input_size)
-                predictors = {t: fused for t in spec.tasks}
+                fused = {ts: predict_fn_for(m, spec.input_size) for ts, m in fuse_task_models(models)}
+                predictors = {t: fn for ts, fn in fused.items() for t in ts}
             else:
                 predictors = {t: predict_fn_for(m, spec.input_size) for t, m in models.items()}
             evaluations = evaluate_predictors(

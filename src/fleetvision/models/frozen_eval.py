@@ -1,25 +1,34 @@
-"""Score a model on the frozen evaluation set the way the nightly job would, then measure it.
+"""Run models on the frozen evaluation set the way the nightly job would, then measure them.
 
 Photos are decoded by the scoring decoder (:func:`fleetvision.decode.decode_batch`), not the training
 pipeline, so the numbers are the ones production gets. Photos that fail to decode are counted
-(``n_failed_decode``) and left out of the metrics.
+(``n_failed_decode``) and left out of the metrics (:mod:`fleetvision.models.eval_metrics`).
+:func:`evaluate_predictors` takes predict functions (a training run's models);
+:func:`evaluate_ref` a registered version, whose run and tags it records in MLflow (the evaluate and
+promote jobs).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fleetvision._typing import PredictFn
 from fleetvision.decode import decode_batch
 from fleetvision.feed import EvalSet
-from fleetvision.models.metrics import TaskEvaluation, evaluate_task
+from fleetvision.models.eval_metrics import TaskEvaluation, evaluate_task, write_evaluation
 from fleetvision.taxonomy import Taxonomy
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from fleetvision.config import Config
+    from fleetvision.models.resolve import ModelRef
 
-PredictFn = Callable[[np.ndarray], dict[str, np.ndarray]]
+logger = logging.getLogger(__name__)
 
 
 def decode_eval_set(eval_set: EvalSet, size: int, max_pixels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +69,7 @@ def evaluate_predictors(
 
     Args:
         predictors: Task -> predict function (uint8 batch -> outputs), e.g. from
-            :func:`fleetvision.models.registry.load_models`. Tasks that share one function (a fused
+            :func:`fleetvision.models.serving.load_models`. Tasks that share one function (a fused
             model answering several heads) are predicted once.
         eval_set: The frozen evaluation set.
         taxonomy: The shot taxonomy.
@@ -88,3 +97,60 @@ def evaluate_predictors(
         results[task] = evaluation
         logger.info("eval %s: %s", task, ", ".join(f"{k}={v:.4f}" for k, v in sorted(evaluation.metrics.items())))
     return results
+
+
+def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlflow: bool = True) -> TaskEvaluation:
+    """Evaluate one resolved model version on the frozen set; log a run and tag the version.
+
+    Returns:
+        The evaluation.
+    """
+    import mlflow
+
+    from fleetvision.models.resolve import ModelSet, mlflow_client
+    from fleetvision.models.serving import load_models
+    from fleetvision.taxonomy import load_taxonomy
+    from fleetvision.tracking import configure_mlflow
+
+    predictors = load_models(ModelSet((ref,)))
+    evaluation = evaluate_predictors(
+        predictors,
+        eval_set,
+        load_taxonomy(),
+        size=ref.input_size,
+        max_pixels=config.scoring.max_image_pixels,
+        banner_threshold=config.scoring.banner_threshold,
+        plate_threshold=config.scoring.plate_threshold,
+    )[ref.task]
+    if log_to_mlflow:
+        configure_mlflow(config)
+        with mlflow.start_run(run_name=f"evaluate-{ref.task}-v{ref.version}"), tempfile.TemporaryDirectory() as tmp:
+            mlflow.set_tags(
+                {
+                    "fleetvision.job": "evaluate",
+                    "fleetvision.task": ref.task,
+                    "fleetvision.model_uri": ref.uri,
+                    "fleetvision.eval_fingerprint": eval_set.fingerprint,
+                }
+            )
+            mlflow.log_params({"model": ref.name, "version": ref.version, "eval_rows": len(eval_set)})
+            mlflow.log_metrics({f"eval.{k}": v for k, v in evaluation.metrics.items()})
+            write_evaluation(evaluation, Path(tmp), eval_provenance(ref, eval_set))
+            mlflow.log_artifacts(tmp, artifact_path=f"eval/{ref.task}")
+        client = mlflow_client(config)
+        for k, v in evaluation.metrics.items():
+            client.set_model_version_tag(ref.name, ref.version, f"eval.{k}", f"{v:.6g}")
+        client.set_model_version_tag(ref.name, ref.version, "eval.fingerprint", eval_set.fingerprint)
+    return evaluation
+
+
+def eval_provenance(ref: ModelRef, eval_set: EvalSet) -> dict[str, Any]:
+    """Which model version was evaluated on which frozen set (written beside its metrics)."""
+    return {
+        "model": ref.name,
+        "version": ref.version,
+        "uri": ref.uri,
+        "eval_set": eval_set.description,
+        "eval_fingerprint": eval_set.fingerprint,
+        "eval_rows": len(eval_set),
+    }
