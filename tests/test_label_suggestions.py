@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 from pathlib import Path
 
@@ -12,6 +11,15 @@ import pytest
 from PIL import Image
 
 from fleetvision.config import load_config
+from fleetvision.label_consensus import (
+    Vote,
+    allowed_angle_classes,
+    angle_label_sets,
+    consensus,
+    label_vocabulary,
+    read_votes,
+)
+from fleetvision.label_rows import ImportRequest, plan_import
 from fleetvision.label_suggestions import (
     SuggestSpec,
     export_jpeg,
@@ -19,15 +27,6 @@ from fleetvision.label_suggestions import (
     photo_file_name,
     score_photos,
     select_photos,
-)
-from fleetvision.labels_import import (
-    Vote,
-    allowed_angle_classes,
-    angle_label_sets,
-    consensus,
-    label_vocabulary,
-    plan_import,
-    read_votes,
 )
 from fleetvision.taxonomy import load_taxonomy
 
@@ -83,8 +82,7 @@ def test_coarse_labels_become_allowed_sets_in_rows(tmp_path: Path) -> None:
     for i, label in enumerate(("interior", "side", "suv", "boot")):
         _photo(root / label / f"p{i}.jpg", i)
     cfg = load_config(overrides=[f"paths.reports={tmp_path / 'r'}"], environ={})
-    args = argparse.Namespace(folder=str(root), votes=None, images_dir=None, task="angle", dataset=None, report=None)
-    rows, report = plan_import(args, cfg, TAXONOMY)
+    rows, report = plan_import(ImportRequest(folder=root, task="angle"), cfg, TAXONOMY)
     by = {r["angle"] or r["body_type"]: r for r in rows}
     assert report.accepted == 4
     assert by["interior"]["angle_index"] == -1

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from fleetvision.config import load_config
-from fleetvision.labels_import import (
+from fleetvision.label_consensus import (
     NO_MAJORITY,
     NOT_IMAGE,
     TOO_FEW_VOTES,
@@ -20,11 +20,9 @@ from fleetvision.labels_import import (
     Vote,
     consensus,
     label_vocabulary,
-    plan_import,
-    prepare_photo,
     read_votes,
-    split_for,
 )
+from fleetvision.label_rows import ImportRequest, plan_import, prepare_photo, split_for
 from fleetvision.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy()
@@ -77,7 +75,7 @@ def photo_folder(tmp_path: Path) -> Path:
 
 
 def test_folder_import_labels_and_report(photo_folder: Path, cfg) -> None:
-    rows, report = plan_import(_args(folder=str(photo_folder)), cfg, TAXONOMY)
+    rows, report = plan_import(ImportRequest(folder=photo_folder), cfg, TAXONOMY)
     assert report.accepted == len(rows) == 8
     assert report.by_label == {"boot": 3, "side_driver": 3, "dashboard": 2}
     reasons = {d.image: d.reason for d in report.dropped}
@@ -163,7 +161,7 @@ def test_votes_csv_import(tmp_path: Path, cfg) -> None:
     lines += [f"missing.jpg,u{i},ute" for i in range(3)]  # no file
     lines += [f"p3.jpg,u{i},van" for i in range(3)] + ["p3.jpg,u7,wagon"]  # accepted
     csv_path.write_text("\n".join(lines) + "\n")
-    rows, report = plan_import(_args(votes=str(csv_path), images_dir=str(images), task="body"), cfg, TAXONOMY)
+    rows, report = plan_import(ImportRequest(votes=(csv_path,), images_dir=images, task="body"), cfg, TAXONOMY)
     assert sorted((r["body_type"], r["body_index"]) for r in rows) == [
         ("sedan", TAXONOMY.body_index("sedan")),
         ("van", TAXONOMY.body_index("van")),
@@ -172,11 +170,40 @@ def test_votes_csv_import(tmp_path: Path, cfg) -> None:
     assert report.dropped_by_reason == {"missing_file": 1, TOO_FEW_VOTES: 1}
     assert report.votes_total == 13 and report.consensus_min_votes == 3
     with pytest.raises(ValueError, match="needs --images-dir"):
-        plan_import(_args(votes=str(csv_path), task="body"), cfg, TAXONOMY)
+        plan_import(ImportRequest(votes=(csv_path,), task="body"), cfg, TAXONOMY)
     bad = tmp_path / "bad.csv"
     bad.write_text("photo,who,label\nx,y,z\n")
     with pytest.raises(ValueError, match=r"missing column\(s\) \['image', 'labeller'\]"):
         read_votes(bad)
+
+
+def test_command_line_becomes_one_checked_import_request(tmp_path: Path) -> None:
+    from fleetvision.labels_import import import_request
+
+    folder = import_request(_args(folder=str(tmp_path / "labelled"), dataset="mine"))
+    assert folder == ImportRequest(folder=tmp_path / "labelled", dataset="mine")
+    assert folder.folder is not None and folder.folder.is_absolute() and folder.votes == ()
+    votes = import_request(_args(votes=["a.csv", "b.csv"], images_dir=str(tmp_path), task="body"))
+    assert votes.votes == (Path("a.csv").resolve(), Path("b.csv").resolve()) and votes.task == "body"
+    assert ImportRequest(votes="a.csv", images_dir=tmp_path).votes == (Path("a.csv").resolve(),)
+    with pytest.raises(ValueError, match="exactly one of a label folder"):
+        ImportRequest(folder=tmp_path, votes=("a.csv",), images_dir=tmp_path)
+    with pytest.raises(ValueError, match="exactly one of a label folder"):
+        ImportRequest()
+    with pytest.raises(ValueError, match="unknown task 'colour'"):
+        ImportRequest(task="colour", folder=tmp_path)
+
+
+def test_pure_label_modules_do_not_import_spark() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import fleetvision.label_consensus, fleetvision.label_rows, fleetvision.labels_import; "
+        "print(sorted(m for m in sys.modules if m == 'pyspark' or m.startswith('pyspark.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.spark

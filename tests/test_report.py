@@ -1,4 +1,5 @@
-"""The run report: pure rendering (tier 1) and the job reading real tables (tier 2, marked spark)."""
+"""The run report: pure rendering from a hand-built ReportInputs (tier 1) and the job reading real tables
+(tier 2, marked spark)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import argparse
 import io
 import json
 import re
+import subprocess
+import sys
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +20,8 @@ from PIL import Image
 from fleetvision.config import load_config
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring.checks import run_checks
-from fleetvision.scoring.report import ErrorSample, HeroSample, add_arguments, main, render_report, report_path
+from fleetvision.scoring.report import add_arguments, main, report_path
+from fleetvision.scoring.report_html import ErrorSample, HeroSample, ReportInputs, render_report
 from fleetvision.taxonomy import load_taxonomy
 
 T0 = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
@@ -59,20 +64,22 @@ def a_run(**changes: object) -> dict[str, object]:
 
 def test_report_is_one_self_contained_page() -> None:
     page = render_report(
-        a_run(),
-        error_counts={"truncated": 20, "not_image": 10},
-        error_samples={
-            "truncated": [ErrorSample("img-1", None, "image file is truncated", "file:///p/1.jpg", b"\xff\xd8")],
-            "not_image": [("img-2", None)],
-        },
-        score_values=[10.0, 55.5, 90.0],
-        hero_samples=[
-            HeroSample("L1", jpeg(), "front_3q_driver, banner-free", "img-9", 88.0, (jpeg(), None)),
-            ("L2", jpeg((0, 0, 200)), "full_front, banner-free"),
-        ],
-        component_means={"required_shots": 0.5},
-        top_reasons=[("add a boot photo", 3)],
-        generated_at=T0,
+        ReportInputs(
+            a_run(),
+            error_counts={"truncated": 20, "not_image": 10},
+            error_samples={
+                "truncated": [ErrorSample("img-1", None, "image file is truncated", "file:///p/1.jpg", b"\xff\xd8")],
+                "not_image": [("img-2", None)],
+            },
+            score_values=[10.0, 55.5, 90.0],
+            hero_samples=[
+                HeroSample("L1", jpeg(), "front_3q_driver, banner-free", "img-9", 88.0, (jpeg(), None)),
+                ("L2", jpeg((0, 0, 200)), "full_front, banner-free"),
+            ],
+            component_means={"required_shots": 0.5},
+            top_reasons=[("add a boot photo", 3)],
+            generated_at=T0,
+        )
     )
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "run-7" in page and "failed_dq" in page and "breached" in page
@@ -90,21 +97,24 @@ def test_report_is_one_self_contained_page() -> None:
 def test_data_from_the_tables_is_escaped() -> None:
     hostile = "<script>alert('x')</script>"
     page = render_report(
-        a_run(run_id=hostile, message=hostile),
-        error_counts={"not_image": 1},
-        error_samples={"not_image": [ErrorSample(hostile, None, hostile, hostile, hostile.encode())]},
-        hero_samples=[HeroSample(hostile, None, hostile)],
+        ReportInputs(
+            a_run(run_id=hostile, message=hostile),
+            error_counts={"not_image": 1},
+            error_samples={"not_image": [ErrorSample(hostile, None, hostile, hostile, hostile.encode())]},
+            hero_samples=[HeroSample(hostile, None, hostile)],
+        )
     )
     assert "<script>" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
 
 
 def test_unknown_bytes_are_never_embedded() -> None:
-    page = render_report(a_run(), hero_samples=[("L1", b"<svg onload=alert(1)>", "r"), ("L2", b"\x00" * 10, "r")])
+    heroes = [("L1", b"<svg onload=alert(1)>", "r"), ("L2", b"\x00" * 10, "r")]
+    page = render_report(ReportInputs(a_run(), hero_samples=heroes))
     assert "base64" not in page and page.count("no preview") == 2
 
 
 def test_minimal_run_renders_with_no_data_notes() -> None:
-    page = render_report({"run_id": "r0"})
+    page = render_report(ReportInputs({"run_id": "r0"}))
     for note in (
         "no check results recorded",
         "no stage times recorded",
@@ -118,9 +128,39 @@ def test_minimal_run_renders_with_no_data_notes() -> None:
 
 
 def test_score_summary_numbers() -> None:
-    page = render_report(a_run(), score_values=np.array([0.0, 50.0, 100.0, np.nan]))
+    page = render_report(ReportInputs(a_run(), score_values=np.array([0.0, 50.0, 100.0, np.nan])))
     assert ">3<" in page  # three finite scores
     assert ">50.0<" in page  # mean and median
+
+
+def test_report_inputs_are_one_frozen_checked_value() -> None:
+    inputs = ReportInputs(
+        {"run_id": "r1"},
+        error_samples={"truncated": [("img-1", None)]},
+        hero_samples=[("L1", None, "no photos")],
+        score_values=np.array([12.5, 80.0]),
+        top_reasons=[("add a boot photo", 2)],
+    )
+    assert inputs.error_samples == {"truncated": (ErrorSample("img-1"),)}
+    assert inputs.hero_samples == (HeroSample("L1", None, "no photos"),)
+    assert inputs.score_values == (12.5, 80.0) and inputs.top_reasons == (("add a boot photo", 2),)
+    with pytest.raises(FrozenInstanceError):
+        inputs.run = {}  # type: ignore[misc]
+    with pytest.raises(TypeError, match=r"ReportInputs\.run must be a mapping, got list"):
+        ReportInputs([("run_id", "r1")])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="render_report takes a ReportInputs, got dict"):
+        render_report({"run_id": "r1"})  # type: ignore[arg-type]
+
+
+def test_renderer_module_does_not_import_spark() -> None:
+    code = (
+        "import sys; import fleetvision.scoring.report_html as r; "
+        "page = r.render_report(r.ReportInputs({'run_id': 'r9', 'status': 'succeeded'})); "
+        "assert 'r9' in page, page[:200]; "
+        "print(sorted(m for m in sys.modules if m == 'pyspark' or m.startswith('pyspark.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_job_arguments_and_paths(tmp_path: object) -> None:

@@ -108,7 +108,7 @@ def _tables(spark, db: str, tmp_path: Path) -> None:
 def test_suggest_fill_import_votes(spark, config, tmp_path: Path) -> None:
     from fleetvision import labels_import, suggest_job
     from fleetvision.feed import training_frame
-    from fleetvision.labels_import import angle_label_sets
+    from fleetvision.label_consensus import angle_label_sets
     from fleetvision.tables import TRAINING_IMAGES, qualified
     from fleetvision.taxonomy import load_taxonomy
 

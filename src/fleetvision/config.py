@@ -255,7 +255,6 @@ class ModelsConfig(_Section):
     learning_rate: float = Field(2e-3, gt=0)
     training_dataset: str = "synthetic"
     consensus_min_votes: int = Field(5, ge=1)
-    # --- added by the models part (fleetvision.models; see docs/models.md)
     backbone_alpha: float = Field(1.0, gt=0, le=1.5)  # MobileNetV3 width multiplier (ignored by EfficientNet)
     # angle head: split = pool left/right halves of the feature map separately; global = one global pool;
     # left_half = the old workaround (the model sees only the left half of the photo; angle-only training)
@@ -336,8 +335,8 @@ class PromoteConfig(_Section):
 
     tolerance: float = Field(0.0, ge=0)
     min_metrics: dict[str, float] = Field(default_factory=dict)
-    # --- added by the models part. Metrics compared per task (higher is better), evaluated on the frozen
-    # set; min_metrics keys are "<task>.<metric>", e.g. {"angle.top1": 0.9}.
+    # Metrics compared per task (higher is better), evaluated on the frozen set;
+    # min_metrics keys are "<task>.<metric>", e.g. {"angle.top1": 0.9}.
     compare_metrics: dict[str, tuple[str, ...]] = Field(default_factory=_default_promote_metrics)
 
 

@@ -25,6 +25,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from fleetvision.config import Config
+from fleetvision.exit_codes import ExitCode
 from fleetvision.label_suggestions import (
     CSV_COLUMNS,
     TAG_COLUMNS,
@@ -164,7 +165,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> int:
-    """Run the job; 0 when photos were exported, 1 when none, 2 on bad arguments or no scoring run."""
+    """Run the job.
+
+    Returns:
+        ``ExitCode.OK`` when photos were exported, ``ExitCode.FAILED`` when none, ``ExitCode.USAGE`` on
+        bad arguments or no scoring run.
+
+    Raises:
+        ValueError: Called without a SparkSession.
+    """
     if spark is None:
         raise ValueError("fleetvision suggest-labels needs a SparkSession")
     try:
@@ -180,12 +189,12 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         )
     except ValueError as e:
         logger.error("fleetvision suggest-labels: %s", e)
-        return 2
+        return ExitCode.USAGE
     if result.unreadable:
         logger.warning("%d picked photos could not be read: %s", len(result.unreadable), result.unreadable[:10])
     if not result.exported:
         logger.error("suggest-labels: no photos exported (%d candidates)", result.candidates)
-        return 1
+        return ExitCode.FAILED
     logger.info(
         "suggest-labels: %d photos in %s; give each labeller a copy, then "
         "fleetvision import-labels --votes <their CSVs> --images-dir %s",
@@ -193,4 +202,4 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         result.csv_path,
         result.csv_path.parent,
     )
-    return 0
+    return ExitCode.OK

@@ -5,7 +5,7 @@ anywhere among them. The loss is the negative log of the probability the model g
 set, ``-log(sum_{c allowed} p_c)``. With one allowed class it is the categorical cross-entropy; with
 no allowed class (a row without an angle label) it is 0 and the row does not count.
 
-Targets are float masks ``[N, C]`` (1 = allowed); :func:`fleetvision.labels_import.angle_label_sets`
+Targets are float masks ``[N, C]`` (1 = allowed); :func:`fleetvision.label_consensus.angle_label_sets`
 makes the sets and :mod:`fleetvision.models.pipeline` turns them into masks. Pure: ``keras.ops`` for
 training (any Keras backend) and a numpy reference for tests.
 """

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetvision.config import Config, load_config
+from fleetvision.exit_codes import ExitCode
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = markdown_table(results)
     args.out.with_suffix(".md").write_text(f"`{command}`\n\n{table}\n")
     logger.info("mirror study:\n%s", table)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

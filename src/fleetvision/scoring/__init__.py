@@ -1,11 +1,12 @@
 """The nightly scoring job: photo tags, listing completeness, hero picks and their checks.
 
 The pure core (no Spark) lives in :mod:`fleetvision.decode`, :mod:`fleetvision.quality` and the
-modules ``tags``, ``completeness``, ``hero``, ``checks``, ``lease_decision`` and ``report`` here; the
-Spark wiring is ``job`` (the CLI entry), ``run`` (the orchestration) and its stages (``work``,
-``image_stages``, ``listing_stage``, ``dq_stage``, ``ledger``, ``mlflow_record``), with ``udf``,
-``staging`` and ``lease``. The core's settings travel as one small frozen :class:`ScoringRules`, built once on
-the driver from ``config.scoring`` and the taxonomy, so UDF closures never capture the config.
+modules ``tags``, ``completeness``, ``hero``, ``checks``, ``lease_decision``, ``report_html`` and
+``report_charts`` here; the Spark wiring is ``job`` (the CLI entry), ``run`` (the orchestration) and its
+stages (``work``, ``image_stages``, ``listing_stage``, ``dq_stage``, ``ledger``, ``mlflow_record``), with
+``udf``, ``staging``, ``lease`` and ``report`` (the report job). The core's settings travel as one
+small frozen :class:`ScoringRules`, built once on the driver from ``config.scoring`` and the taxonomy,
+so UDF closures never capture the config.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from fleetvision.config import Config
+from fleetvision.exit_codes import ExitCode
 from fleetvision.synth.evolve import plan_day
 from fleetvision.synth.inventory import (
     InventorySettings,
@@ -79,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> int:
-    """Run the requested generation steps; returns the exit code."""
+    """Run the requested generation steps; returns ``ExitCode.OK`` (a failure raises)."""
     if spark is None:
         raise ValueError("fleetvision generate needs a SparkSession")
     explicit = args.evolve or args.training_set or args.eval_set or args.contact_sheet
@@ -105,7 +106,7 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
                                   seed=config.synth.seed if args.seed is None else args.seed)
         summary["contact_sheet"] = str(path)
     logger.info("generate summary: %s", json.dumps(_brief(summary), default=str))
-    return 0
+    return ExitCode.OK
 
 
 def _brief(summary: dict[str, Any]) -> dict[str, Any]:
