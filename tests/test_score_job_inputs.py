@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
@@ -169,3 +170,44 @@ def test_input_anomalies_say_nothing_when_clean_and_name_the_ids_otherwise():
     note = W.InputAnomalies(2, ("a", "b"), 3, ("L9",)).note()
     assert note is not None and "2 duplicate listing_images row(s)" in note and ": a, b;" in note
     assert note.endswith("3 image(s) of listings missing from listings, tagged without completeness: L9")
+
+
+def test_each_photo_is_read_once_the_bytes_hashed_are_the_bytes_inferred(spark, config, taxonomy, tmp_path):
+    """Issue 11: the hash stage stages the bytes it hashed; inference decodes those, never the uri again.
+
+    Every uri photo is overwritten with other bytes between the two stages (a feed replacing files during
+    a run): the predictions still belong to the bytes that were hashed.
+    """
+    from fleetvision.scoring import ScoringRules, image_stages
+    from fleetvision.scoring.staging import Staging
+    from fleetvision.scoring.tags import prediction_cache_key
+    from fleetvision.scoring.udf import UdfSettings
+
+    db = config.tables.database
+    inv = write_inventory(
+        spark, db, tmp_path / "photos", taxonomy, n_listings=4, size=config.models.input_size, with_bad=False
+    )
+    _append(spark, config, [])
+    selection = W.select_work(spark, db, "full", None)
+    settings = UdfSettings.from_config(config, {})
+    rules = ScoringRules.from_config(config.scoring, taxonomy, driver_side=config.market.driver_side)
+    staging = Staging(spark, db, "read-once")
+    try:
+        hashed = image_stages.hash_photos(staging, selection.images, settings, 2)
+        uri_photos = {r["uri"] for r in inv.rows if r["uri"]}
+        assert uri_photos, "the inventory has no uri photos"
+        for uri in uri_photos:
+            Path(uri.removeprefix("file://")).write_bytes(b"replaced after hashing: not an image")
+        todo = image_stages.photos_to_infer(spark, db, hashed, prediction_cache_key("s", "right"))
+        n = todo.count()
+        assert n == hashed.select("content_hash").distinct().count()
+        predicted = image_stages.infer_photos(
+            staging, todo, n, StandInModelSet(), settings, taxonomy, rules, OracleModels(inv.pixel_truth, taxonomy), 2
+        )
+        by_hash = {r["content_hash"]: r for r in predicted.collect()}
+        for row in hashed.select("image_id", "content_hash").collect():
+            prediction = by_hash[row["content_hash"]]
+            assert prediction["decode_status"] == "ok", (row["image_id"], prediction["error_detail"])
+            assert prediction["angle"] == inv.truth_by_image[row["image_id"]].angle, row["image_id"]
+    finally:
+        staging.remove()

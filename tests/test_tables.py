@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pytest
 from pyspark.sql import types as T
@@ -108,7 +109,7 @@ def _last_merge_metrics(spark, database) -> dict[str, str]:
     return spark.sql(f"DESCRIBE HISTORY {database}.listing_images LIMIT 1").first()["operationMetrics"]
 
 
-def test_the_merge_variants_insert_new_update_changed_apply_actions_and_delete_keys(spark, database) -> None:
+def test_the_merge_variants_insert_new_update_changed_apply_actions_and_upsert_and_delete(spark, database) -> None:
     tables.ensure_table(spark, database, LISTING_IMAGES)
     base = _listing_images_rows(3)
     moved = [(r[0], r[1], r[2], r[3].replace("/x/", "/y/"), r[4], r[5]) for r in base]
@@ -118,10 +119,11 @@ def test_the_merge_variants_insert_new_update_changed_apply_actions_and_delete_k
     tables.insert_new(spark, database, LISTING_IMAGES, frame([moved[0], base[2]]), run_id="r2")
     assert _uris(spark, database) == {"img-0": "file:///x/0.jpg", "img-1": "file:///x/1.jpg", "img-2": "file:///x/2.jpg"}
 
-    # merge_changed rewrites a matched row only when it differs outside the key and the run columns
-    tables.merge_changed(spark, database, LISTING_IMAGES, frame(base), run_id="r3")
+    # changed_only rewrites a matched row only when it differs outside the key and the run columns
+    changed = functools.partial(tables.upsert_and_delete, deleted_keys=None, changed_only=True)
+    assert changed(spark, database, LISTING_IMAGES, frame(base), run_id="r3") == 0
     assert int(_last_merge_metrics(spark, database)["numTargetRowsUpdated"]) == 0
-    tables.merge_changed(spark, database, LISTING_IMAGES, frame([moved[1], *base[::2]]), run_id="r4")
+    changed(spark, database, LISTING_IMAGES, frame([moved[1], *base[::2]]), run_id="r4")
     assert int(_last_merge_metrics(spark, database)["numTargetRowsUpdated"]) == 1
     assert _uris(spark, database)["img-1"] == "file:///y/1.jpg"
 
@@ -136,9 +138,20 @@ def test_the_merge_variants_insert_new_update_changed_apply_actions_and_delete_k
     assert _uris(spark, database) == {"img-1": "file:///y/1.jpg", "img-2": "file:///y/2.jpg", "img-5": "file:///x/5.jpg"}
     assert "_op" not in spark.table(f"{database}.listing_images").columns
 
+    # upsert_and_delete: img-5 rewritten, img-6 added, img-1 deleted (a repeated and an unknown key are fine),
+    # in one commit
     keys = spark.createDataFrame([("img-1",), ("img-1",), ("img-9",)], "image_id string")
-    assert tables.delete_keys(spark, database, LISTING_IMAGES, keys, run_id="r6") == 1
-    assert sorted(_uris(spark, database)) == ["img-2", "img-5"]
+    upserts = frame(
+        [("img-5", "lst-1", 5, "file:///z/5.jpg", None, ts), ("img-6", "lst-1", 6, "file:///z/6.jpg", None, ts)]
+    )
+    version = spark.sql(f"DESCRIBE HISTORY {database}.listing_images LIMIT 1").first()["version"]
+    assert tables.upsert_and_delete(spark, database, LISTING_IMAGES, upserts, keys, run_id="r6") == 1
+    assert _uris(spark, database) == {"img-2": "file:///y/2.jpg", "img-5": "file:///z/5.jpg", "img-6": "file:///z/6.jpg"}
+    assert spark.sql(f"DESCRIBE HISTORY {database}.listing_images LIMIT 1").first()["version"] == version + 1
+    metrics = _last_merge_metrics(spark, database)
+    assert (metrics["numTargetRowsDeleted"], metrics["numTargetRowsUpdated"], metrics["numTargetRowsInserted"]) == (
+        "1", "1", "1"
+    )
     history = spark.sql(f"DESCRIBE HISTORY {database}.listing_images").collect()
     merged = {r.userMetadata for r in history if r.operation == "MERGE"}
     assert {f"fleetvision run_id=r{i}" for i in (1, 2, 4, 5, 6)} <= merged <= {

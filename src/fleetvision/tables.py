@@ -6,8 +6,8 @@ against their contract before any work. Output tables belong to FleetVision: the
 if missing, with their properties (change data feed where consumers read increments).
 
 Every Delta write in the package goes through this module: one MERGE builder (:func:`merge_by_key`,
-matched on :func:`key_condition`) with thin variants (:func:`merge_upsert`, :func:`merge_changed`,
-:func:`insert_new`, :func:`delete_keys`, :func:`merge_actions`), and the plain writes
+matched on :func:`key_condition`) with thin variants (:func:`merge_upsert`, :func:`upsert_and_delete`,
+:func:`insert_new`, :func:`merge_actions`), and the plain writes
 (:func:`overwrite_table`, :func:`overwrite_where`, :func:`append_rows`, :func:`update_where`,
 :func:`write_scratch`). Each commit carries ``fleetvision run_id=<id>`` when given a run id.
 """
@@ -588,39 +588,64 @@ def merge_upsert(
     merge_by_key(spark, database, spec, updates, run_id=run_id, delete=delete_when or False)
 
 
-def merge_changed(
-    spark: SparkSession, database: str, spec: TableSpec, updates: DataFrame, run_id: str | None = None
-) -> None:
-    """MERGE by key, updating a matched row only when a column other than :data:`RUN_COLUMNS` differs.
-
-    Consumers of a change data feed (ranking reads ``listing_completeness``) then see a change only
-    when a listing's result changed, not every time a run recomputes it.
-    """
-    merge_by_key(spark, database, spec, updates, run_id=run_id, update=changed_condition(spec) or True)
-
-
 def insert_new(spark: SparkSession, database: str, spec: TableSpec, rows: DataFrame, run_id: str | None = None) -> None:
     """MERGE that only inserts rows whose key is not in the table yet (Delta runs it as an anti join)."""
     merge_by_key(spark, database, spec, rows, run_id=run_id, update=False)
 
 
-def delete_keys(spark: SparkSession, database: str, spec: TableSpec, keys: DataFrame, run_id: str | None = None) -> int:
-    """Delete the rows whose key is in ``keys`` (a MERGE, so the commit carries the run id).
+ACTION_COLUMN = "_op"
+"""The column of a :func:`merge_actions` source that says what to do with each row."""
+
+
+def upsert_and_delete(
+    spark: SparkSession,
+    database: str,
+    spec: TableSpec,
+    updates: DataFrame,
+    deleted_keys: DataFrame | None,
+    *,
+    run_id: str | None = None,
+    changed_only: bool = False,
+) -> int:
+    """One MERGE (one commit) that upserts ``updates`` and deletes the rows whose key is in ``deleted_keys``.
+
+    An upsert and a delete by key in one commit: a run's outputs change in one table version, and the
+    run pays one MERGE.
+
+    Args:
+        updates: Rows to write (conformed to the contract); a matched row is replaced (with
+            ``changed_only``: only when a column other than :data:`RUN_COLUMNS` differs).
+        deleted_keys: Key columns of rows to delete; None or no rows for none. A key must not also be in
+            ``updates`` (Delta refuses a MERGE where two source rows match one target row).
 
     Returns:
         The number of rows deleted.
     """
     from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
 
-    source = keys.select(*spec.key).distinct()
-    merge_by_key(spark, database, spec, source, run_id=run_id, delete=True, update=False, insert=False)
-    table = DeltaTable.forName(spark, qualified(database, spec))
-    metrics = table.history(1).select("operationMetrics").first()
+    op = ACTION_COLUMN
+    source = conform(updates, spec).withColumn(op, F.lit("update"))
+    if deleted_keys is not None:
+        removed = deleted_keys.select(*spec.key).distinct()
+        source = source.unionByName(conform(removed, spec).withColumn(op, F.lit("delete")))
+    changed = changed_condition(spec) if changed_only else None
+    update = f"s.`{op}` = 'update'" + (f" AND ({changed})" if changed else "")
+    merge_by_key(
+        spark,
+        database,
+        spec,
+        source,
+        run_id=run_id,
+        delete=f"s.`{op}` = 'delete'" if deleted_keys is not None else False,
+        update=update,
+        insert=f"s.`{op}` = 'update'",
+        keep=(op,),
+    )
+    if deleted_keys is None:
+        return 0
+    metrics = DeltaTable.forName(spark, qualified(database, spec)).history(1).select("operationMetrics").first()
     return int((metrics["operationMetrics"] or {}).get("numTargetRowsDeleted", 0)) if metrics else 0
-
-
-ACTION_COLUMN = "_op"
-"""The column of a :func:`merge_actions` source that says what to do with each row."""
 
 
 def merge_actions(

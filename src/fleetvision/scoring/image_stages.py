@@ -77,8 +77,14 @@ def versions_column(versions: Mapping[str, str]) -> Column:
 
 
 def hash_photos(staging: Staging, images: DataFrame, settings: UdfSettings, partitions: int) -> DataFrame:
-    """Hash every selected photo's bytes on the executors; the staged ``image_id, listing_id, position``
-    and :data:`fleetvision.scoring.udf.HASH_SCHEMA` columns (``content_hash`` null when unreadable)."""
+    """Read and hash every selected photo's bytes on the executors, once.
+
+    Returns:
+        The staged ``image_id, listing_id, position`` and :data:`fleetvision.scoring.udf.HASH_SCHEMA`
+        columns (``content_hash`` null when unreadable), the bytes among them: inference decodes the
+        staged bytes, never the uri again. Later stages that read only the other columns do not read
+        the bytes (Parquet reads the columns asked for).
+    """
     hash_udf = make_hash_udf(settings.max_bytes, settings.remote_options, settings.photo_roots)
     return staging.write(
         "hashes",
@@ -88,12 +94,10 @@ def hash_photos(staging: Staging, images: DataFrame, settings: UdfSettings, part
     )
 
 
-def photos_to_infer(
-    spark: SparkSession, database: str, hashed: DataFrame, images: DataFrame, cache_key: str
-) -> DataFrame:
-    """One photo per content hash that the (pinned) prediction cache lacks for ``cache_key``."""
+def photos_to_infer(spark: SparkSession, database: str, hashed: DataFrame, cache_key: str) -> DataFrame:
+    """One photo per content hash that the (pinned) prediction cache lacks for ``cache_key``, with its bytes."""
     cache_table = W.pinned(spark, database, PREDICTION_CACHE.name)
-    return W.photos_to_infer(hashed, images, cache_table, cache_key)
+    return W.photos_to_infer(hashed, cache_table, cache_key)
 
 
 def infer_photos(
@@ -227,12 +231,9 @@ def count_tags(staged_tags: DataFrame, images_in: int, model_set_id: str) -> Tag
 
 
 def merge_tags(spark: SparkSession, database: str, staged_tags: DataFrame, deleted: DataFrame, run_id: str) -> int:
-    """MERGE the staged tags into ``image_tags`` and remove the tags of deleted images.
+    """MERGE the staged tags into ``image_tags`` and remove the tags of deleted images, in one commit.
 
     Returns:
         The number of tag rows removed.
     """
-    tables.merge_upsert(spark, database, IMAGE_TAGS, staged_tags, run_id=run_id)
-    if deleted.count():
-        return tables.delete_keys(spark, database, IMAGE_TAGS, deleted, run_id)
-    return 0
+    return tables.upsert_and_delete(spark, database, IMAGE_TAGS, staged_tags, deleted, run_id=run_id)

@@ -130,10 +130,9 @@ def recompute_listings(
         ),
     )
     updated = results.count()
-    tables.merge_changed(spark, database, LISTING_COMPLETENESS, results, run_id)
-    tables.merge_changed(spark, database, HERO_IMAGES, results, run_id)
-    removed_count = 0
-    if removed.count():
-        removed_count = tables.delete_keys(spark, database, LISTING_COMPLETENESS, removed, run_id)
-        tables.delete_keys(spark, database, HERO_IMAGES, removed, run_id)
+    # one commit per table: the changed rows in, the rows of listings no longer active out
+    removed_count = tables.upsert_and_delete(
+        spark, database, LISTING_COMPLETENESS, results, removed, run_id=run_id, changed_only=True
+    )
+    tables.upsert_and_delete(spark, database, HERO_IMAGES, results, removed, run_id=run_id, changed_only=True)
     return ListingCounts(updated, removed_count)

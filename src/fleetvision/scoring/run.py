@@ -198,7 +198,7 @@ def _score_under_lease(
     # 3. infer one photo per content hash the cache lacks; every model on the same decoded batch.
     with clock.stage("infer"):
         cache_key = prediction_cache_key(model_set_id, rules.driver_side)  # cached tags are market names
-        todo = image_stages.photos_to_infer(spark, db, hashed, selection.images, cache_key)
+        todo = image_stages.photos_to_infer(spark, db, hashed, cache_key)
         photos_inferred = todo.count()
         predicted = image_stages.infer_photos(
             staging,

@@ -67,9 +67,14 @@ HASH_SCHEMA = T.StructType(
         T.StructField("byte_size", T.LongType()),
         T.StructField("read_error_code", T.StringType()),
         T.StructField("read_error_detail", T.StringType()),
+        T.StructField("photo_bytes", T.BinaryType()),
     ]
 )
-"""The hash UDF's return type. ``content_hash`` is null exactly when the bytes could not be had."""
+"""The hash UDF's return type. ``content_hash`` is null exactly when the bytes could not be had.
+
+``photo_bytes`` are the bytes that were hashed, staged with the hash so that inference decodes exactly
+those bytes: each photo is read from its uri once, and a file replaced between the two stages cannot
+put another photo's predictions under this hash."""
 
 FAIL_MARKER_ENV = "FLEETVISION_FAIL_MARKERS"
 """Optional folder where an injected UDF failure leaves one marker file per failed task attempt."""
@@ -212,7 +217,7 @@ def hash_frame(
     remote: Mapping[str, Mapping[str, Any]] | None = None,
     roots: decode.PhotoRoots | None = None,
 ) -> pd.DataFrame:
-    """Read each photo's bytes and hash them (columns of :data:`HASH_SCHEMA`, one row per input).
+    """Read each photo's bytes and hash them (columns of :data:`HASH_SCHEMA`, one row per input, the bytes with it).
 
     Inline content wins over the uri, which is read only inside ``roots`` (None: no uri is read). No
     bytes at all is ``empty``; a uri outside the roots is ``forbidden_uri`` (never opened); a uri that
@@ -220,7 +225,7 @@ def hash_frame(
     """
     if len(uri) != len(content):
         raise ValueError(f"hash_frame: {len(uri)} uris but {len(content)} contents")
-    rows: list[tuple[str | None, int | None, str | None, str | None]] = []
+    rows: list[tuple[str | None, int | None, str | None, str | None, bytes | None]] = []
     for u, c in zip(uri.tolist(), content.tolist()):
         data: bytes | None = bytes(c) if c is not None else None
         if data is None and u:
@@ -229,12 +234,12 @@ def hash_frame(
             except decode.UnreadableUriError as e:
                 forbidden = isinstance(e, decode.ForbiddenUriError)
                 code = decode.ErrorCode.FORBIDDEN_URI if forbidden else decode.ErrorCode.UNREADABLE_URI
-                rows.append((None, None, code.value, str(e)[:300]))
+                rows.append((None, None, code.value, str(e)[:300], None))
                 continue
         if data is None:
-            rows.append((None, None, decode.ErrorCode.EMPTY.value, "no bytes: content and uri are null"))
+            rows.append((None, None, decode.ErrorCode.EMPTY.value, "no bytes: content and uri are null", None))
             continue
-        rows.append((decode.content_hash(data), len(data), None, None))
+        rows.append((decode.content_hash(data), len(data), None, None, data))
     return pd.DataFrame(rows, columns=[f.name for f in HASH_SCHEMA.fields])
 
 

@@ -337,27 +337,29 @@ def select_images(
     return images, anomalies
 
 
-def photos_to_infer(hashed: DataFrame, work_images: DataFrame, cache: DataFrame, model_set_id: str) -> DataFrame:
+def photos_to_infer(hashed: DataFrame, cache: DataFrame, model_set_id: str) -> DataFrame:
     """One photo per content hash that the prediction cache lacks for ``model_set_id``.
 
     Args:
-        hashed: Selected photos with ``image_id`` and ``content_hash`` (null when the bytes were unreadable).
-        work_images: ``WORK_COLUMNS`` of the same photos (where the bytes are).
+        hashed: Selected photos with ``image_id``, ``content_hash`` (null when the bytes were unreadable)
+            and ``photo_bytes``, the bytes that were hashed.
         cache: The ``prediction_cache`` table.
         model_set_id: The run's model set.
 
     Returns:
-        ``content_hash, image_id, uri, content``: the representative photo (lowest image_id) of each new hash.
+        ``content_hash, image_id, uri, content``: the representative photo (lowest image_id) of each new
+        hash; ``content`` is the bytes that were hashed, so ``uri`` is null (the photo is not read again).
     """
     known = cache.filter(F.col("model_set_id") == F.lit(model_set_id)).select("content_hash")
+    readable = hashed.filter(F.col("content_hash").isNotNull())
     representatives = (
-        hashed.filter(F.col("content_hash").isNotNull())
+        readable.select("content_hash", "image_id")
         .join(known, "content_hash", "left_anti")
         .groupBy("content_hash")
         .agg(F.min("image_id").alias("image_id"))
     )
-    return representatives.join(work_images.select("image_id", "uri", "content"), "image_id").select(
-        "content_hash", "image_id", "uri", "content"
+    return representatives.join(readable.select("image_id", "photo_bytes"), "image_id").select(
+        "content_hash", "image_id", F.lit(None).cast("string").alias("uri"), F.col("photo_bytes").alias("content")
     )
 
 
