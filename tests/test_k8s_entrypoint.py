@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -52,53 +52,73 @@ def test_the_driver_mode_runs_spark_submit_in_client_mode():
     assert "version 4.0" in done.stdout + done.stderr
 
 
-@pytest.mark.integration
-def test_an_executor_pod_registers_with_the_driver_and_runs_its_tasks(tmp_path):
+# The driver runs in its own process: in this one, SparkSession.builder would hand back the test
+# session's local driver (one SparkContext per JVM), and stopping it would stop every later test's.
+_DRIVER = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
     from pyspark.sql import SparkSession
 
-    # a standalone master with no workers: the only executor is the one the entrypoint starts
-    with spark_standalone(tmp_path, workers=0) as cluster:
-        spark = (
-            SparkSession.builder.master(cluster.master_url)
-            .appName("k8s-entrypoint-test")
-            .config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.ui.enabled", "false")
-            .getOrCreate()
-        )
-        executor = None
-        try:
-            sc = spark.sparkContext
-            env = {
-                "SPARK_DRIVER_URL": f"spark://CoarseGrainedScheduler@127.0.0.1:{sc.getConf().get('spark.driver.port')}",
-                "SPARK_EXECUTOR_ID": "7",
-                "SPARK_EXECUTOR_CORES": "1",
-                "SPARK_EXECUTOR_MEMORY": "512m",
-                "SPARK_APPLICATION_ID": sc.applicationId,
-                "SPARK_EXECUTOR_POD_IP": "127.0.0.1",
-                "SPARK_EXECUTOR_POD_NAME": "fleetvision-exec-7",
-                "SPARK_JAVA_OPT_0": "-Dfleetvision.test=k8s",
-                "PYSPARK_PYTHON": sys.executable,
-            }
-            log = (tmp_path / "executor.log").open("w")
+    master, entrypoint, spark_home, log_path = sys.argv[1:5]
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("k8s-entrypoint-test")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    sc = spark.sparkContext
+    assert sc.master == master, sc.master
+    env = {
+        "SPARK_DRIVER_URL": f"spark://CoarseGrainedScheduler@127.0.0.1:{sc.getConf().get('spark.driver.port')}",
+        "SPARK_EXECUTOR_ID": "7",
+        "SPARK_EXECUTOR_CORES": "1",
+        "SPARK_EXECUTOR_MEMORY": "512m",
+        "SPARK_APPLICATION_ID": sc.applicationId,
+        "SPARK_EXECUTOR_POD_IP": "127.0.0.1",
+        "SPARK_EXECUTOR_POD_NAME": "fleetvision-exec-7",
+        "SPARK_JAVA_OPT_0": "-Dfleetvision.test=k8s",
+        "PYSPARK_PYTHON": sys.executable,
+    }
+    executor = None
+    try:
+        with open(log_path, "w") as log:
             executor = subprocess.Popen(
-                [str(ENTRYPOINT), "executor"],
-                env={**os.environ, "SPARK_HOME": str(SPARK_HOME), **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                [entrypoint, "executor"], env={**os.environ, "SPARK_HOME": spark_home, **env},
+                stdout=log, stderr=subprocess.STDOUT,
             )
             deadline = time.monotonic() + 240
             while sc._jsc.sc().getExecutorMemoryStatus().size() < 2:  # the driver's block manager + ours
-                assert executor.poll() is None, (tmp_path / "executor.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the executor did not register within 240 s"
+                if executor.poll() is not None:
+                    sys.exit(f"EXECUTOR EXITED {executor.returncode}")
+                if time.monotonic() > deadline:
+                    sys.exit("the executor did not register within 240 s")
                 time.sleep(1)
             # no worker exists, so only the entrypoint's executor can run these Python tasks
-            assert sorted(sc.parallelize(range(8), 4).map(lambda x: x * x).collect()) == [x * x for x in range(8)]
-            log_text = (tmp_path / "executor.log").read_text()
-            assert "KubernetesExecutorBackend" in log_text and "Successfully registered with driver" in log_text
-            assert log_text.count("Finished task") == 4
-        finally:
-            spark.stop()
-            if executor is not None:
-                executor.terminate()
-                executor.wait(60)
+            print("SQUARES", sorted(sc.parallelize(range(8), 4).map(lambda x: x * x).collect()), flush=True)
+    finally:
+        spark.stop()
+        if executor is not None:
+            executor.terminate()
+            executor.wait(60)
+    """
+)
+
+
+@pytest.mark.integration
+def test_an_executor_pod_registers_with_the_driver_and_runs_its_tasks(tmp_path):
+    # a standalone master with no workers: the only executor is the one the entrypoint starts
+    log_path = tmp_path / "executor.log"
+    with spark_standalone(tmp_path, workers=0) as cluster:
+        driver = subprocess.run(
+            [sys.executable, "-c", _DRIVER, cluster.master_url, str(ENTRYPOINT), str(SPARK_HOME), str(log_path)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    log_text = log_path.read_text() if log_path.exists() else ""
+    assert driver.returncode == 0, driver.stderr[-3000:] + "\n--- executor log\n" + log_text[-3000:]
+    assert f"SQUARES {[x * x for x in range(8)]}" in driver.stdout
+    assert "KubernetesExecutorBackend" in log_text and "Successfully registered with driver" in log_text
+    assert log_text.count("Finished task") == 4
