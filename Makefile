@@ -17,6 +17,7 @@ help:
 	@echo "make test   - set up, ruff + the whole pytest suite (what CI runs)"
 	@echo "make bench  - benchmarks; results as JSON under benchmarks/results/"
 	@echo "make bench-peers - the job vs Ray Data, Daft, predict_batch_udf (own venv): benchmarks/results/peers.json"
+	@echo "make bench-cost - full runs at ~1k/10k/50k photos and incremental runs at 1/5/10% churn (hours): cost_vs_work.json"
 	@echo "make lint   - ruff + hadolint on the Dockerfile"
 	@echo "make setup  - only create .venv and install the pinned stack"
 	@echo "make pack-env - the wheel + its dependencies packed for executors: dist/fleetvision-env.tar.gz"
@@ -79,7 +80,12 @@ $(PEERS_VENV)/.installed: benchmarks/peers/requirements.txt | check-python
 	$(PEERS_VENV)/bin/python -m pip install --quiet -r benchmarks/peers/requirements.txt
 	@touch $@
 
-.PHONY: bench-peers gpu-check-prepare
+.PHONY: bench-peers bench-cost gpu-check-prepare
+# Full runs by inventory size and incremental runs by churn rate; BENCH_COST_ARGS="--listings 40,80,160" for minutes.
+BENCH_COST_ARGS ?=
+bench-cost: setup
+	$(BIN)/python benchmarks/bench_cost_vs_work.py $(BENCH_COST_ARGS)
+
 bench-peers: setup $(PEERS_VENV)/.installed
 	PYTHONPATH=src:benchmarks/peers $(BIN)/python benchmarks/bench_peers.py $(BENCH_PEERS_ARGS)
 
