@@ -54,9 +54,11 @@ pack-env: setup
 demo: setup
 	bash scripts/demo.sh
 
+# TEST_WORKERS=0 runs the suite in one process (e.g. to debug with -x or --pdb).
+TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/ruff check src tests jobs benchmarks
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/pytest -m "not slow and not integration" $(PYTEST_ARGS)
