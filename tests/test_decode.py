@@ -458,6 +458,26 @@ def test_sharpness_is_comparable_across_input_sizes() -> None:
     assert abs(float(small[0]) - float(large[0])) / float(large[0]) < 0.25
 
 
+def test_sharpness_matches_a_per_image_reference_on_non_square_strided_batches() -> None:
+    # the batched GEMMs must resample rows by H and columns by W, image by image
+    rng = np.random.default_rng(3)
+    wide = rng.integers(0, 256, (5, 48, 80, 3), dtype=np.uint8)
+    strided = np.asfortranarray(wide)[:, ::-1]  # not C-contiguous
+    for batch in (wide, strided):
+        reference = []
+        for image in batch:
+            y = (image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])) / 255.0
+            rows = quality._area_weights(y.shape[0], quality.ANALYSIS_SIZE).astype(np.float64)
+            cols = quality._area_weights(y.shape[1], quality.ANALYSIS_SIZE).astype(np.float64)
+            small = rows @ y @ cols.T
+            lap = small[:-2, 1:-1] + small[2:, 1:-1] + small[1:-1, :-2] + small[1:-1, 2:] - 4 * small[1:-1, 1:-1]
+            reference.append(lap.var())
+        np.testing.assert_allclose(quality.sharpness(batch), reference, rtol=1e-4)
+        s, b = quality.measure_quality(batch)
+        np.testing.assert_allclose(s, reference, rtol=1e-4)
+        np.testing.assert_allclose(b, quality.brightness(batch))
+
+
 def test_brightness_and_combined_quality() -> None:
     black = np.zeros((1, 16, 16, 3), np.uint8)
     white = np.full((1, 16, 16, 3), 255, np.uint8)
