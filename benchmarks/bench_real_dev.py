@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bench_real_dev.py                        # starter models, all photos
     .venv/bin/python benchmarks/bench_real_dev.py --models path/to/set   # a directory of <task>/model.keras
+    .venv/bin/python benchmarks/bench_real_dev.py --views /elsewhere/views.csv --out /tmp/real_dev_views.json
 
 The photos are ``../shared/realdev`` (relative to the repository root; ``--photos`` to change): 223 real
 front or rear views with one labelled licence plate each (``plates.csv``, regions ``eu`` and ``br``).
@@ -20,6 +21,10 @@ Models load as the registry loads them (``keras.saving.load_model(..., compile=F
 ``fleetvision.models.serving.predict_fn_for``). The box the job writes is the model's box, normalised
 to the original photo (squash decode), and is compared with the labelled box in that frame
 (``fleetvision.models.real_photos``). Result: ``benchmarks/results/real_dev.json``.
+
+``--views`` adds view and body accuracy from someone's own labels of the same photos (``file,view,body``;
+``fleetvision.models.real_view_labels``). Keep such a file out of the repository: the set's licence
+covers anything derived from its photos.
 """
 
 from __future__ import annotations
@@ -89,7 +94,14 @@ def check_inputs(photos_dir: Path, models_dir: Path) -> list[str]:
     return problems
 
 
-def run(photos_dir: Path, models_dir: Path, *, limit: int | None = None, conf: Path | None = None) -> dict[str, Any]:
+def run(
+    photos_dir: Path,
+    models_dir: Path,
+    *,
+    limit: int | None = None,
+    conf: Path | None = None,
+    views: Path | None = None,
+) -> dict[str, Any]:
     """Score the real photos with a model set and return the report (see the module docstring)."""
     import keras
     import pandas as pd
@@ -163,6 +175,18 @@ def run(photos_dir: Path, models_dir: Path, *, limit: int | None = None, conf: P
         per_photo, plate_threshold=rules.plate_threshold, banner_threshold=rules.banner_threshold
     )
     n = len(truth)
+    labelled = None
+    if views is not None:
+        from fleetvision.models import real_view_labels
+
+        labels = real_view_labels.read_view_labels(views, truth["file"].tolist(), taxonomy)
+        families = np.full((len(photos), len(real_view_labels.family_names())), np.nan)
+        families[ok] = real_view_labels.view_family_probabilities(outputs["angle"], taxonomy)
+        body = [b if isinstance(b, str) else None for b in frame["body_type"].tolist()]
+        labelled = {
+            "labels": f"{views.name}: labels by eye, not shipped (file, view without side, body type)",
+            **real_view_labels.labelled_report(families, body, labels),
+        }
     return {
         "benchmark": "real photos (evaluation only): plate recall and IoU, shot group, score distributions",
         "photos": {
@@ -188,6 +212,7 @@ def run(photos_dir: Path, models_dir: Path, *, limit: int | None = None, conf: P
             "scorer_version": rules.version,
         },
         "report": report,
+        **({"labelled": labelled} if labelled is not None else {}),
         "timing": {
             "seconds_per_photo": round((read_s + decode_s + infer_s) / n, 5),
             "read_seconds": round(read_s, 3),
@@ -226,6 +251,13 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"present&>=0.5 {plate['present_and_iou50_rate']:.3f}  exterior {shot['exterior_rate']:.3f}  "
             f"banner flagged {part['banner']['flagged_rate']:.3f}  top class {top[0]} ({top[1]['share']:.2f})"
         )
+    labelled = result.get("labelled")
+    if labelled:
+        v, b = labelled["view"], labelled["body"]
+        lines.append(
+            f"labelled: view n={v['n']} accuracy {v['accuracy']}  front/rear {v['front_rear_accuracy']} "
+            f"(n={v['front_rear_n']})  head-on vs 3/4 {v['head_on_accuracy']}  body n={b['n']} accuracy {b['accuracy']}"
+        )
     return lines
 
 
@@ -237,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--limit", type=int, default=None, help="score only N photos, spread over the set")
     parser.add_argument("--conf", type=Path, default=None, help="config file (default conf/local.yaml)")
+    parser.add_argument("--views", type=Path, default=None,
+                        help="your own labels of the photos (file,view,body), kept outside the repository")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.limit is not None and args.limit < 1:
@@ -247,7 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in problems:
             print(f"bench_real_dev: {problem}", file=sys.stderr)
         return 2
-    result = run(photos_dir, models_dir, limit=args.limit, conf=args.conf)
+    if args.views is not None and not args.views.is_file():
+        print(f"bench_real_dev: view labels not found: {args.views}", file=sys.stderr)
+        return 2
+    result = run(photos_dir, models_dir, limit=args.limit, conf=args.conf, views=args.views)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for line in summary_lines(result):

@@ -175,3 +175,19 @@ def test_bench_scores_five_real_photos(tmp_path: Path, capsys: pytest.CaptureFix
     text = out.read_text()
     assert ".jpg" not in text  # aggregates only: no file names of the evaluation-only photos
     assert "plate recall" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not (REAL_DEV / "plates.csv").is_file(), reason=f"real photos not available at {REAL_DEV}")
+def test_bench_scores_views_and_body_from_a_users_own_labels(tmp_path: Path) -> None:
+    files = pd.read_csv(REAL_DEV / "plates.csv")["file"].tolist()
+    views = tmp_path / "views.csv"  # made-up labels: what is checked is that they are read and counted
+    views.write_text("file,view,body\n" + "".join(f"{f},full_rear,{'hatch' if i % 2 else 'unclear'}\n"
+                                                 for i, f in enumerate(files)))
+    out = tmp_path / "real_dev.json"
+    assert _bench().main(["--limit", "4", "--views", str(views), "--out", str(out)]) == 0
+    labelled = json.loads(out.read_text())["labelled"]
+    assert labelled["view"]["n"] == labelled["view"]["front_rear_n"] == 4
+    assert sum(sum(row.values()) for row in labelled["view"]["confusion"].values()) == 4
+    assert set(labelled["view"]["confusion"]) == {"full_rear"}
+    assert 0 <= labelled["body"]["n"] <= 4 and 0.0 <= labelled["view"]["accuracy"] <= 1.0
+    assert ".jpg" not in out.read_text()

@@ -1,0 +1,176 @@
+"""A user's own view and body labels of a real-photo set, scored against the models (pure numpy/pandas).
+
+``benchmarks/bench_real_dev.py --views LABELS.csv`` measures the shot and body models on real photos
+that someone has labelled by eye: ``file`` (as in the set's ``plates.csv``), ``view`` (one of
+:data:`VIEW_FAMILIES` or ``unclear``) and ``body`` (a taxonomy body type or ``unclear``). The set's own
+licence may forbid shipping anything derived from its photos, labels included (``../shared/realdev`` does),
+so such a file lives outside the repository and the report holds aggregates only.
+
+The view is labelled without a side: which flank a 3/4 or side photo shows is easy to get wrong by eye
+and the dev set has none. The angle model's flank-class probabilities are summed into the unsided view
+families plus the non-exterior groups (:func:`view_family_probabilities`) and the answer is the family
+with the most mass, as :mod:`fleetvision.models.coarse_metrics` does for the 10-way buckets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fleetvision.taxonomy import GROUPS, Taxonomy
+
+VIEW_FAMILIES: tuple[str, ...] = ("full_front", "front_3q", "side", "rear_3q", "full_rear")
+"""Exterior views without a side, front to rear."""
+UNCLEAR = "unclear"
+"""The label for "the labeller could not tell": the photo is left out of that figure."""
+FRONT, REAR = "front", "rear"
+_END = {"full_front": FRONT, "front_3q": FRONT, "rear_3q": REAR, "full_rear": REAR}
+_HEAD_ON = {"full_front": True, "full_rear": True, "front_3q": False, "rear_3q": False}
+
+
+def family_names() -> tuple[str, ...]:
+    """The answers of :func:`view_family_probabilities`: the view families, then the non-exterior groups."""
+    return (*VIEW_FAMILIES, *(g for g in GROUPS if g != "exterior"))
+
+
+def family_of(class_name: str, taxonomy: Taxonomy) -> str:
+    """A taxonomy class's view family (``rear_3q_driver`` -> ``rear_3q``), or its group if not exterior."""
+    cls = taxonomy[class_name]
+    if cls.group != "exterior":
+        return cls.group
+    for suffix in ("_driver", "_passenger"):
+        if cls.name.endswith(suffix):
+            return cls.name[: -len(suffix)]
+    return cls.name
+
+
+def view_family_probabilities(angle_probs: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
+    """Flank-class probabilities [N, C] -> [N, len(family_names())], summed by family.
+
+    Raises:
+        ValueError: ``angle_probs`` is not [N, C], or an exterior class is in no family.
+    """
+    probs = np.asarray(angle_probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != taxonomy.num_classes:
+        raise ValueError(f"angle probabilities must be [N, {taxonomy.num_classes}], got shape {probs.shape}")
+    names = family_names()
+    matrix = np.zeros((taxonomy.num_classes, len(names)))
+    for i, cls in enumerate(taxonomy.classes):
+        family = family_of(cls.name, taxonomy)
+        if family not in names:
+            raise ValueError(f"taxonomy class {cls.name!r} maps to {family!r}, not one of {names}")
+        matrix[i, names.index(family)] = 1.0
+    return probs @ matrix
+
+
+def read_view_labels(path: str | Path, files: Sequence[str], taxonomy: Taxonomy) -> pd.DataFrame:
+    """Read a labels CSV and align it to ``files`` (the photos scored, in scoring order).
+
+    Labels of photos not in ``files`` (a run with ``--limit``) are left out.
+
+    Returns:
+        One row per entry of ``files``: ``view`` and ``body``, None where the photo is unlabelled or
+        labelled ``unclear``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: A column is missing, a file repeats, no label names a photo of ``files`` (the wrong
+            file?), or a value is unknown; the message names the column and the offending values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"view labels not found: {path}")
+    labels = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in ("file", "view", "body") if c not in labels.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected file, view, body")
+    repeated = sorted(set(labels.loc[labels["file"].duplicated(), "file"]))
+    if repeated:
+        raise ValueError(f"{path}: file(s) labelled more than once: {repeated[:5]}")
+    if files and not set(labels["file"]) & set(files):
+        raise ValueError(f"{path}: none of its {len(labels)} file(s) is a photo of the set, e.g. {list(files)[:3]}")
+    for column, allowed in (("view", VIEW_FAMILIES), ("body", taxonomy.body_types)):
+        values = labels[column].str.strip().str.lower()
+        bad = sorted(set(values) - set(allowed) - {UNCLEAR})
+        if bad:
+            raise ValueError(f"{path}: column {column!r} has {bad}; expected one of {[*allowed, UNCLEAR]}")
+        labels[column] = values.where(values != UNCLEAR, None)
+    aligned = labels.set_index("file").reindex(list(files))[["view", "body"]]
+    return aligned.astype(object).where(aligned.notna(), None).reset_index(drop=True)
+
+
+def _confusion(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    for t, p in zip(truth, predicted):
+        row = table.setdefault(t, {})
+        row[p] = row.get(p, 0) + 1
+    return {t: dict(sorted(row.items(), key=lambda kv: -kv[1])) for t, row in sorted(table.items())}
+
+
+def _rate(hits: np.ndarray) -> float | None:
+    return round(float(hits.mean()), 4) if len(hits) else None
+
+
+def labelled_report(
+    family_probs: np.ndarray, body_predicted: Sequence[str | None], labels: pd.DataFrame
+) -> dict[str, Any]:
+    """View and body accuracy of one model set on the labelled photos.
+
+    Args:
+        family_probs: [N, len(family_names())] from :func:`view_family_probabilities`; a photo that
+            failed to decode has a NaN row and counts as wrong.
+        body_predicted: The body type the job wrote per photo (None: none, e.g. not called exterior).
+        labels: :func:`read_view_labels` output, one row per photo.
+
+    Returns:
+        ``view``: ``n``, ``accuracy`` (the view family, 5-way among exterior views, any family or group
+        may be answered), ``front_rear_accuracy`` (front or rear end, of the photos labelled a front or
+        rear view), ``head_on_accuracy`` (of those whose end is right, head-on vs 3/4 right),
+        ``confusion``; ``body``: ``n``, ``accuracy``, ``confusion``, ``predicted_share``.
+
+    Raises:
+        ValueError: Lengths differ.
+    """
+    probs = np.asarray(family_probs, dtype=np.float64)
+    n = len(labels)
+    if probs.shape[0] != n or len(body_predicted) != n:
+        raise ValueError(f"labelled_report: {probs.shape[0]} predictions, {len(body_predicted)} body types, {n} labels")
+    names = np.array(family_names(), dtype=object)
+    decoded = np.isfinite(probs).all(axis=1)
+    predicted = np.where(decoded, names[np.nan_to_num(probs, nan=-1.0).argmax(axis=1)], "(not decoded)")
+
+    view = labels["view"].to_numpy(dtype=object)
+    has_view = np.array([v is not None for v in view])
+    truth_v, pred_v = view[has_view].astype(str), predicted[has_view].astype(str)
+    ends = np.array([t in _END for t in truth_v], dtype=bool)
+    end_truth = np.array([_END[t] for t in truth_v[ends]], dtype=object)
+    end_pred = np.array([_END.get(p) for p in pred_v[ends]], dtype=object)
+    end_right = end_truth == end_pred
+    head_truth = np.array([_HEAD_ON[t] for t in truth_v[ends][end_right]], dtype=bool)
+    head_pred = np.array([_HEAD_ON[p] for p in pred_v[ends][end_right]], dtype=bool)
+
+    body = labels["body"].to_numpy(dtype=object)
+    has_body = np.array([b is not None for b in body])
+    truth_b = body[has_body].astype(str)
+    pred_b = np.array([p if p is not None else "(none)" for p in np.asarray(body_predicted, dtype=object)[has_body]])
+    shares = pd.Series(pred_b, dtype=object).value_counts(normalize=True) if len(pred_b) else pd.Series(dtype=float)
+    return {
+        "view": {
+            "n": int(has_view.sum()),
+            "accuracy": _rate(truth_v == pred_v),
+            "front_rear_n": int(ends.sum()),
+            "front_rear_accuracy": _rate(end_right),
+            "head_on_accuracy": _rate(head_truth == head_pred),
+            "confusion": _confusion(truth_v.tolist(), pred_v.tolist()),
+        },
+        "body": {
+            "n": int(has_body.sum()),
+            "accuracy": _rate(truth_b == pred_b),
+            "confusion": _confusion(truth_b.tolist(), pred_b.tolist()),
+            "predicted_share": {str(k): round(float(v), 4) for k, v in shares.items()},
+        },
+    }

@@ -1,0 +1,101 @@
+"""A user's own view and body labels of real photos: reading them and scoring the models against them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fleetvision.models.real_view_labels import (
+    family_names,
+    family_of,
+    labelled_report,
+    read_view_labels,
+    view_family_probabilities,
+)
+from fleetvision.taxonomy import load_taxonomy
+
+TAXONOMY = load_taxonomy()
+
+
+def _labels(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "views.csv"
+    path.write_text(text)
+    return path
+
+
+def test_families_sum_both_flanks_and_every_non_exterior_class() -> None:
+    assert family_of("rear_3q_driver", TAXONOMY) == family_of("rear_3q_passenger", TAXONOMY) == "rear_3q"
+    assert family_of("full_front", TAXONOMY) == "full_front"
+    assert family_of("dashboard", TAXONOMY) == "interior" and family_of("wheel", TAXONOMY) == "detail"
+    probs = np.zeros((2, TAXONOMY.num_classes))
+    probs[0, TAXONOMY.index("rear_3q_driver")] = 0.3
+    probs[0, TAXONOMY.index("rear_3q_passenger")] = 0.3
+    probs[0, TAXONOMY.index("full_rear")] = 0.4
+    probs[1, [TAXONOMY.index("dashboard"), TAXONOMY.index("boot")]] = 0.5
+    families = view_family_probabilities(probs, TAXONOMY)
+    names = family_names()
+    assert names[int(families[0].argmax())] == "rear_3q"  # 0.6 summed over the two flanks beats 0.4
+    assert families[1, names.index("interior")] == pytest.approx(1.0)
+    np.testing.assert_allclose(families.sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="angle probabilities"):
+        view_family_probabilities(np.zeros((1, 3)), TAXONOMY)
+
+
+def test_labels_are_aligned_to_the_scored_photos_and_unclear_is_left_out(tmp_path: Path) -> None:
+    path = _labels(tmp_path, "file,view,body,confidence\nb.jpg,Full_Rear,hatch,high\na.jpg,unclear,suv,low\n"
+                             "z.jpg,side,van,high\n")
+    labels = read_view_labels(path, ["a.jpg", "b.jpg", "c.jpg"], TAXONOMY)
+    assert labels["view"].tolist() == [None, "full_rear", None]
+    assert labels["body"].tolist() == ["suv", "hatch", None]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("file,view\na.jpg,side\n", r"missing column\(s\) \['body'\]"),
+        ("file,view,body\na.jpg,side,van\na.jpg,side,van\n", "more than once"),
+        ("file,view,body\na.jpg,sideways,van\n", r"column 'view' has \['sideways'\]"),
+        ("file,view,body\na.jpg,side,truck\n", r"column 'body' has \['truck'\]"),
+        ("file,view,body\nq.jpg,side,van\n", "none of its 1 file"),
+    ],
+)
+def test_bad_label_files_are_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        read_view_labels(_labels(tmp_path, text), ["a.jpg"], TAXONOMY)
+    with pytest.raises(FileNotFoundError):
+        read_view_labels(tmp_path / "nowhere.csv", ["a.jpg"], TAXONOMY)
+
+
+def test_report_counts_view_end_head_on_and_body() -> None:
+    names = family_names()
+
+    def one_hot(family: str) -> np.ndarray:
+        row = np.zeros(len(names))
+        row[names.index(family)] = 1.0
+        return row
+
+    probs = np.stack(
+        [one_hot("full_rear"), one_hot("rear_3q"), one_hot("full_front"), one_hot("interior"),
+         np.full(len(names), np.nan), one_hot("side")]
+    )
+    labels = pd.DataFrame(
+        {
+            "view": ["full_rear", "full_rear", "full_rear", "full_front", "front_3q", None],
+            "body": ["hatch", "sedan", None, "suv", "van", "hatch"],
+        }
+    )
+    report = labelled_report(probs, ["hatch", "hatch", "suv", None, None, "hatch"], labels)
+    view, body = report["view"], report["body"]
+    assert view["n"] == view["front_rear_n"] == 5
+    assert view["accuracy"] == pytest.approx(1 / 5)  # only the first
+    assert view["front_rear_accuracy"] == pytest.approx(2 / 5)  # full_rear and rear_3q are both the rear
+    assert view["head_on_accuracy"] == pytest.approx(1 / 2)  # of those two, head-on only for the first
+    assert view["confusion"]["full_rear"] == {"full_rear": 1, "rear_3q": 1, "full_front": 1}
+    assert view["confusion"]["front_3q"] == {"(not decoded)": 1}
+    assert body["n"] == 5 and body["accuracy"] == pytest.approx(2 / 5)
+    assert body["confusion"]["sedan"] == {"hatch": 1} and body["confusion"]["suv"] == {"(none)": 1}
+    with pytest.raises(ValueError, match="labelled_report"):
+        labelled_report(probs[:2], ["hatch"], labels)
