@@ -32,6 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cost_vs_work.json"
+PHOTO_CACHE = ROOT / "benchmarks" / ".cache" / "inventories"  # rendered once per settings and generator code
 logger = logging.getLogger("bench_cost_vs_work")
 
 
@@ -86,7 +87,9 @@ def _inventory(tmp: Path, listings: int, args: argparse.Namespace) -> tuple[Any,
     )
     config = _config(tmp, ns)
     spark = build_spark(config, app_name="fleetvision-bench-cost")
-    made = synth_job.write_inventory(spark, config, n_listings=listings, inline=False, workers=args.render_workers)
+    made = synth_job.write_inventory(
+        spark, config, n_listings=listings, inline=False, workers=args.render_workers, photo_cache=args.photo_cache
+    )
     logger.info("inventory of %d listings: %s", listings, made)
     model_set, kind = _models(config, tmp)
     return config, spark, (model_set, kind)
@@ -101,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-batch", type=int, default=64)
     parser.add_argument("--render-workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--photo-cache", type=Path, default=PHOTO_CACHE,
+                        help="rendered inventories, reused by settings and generator code ('' renders every time)")
     args = parser.parse_args(argv)
+    if args.photo_cache is not None and str(args.photo_cache) in ("", "."):
+        args.photo_cache = None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("py4j", "absl", "tensorflow", "alembic", "urllib3", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

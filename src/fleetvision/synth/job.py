@@ -165,8 +165,14 @@ def write_inventory(
     n_listings: int | None = None,
     inline: bool = False,
     workers: int = 0,
+    photo_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Make a new inventory and replace ``listings``, ``listing_images`` and ``image_labels`` with it.
+
+    Args:
+        photo_cache: A folder of rendered inventories (:mod:`fleetvision.synth.render_cache`): the
+            photos are rendered there once per settings, taxonomy and generator code, and linked into
+            ``paths.photos``; uri mode only. None renders every photo.
 
     Returns:
         Counts and throughput (photos rendered, seconds, photos/s/core).
@@ -176,7 +182,13 @@ def write_inventory(
     taxonomy = load_taxonomy()
     inv = plan_inventory(settings, taxonomy)
     photos_dir = config.paths.resolve("photos")
-    files, stats = render_plans(inv.photos, photos_dir, keep_bytes=inline, workers=workers)
+    if photo_cache is not None and not inline:
+        from fleetvision.synth.render_cache import cache_key, render_cached
+
+        key = cache_key(settings, taxonomy)
+        files, stats = render_cached(inv.photos, photos_dir, photo_cache, key, workers=workers)
+    else:
+        files, stats = render_plans(inv.photos, photos_dir, keep_bytes=inline, workers=workers)
     run_id = f"generate-s{settings.seed}-day0"
     overwrite_table(spark, database, LISTINGS, frame(spark, [lp.row() for lp in inv.listings], LISTINGS), run_id)
     overwrite_table(spark, database, LISTING_IMAGES, frame(spark, image_rows(inv.photos, files, inline),
