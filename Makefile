@@ -58,7 +58,7 @@ demo: setup
 TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/ruff check src tests jobs benchmarks
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/pytest -m "not slow and not integration" $(PYTEST_ARGS)
