@@ -90,10 +90,9 @@ def overrides(work: Path, photos_dir: Path, starter: Path, workers: int, decode_
 
 # ------------------------------------------------------------------------------------------ photos
 def _renderer_digest() -> str:
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "src" / "fleetvision" / "synth").glob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:10]
+    from fleetvision.synth.render_cache import generator_digest
+
+    return generator_digest()[:10]
 
 
 def plan_for(n_photos: int, seed: int) -> tuple[Any, Any]:

@@ -7,8 +7,8 @@ run's photo folder (hard links; a copy where the file system refuses them), so e
 folder (a day's churn adds and removes files there) while the cache stays as rendered.
 
 The key is a digest of the planning settings (:class:`~fleetvision.synth.inventory.InventorySettings`),
-the taxonomy and the generator's source files (``fleetvision/synth/*.py`` but this one, which draws no
-pixel): a change to any of them renders anew. An entry is complete only once its manifest is written, last.
+the taxonomy and the generator's source files (:func:`generator_digest`): a change to any of them
+renders anew. An entry is complete only once its manifest is written, last.
 """
 
 from __future__ import annotations
@@ -30,6 +30,17 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "rendered.pkl"
 _SYNTH_DIR = Path(__file__).resolve().parent
+_NOT_DRAWING = frozenset({"render_cache.py", "job.py"})
+"""Generator modules that neither plan nor draw a photo (this cache; the job's table and CLI wiring)."""
+
+
+def generator_digest() -> str:
+    """A digest of the source of every module of ``fleetvision/synth`` that plans or draws photos."""
+    digest = hashlib.sha256()
+    for path in sorted(_SYNTH_DIR.glob("*.py")):
+        if path.name not in _NOT_DRAWING:
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
 
 
 def cache_key(settings: InventorySettings, taxonomy: Taxonomy) -> str:
@@ -37,9 +48,7 @@ def cache_key(settings: InventorySettings, taxonomy: Taxonomy) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str).encode())
     digest.update(repr(taxonomy).encode())
-    for path in sorted(_SYNTH_DIR.glob("*.py")):
-        if path.name != Path(__file__).name:
-            digest.update(path.name.encode() + path.read_bytes())
+    digest.update(generator_digest().encode())
     return f"s{settings.seed}-l{settings.n_listings}-{digest.hexdigest()[:12]}"
 
 
@@ -73,23 +82,26 @@ def render_cached(
     folder = cache_root / key
     manifest = folder / MANIFEST
     if manifest.is_file():
-        cached: dict[str, RenderedFile] = pickle.loads(manifest.read_bytes())
+        relative: dict[str, RenderedFile] = pickle.loads(manifest.read_bytes())
         stats = RenderStats(0, 0.0, 1)
-        logger.info("rendered photos: reusing %d from %s", len(cached), folder)
+        logger.info("rendered photos: reusing %d from %s", len(relative), folder)
     else:
         if folder.exists():  # an entry left half-written by a killed run
             shutil.rmtree(folder)
-        cached, stats = render_plans(plans, folder / "photos", keep_bytes=False, workers=workers)
+        rendered, stats = render_plans(plans, folder / "photos", keep_bytes=False, workers=workers)
+        source_root = (folder / "photos").resolve()
+        # the manifest holds paths inside the entry, so an entry can be moved or renamed
+        relative = {
+            photo_id: dataclasses.replace(r, uri=_uri_path(r.uri).relative_to(source_root).as_posix())
+            for photo_id, r in rendered.items()
+        }
         partial = folder / (MANIFEST + ".tmp")
-        partial.write_bytes(pickle.dumps(cached))
+        partial.write_bytes(pickle.dumps(relative))
         partial.replace(manifest)
-    source_root = (folder / "photos").resolve()
-    target_root = photos_dir.resolve()
     out: dict[str, RenderedFile] = {}
-    for photo_id, rendered in cached.items():
-        source = _uri_path(rendered.uri)
-        target = target_root / source.relative_to(source_root)
+    for photo_id, r in relative.items():
+        source, target = folder / "photos" / r.uri, photos_dir.resolve() / r.uri
         if source.is_file():  # a missing_uri photo has no file, by design
             _link(source, target)
-        out[photo_id] = dataclasses.replace(rendered, uri=target.as_uri())
+        out[photo_id] = dataclasses.replace(r, uri=target.as_uri())
     return out, stats
