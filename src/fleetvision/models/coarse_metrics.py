@@ -38,7 +38,8 @@ def bucket_of(market_class: str, taxonomy: Taxonomy) -> str:
     return cls.name if cls.group == "exterior" else cls.group
 
 
-def _sum_into(probs: np.ndarray, labels: Sequence[str], names: Sequence[str]) -> np.ndarray:
+def sum_into(probs: np.ndarray, labels: Sequence[str], names: Sequence[str]) -> np.ndarray:
+    """Sum class probabilities [N, C] into ``names`` [N, len(names)]: class i counts towards ``labels[i]``."""
     index = {n: i for i, n in enumerate(names)}
     matrix = np.zeros((len(labels), len(names)), dtype=np.float64)
     for i, label in enumerate(labels):
@@ -46,7 +47,12 @@ def _sum_into(probs: np.ndarray, labels: Sequence[str], names: Sequence[str]) ->
     return np.asarray(probs, dtype=np.float64) @ matrix
 
 
-def _check_angle_probs(angle_probs: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
+def check_angle_probs(angle_probs: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
+    """``angle_probs`` as an array, checked to be [N, number of taxonomy classes].
+
+    Raises:
+        ValueError: It is not.
+    """
     probs = np.asarray(angle_probs)
     if probs.ndim != 2 or probs.shape[1] != taxonomy.num_classes:
         raise ValueError(f"angle probabilities must be [N, {taxonomy.num_classes}], got shape {probs.shape}")
@@ -59,9 +65,9 @@ def bucket_probabilities(angle_probs: np.ndarray, taxonomy: Taxonomy, driver_sid
     Raises:
         ValueError: ``angle_probs`` is not [N, C], or a bad ``driver_side``.
     """
-    probs = _check_angle_probs(angle_probs, taxonomy)
+    probs = check_angle_probs(angle_probs, taxonomy)
     market = taxonomy.market_names(driver_side)  # softmax index i -> its market name
-    return _sum_into(probs, [bucket_of(name, taxonomy) for name in market], ten_way_buckets(taxonomy))
+    return sum_into(probs, [bucket_of(name, taxonomy) for name in market], ten_way_buckets(taxonomy))
 
 
 def group_probabilities(angle_probs: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
@@ -70,8 +76,8 @@ def group_probabilities(angle_probs: np.ndarray, taxonomy: Taxonomy) -> np.ndarr
     Raises:
         ValueError: ``angle_probs`` is not [N, C].
     """
-    probs = _check_angle_probs(angle_probs, taxonomy)
-    return _sum_into(probs, [c.group for c in taxonomy.classes], GROUPS)
+    probs = check_angle_probs(angle_probs, taxonomy)
+    return sum_into(probs, [c.group for c in taxonomy.classes], GROUPS)
 
 
 def coarse_scores(
@@ -103,7 +109,7 @@ def coarse_scores(
         ValueError: Lengths differ, or an unknown bucket or body type.
     """
     buckets = ten_way_buckets(taxonomy)
-    probs = _check_angle_probs(angle_probs, taxonomy)
+    probs = check_angle_probs(angle_probs, taxonomy)
     if len(truth_buckets) != len(probs):
         raise ValueError(f"coarse_scores: {len(probs)} predictions but {len(truth_buckets)} truth buckets")
     unknown = sorted(set(truth_buckets) - set(buckets))

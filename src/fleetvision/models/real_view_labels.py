@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fleetvision.models.coarse_metrics import check_angle_probs, sum_into
 from fleetvision.taxonomy import GROUPS, Taxonomy
 
 VIEW_FAMILIES: tuple[str, ...] = ("full_front", "front_3q", "side", "rear_3q", "full_rear")
@@ -52,19 +53,10 @@ def view_family_probabilities(angle_probs: np.ndarray, taxonomy: Taxonomy) -> np
     """Flank-class probabilities [N, C] -> [N, len(family_names())], summed by family.
 
     Raises:
-        ValueError: ``angle_probs`` is not [N, C], or an exterior class is in no family.
+        ValueError: ``angle_probs`` is not [N, C].
     """
-    probs = np.asarray(angle_probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[1] != taxonomy.num_classes:
-        raise ValueError(f"angle probabilities must be [N, {taxonomy.num_classes}], got shape {probs.shape}")
-    names = family_names()
-    matrix = np.zeros((taxonomy.num_classes, len(names)))
-    for i, cls in enumerate(taxonomy.classes):
-        family = family_of(cls.name, taxonomy)
-        if family not in names:
-            raise ValueError(f"taxonomy class {cls.name!r} maps to {family!r}, not one of {names}")
-        matrix[i, names.index(family)] = 1.0
-    return probs @ matrix
+    probs = check_angle_probs(angle_probs, taxonomy)
+    return sum_into(probs, [family_of(c.name, taxonomy) for c in taxonomy.classes], family_names())
 
 
 def read_view_labels(path: str | Path, files: Sequence[str], taxonomy: Taxonomy) -> pd.DataFrame:
