@@ -223,6 +223,10 @@ class SynthConfig(_Section):
         default_factory=lambda: ["AU", "BR", "DE", "UK", "US"]
     )
     photo_scale: float = Field(1.0, gt=0, le=1)  # shrink inventory photo files (quick demos and tests)
+    # training/eval sets: the share of exterior photos path-traced by Mitsuba (smooth cars, glass, tyres,
+    # sky; the `pbr` extra) instead of painted; the set is then named synthpbr<pct>-<kind>-s<seed>
+    pbr_share: float = Field(0.0, ge=0, le=1)
+    pbr_samples: int = Field(12, ge=1, le=1024)  # samples per pixel of those photos
 
     @model_validator(mode="after")
     def _photos_range(self) -> SynthConfig:

@@ -259,8 +259,11 @@ def evolve_inventory(spark: SparkSession, config: Config, workers: int = 0) -> d
 
 
 # -------------------------------------------------------------------------------------- training set
-def training_set_name(kind: str, seed: int) -> str:
-    """``synthetic-train-s7`` / ``synthetic-eval-s1001``."""
+def training_set_name(kind: str, seed: int, pbr_share: float = 0.0) -> str:
+    """``synthetic-train-s7`` / ``synthetic-eval-s1001``; with path-traced exteriors ``synthpbr<pct>-train-s7``
+    (not under the ``synthetic`` prefix, so the default training and eval sets never pick it up by accident)."""
+    if pbr_share > 0:
+        return f"synthpbr{round(100 * pbr_share)}-{kind}-s{seed}"
     return f"synthetic-{kind}-s{seed}"
 
 
@@ -286,7 +289,7 @@ def write_training_set(
         parts = [("eval", s.eval_per_class)]
     else:
         raise ValueError(f"training set kind must be 'train' or 'eval', got {kind!r}")
-    dataset = training_set_name(kind, seed)
+    dataset = training_set_name(kind, seed, s.pbr_share)
     rows: list[dict[str, Any]] = []
     for split, per_class in parts:
         if per_class > 0:
@@ -295,7 +298,7 @@ def write_training_set(
             styles = () if kind == "eval" else tuple(s.train_plate_styles)
             rows += render_training_set(taxonomy, config.market, seed, per_class, split, dataset,
                                         s.train_image_size, workers=workers, exterior_weight=weight, body_mix=mix,
-                                        plate_styles=styles)
+                                        plate_styles=styles, pbr_share=s.pbr_share, pbr_samples=s.pbr_samples)
     database = config.tables.database
     ensure_table(spark, database, TRAINING_IMAGES)
     overwrite_where(spark, database, TRAINING_IMAGES, frame(spark, rows, TRAINING_IMAGES), f"dataset = '{dataset}'",

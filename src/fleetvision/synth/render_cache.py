@@ -30,12 +30,15 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "rendered.pkl"
 _SYNTH_DIR = Path(__file__).resolve().parent
-_NOT_DRAWING = frozenset({"render_cache.py", "job.py"})
-"""Generator modules that neither plan nor draw a photo (this cache; the job's table and CLI wiring)."""
+_NOT_DRAWING = frozenset({"render_cache.py", "job.py", "training_set.py", "contact_sheet.py", "pbr_car.py",
+                          "pbr_scene.py"})
+"""Generator modules no inventory photo comes from: this cache, the job's table and CLI wiring, and the
+labelled training sets with their path-traced exteriors and the contact sheet (which only read the
+drawing modules)."""
 
 
 def generator_digest() -> str:
-    """A digest of the source of every module of ``fleetvision/synth`` that plans or draws photos."""
+    """A digest of the source of every module of ``fleetvision/synth`` that plans or draws inventory photos."""
     digest = hashlib.sha256()
     for path in sorted(_SYNTH_DIR.glob("*.py")):
         if path.name not in _NOT_DRAWING:

@@ -1,0 +1,226 @@
+"""Smooth procedural cars for the physically based renderer (:mod:`fleetvision.synth.pbr_scene`).
+
+The painter's cars (:mod:`fleetvision.synth.exterior`) are a few flat-shaded convex solids; real
+cars are rounded panels, glass, tyres and rims, lights that wrap round the corners. Here a car is a
+signed distance field built from the same proportions (:func:`fleetvision.synth.exterior.car_shape`):
+a lower body rounded in plan and section, a cabin with tumblehome, wheel arches, a tray for utes;
+window openings are cut from the paint and a glass skin sits just inside them; lights, the grille and
+unpainted trim are thin shells on the surface. Marching cubes turns each field into a triangle mesh.
+
+Pure numpy and scikit-image, no renderer: the meshes are tested on their own.
+
+World frame (as in :mod:`fleetvision.synth.exterior`): ``x`` forward (the nose at ``+x``), ``y`` to
+the car's left, ``z`` up, metres, the ground at ``z = 0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from fleetvision.synth.exterior import BodyShape, car_shape
+
+GRID_M = 0.035  # marching-cubes cell (metres): panels stay smooth, a car meshes in well under a second
+LOOKS = 4  # light, grille and trim layouts per (body type, proportion variant)
+PARTS = ("paint", "glass", "head", "tail", "grille", "trim")
+
+
+@dataclass(frozen=True)
+class CarMesh:
+    """The meshes of one car and where its plates sit.
+
+    Attributes:
+        shape: The proportions the car was built from.
+        parts: Part name (``PARTS``) -> (vertices float32 [V, 3], faces uint32 [F, 3]); ``trim`` may be absent.
+        plate_mounts: ``front``/``rear`` -> (x of the surface at y = 0, plate centre height z).
+        wheels: (tyre meshes, rim meshes): lists of (vertices, faces); rims come as (kind, vertices,
+            faces) with kind ``dark`` (the disc behind the spokes) or ``alloy``.
+    """
+
+    shape: BodyShape
+    parts: dict[str, tuple[np.ndarray, np.ndarray]]
+    plate_mounts: dict[str, tuple[float, float]]
+    wheels: tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[str, np.ndarray, np.ndarray]]]
+
+
+def smooth_max(a: np.ndarray, b: np.ndarray | float, r: float) -> np.ndarray:
+    """Polynomial smooth maximum (intersection of two fields with a rounded edge of radius ~r)."""
+    h = np.clip(0.5 - 0.5 * (b - a) / r, 0.0, 1.0)
+    return a * h + b * (1 - h) + r * h * (1 - h)
+
+
+def smooth_min(a: np.ndarray, b: np.ndarray | float, r: float) -> np.ndarray:
+    """Polynomial smooth minimum (union with a fillet)."""
+    return -smooth_max(-a, -np.asarray(b), r)
+
+
+def _lerp(a: float | np.ndarray, b: float | np.ndarray, t: np.ndarray) -> np.ndarray:
+    return a + (b - a) * t
+
+
+def _box(x: np.ndarray, y: np.ndarray, z: np.ndarray, bounds: tuple[float, ...], r: float = 0.02) -> np.ndarray:
+    x0, x1, y0, y1, z0, z1 = bounds
+    return smooth_max(smooth_max(smooth_max(x0 - x, x - x1, r), smooth_max(y0 - y, y - y1, r), r),
+                      smooth_max(z0 - z, z - z1, r), r)
+
+
+def body_field(s: BodyShape, x: np.ndarray, y: np.ndarray, z: np.ndarray, tail_drop: float, plan_p: float
+               ) -> np.ndarray:
+    """Signed distance (approximate, negative inside) of the car's outer skin."""
+    ax, by = s.length / 2, s.width / 2
+    plan = ((np.abs(x / ax) ** plan_p + np.abs(y / by) ** plan_p) ** (1 / plan_p) - 1.0) * min(ax, by)
+    # the top of the lower body along x: boot deck, belt line, bonnet falling to the nose
+    knots_x = [-ax, s.cabin_base[0], s.cabin_base[1], ax - s.hood, ax]
+    knots_z = [s.belt_z - tail_drop, s.belt_z, s.belt_z, s.belt_z - 0.02, s.nose_z]
+    order = np.argsort(knots_x)
+    top = np.interp(x, np.asarray(knots_x)[order], np.asarray(knots_z)[order])
+    lower = smooth_max(plan, smooth_max(s.clearance - z, z - top, 0.06), 0.08)
+    t = np.clip((z - s.belt_z) / (s.roof_z - s.belt_z), 0.0, 1.0)
+    front = _lerp(s.cabin_base[1], s.cabin_roof[1], t)
+    rear = _lerp(s.cabin_base[0], s.cabin_roof[0], t)
+    half = _lerp(0.47 * s.width, 0.39 * s.width, t)  # tumblehome: the glasshouse leans in
+    cabin = smooth_max(smooth_max(x - front, rear - x, 0.05),
+                       smooth_max(np.abs(y) - half, smooth_max(s.belt_z - 0.1 - z, z - s.roof_z, 0.07), 0.07), 0.05)
+    field = smooth_min(lower, cabin, 0.04)
+    if s.tray:
+        tray = np.maximum.reduce([x - (s.cabin_base[0] - 0.08), -ax + 0.12 - x, np.abs(y) - (by - 0.08),
+                                  s.belt_z - 0.35 - z])
+        field = np.maximum(field, -tray)
+    for wx in s.wheel_x:  # wheel arches, cut from the outer part of the body only
+        arch = np.sqrt((x - wx) ** 2 + (z - s.wheel_r) ** 2) - (s.wheel_r + 0.05)
+        field = np.maximum(field, -np.maximum(arch, -(np.abs(y) - (by - 0.3))))
+    return field
+
+
+def _marching_cubes(field: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from skimage.measure import marching_cubes
+
+    verts, faces, _, _ = marching_cubes(field, 0.0, spacing=(GRID_M, GRID_M, GRID_M))
+    return (verts + origin).astype(np.float32), faces.astype(np.uint32)
+
+
+@lru_cache(maxsize=48)
+def car_mesh(body_type: str, variant: int, look: int) -> CarMesh:
+    """The meshes of one car: proportions from ``car_shape(body_type, variant)``, details from ``look``.
+
+    Raises:
+        KeyError: Unknown body type.
+    """
+    s = car_shape(body_type, variant)
+    rng = np.random.default_rng([variant, look, len(body_type)])
+    tail_drop, plan_p = float(rng.uniform(0.0, 0.08)), float(rng.uniform(4.0, 8.0))
+    ax, by = s.length / 2 + 0.1, s.width / 2 + 0.1
+    xs, ys, zs = np.arange(-ax, ax, GRID_M), np.arange(-by, by, GRID_M), np.arange(0.0, s.roof_z + 0.1, GRID_M)
+    origin = np.array([xs[0], ys[0], zs[0]])
+    x, y, z = np.meshgrid(xs, ys, zs, indexing="ij")
+    body = body_field(s, x, y, z, tail_drop, plan_p)
+    w = s.width
+    # window openings: side glass between the pillars, windscreen and rear screen at the cabin's ends
+    t = np.clip((z - s.belt_z) / (s.roof_z - s.belt_z), 0, 1)
+    front = _lerp(s.cabin_base[1], s.cabin_roof[1], t)
+    rear = _lerp(s.cabin_base[0], s.cabin_roof[0], t)
+    half = _lerp(0.47 * w, 0.39 * w, t)
+    z_lo, z_hi = s.belt_z + 0.05, s.roof_z - float(rng.uniform(0.05, 0.09))
+    a_pillar, c_pillar = float(rng.uniform(0.07, 0.12)), float(rng.uniform(0.1, 0.25))
+    side_back = rear + c_pillar if s.rear_windows else (s.cabin_roof[0] + s.cabin_roof[1]) / 2 + 0.15
+    band = smooth_max(z_lo - z, z - z_hi, 0.03)
+    side = smooth_max(smooth_max(band, smooth_max(side_back - x, x - (front - a_pillar), 0.03), 0.03),
+                      half - 0.15 - np.abs(y), 0.02)
+    if s.doors >= 4 and s.rear_windows:
+        side = smooth_max(side, 0.045 - np.abs(x - ((s.cabin_roof[0] + s.cabin_roof[1]) / 2 + 0.1)), 0.01)
+    screens = smooth_max(smooth_max(band, np.abs(y) - (half - 0.07), 0.03),
+                         -smooth_max(x - front + 0.2, rear + 0.2 - x, 0.02), 0.02)
+    paint = smooth_max(body, -np.minimum(side, screens), 0.015)
+    glass = smooth_max(body + 0.012, smooth_max(s.belt_z - 0.02 - z, z - s.roof_z + 0.02, 0.02), 0.02)
+    parts = {"paint": _marching_cubes(paint, origin), "glass": _marching_cubes(glass, origin)}
+    shell = np.abs(body) - 0.012  # a thin skin on the surface: lights, grille and trim are pieces of it
+    nose = s.length / 2
+    hl_hi = s.nose_z - float(rng.uniform(0.02, 0.06))
+    hl_lo = hl_hi - float(rng.uniform(0.08, 0.18))
+    head_in = float(rng.uniform(0.42, 0.6)) * w / 2
+    head = smooth_max(shell, _box(x, np.abs(y), z, (nose - 0.3, nose + 0.2, head_in, w / 2, hl_lo, hl_hi), 0.03), 0.01)
+    tl_hi = s.belt_z - float(rng.uniform(0.0, 0.08))
+    tl_lo = tl_hi - float(rng.uniform(0.1, 0.24))
+    tail_in = float(rng.uniform(0.5, 0.78)) * w / 2
+    wrap = float(rng.uniform(0.12, 0.35))  # how far the tail lights wrap round the rear corners
+    tail = smooth_max(shell, _box(x, np.abs(y), z, (-nose - 0.2, -nose + wrap, tail_in, w / 2, tl_lo, tl_hi), 0.03),
+                      0.01)
+    if rng.random() < 0.3:  # a light bar across the tail
+        bar = smooth_max(shell, _box(x, y, z, (-nose - 0.2, -nose + 0.1, -w / 2, w / 2, tl_hi - 0.04, tl_hi), 0.01),
+                         0.01)
+        tail = np.minimum(tail, bar)
+    grille_half = float(rng.uniform(0.25, 0.45)) * w / 2
+    grille_lo = s.clearance + float(rng.uniform(0.12, 0.25))
+    grille = smooth_max(shell, _box(x, y, z, (nose - 0.3, nose + 0.2, -grille_half, grille_half, grille_lo,
+                                              hl_hi - 0.03), 0.03), 0.01)
+    parts["head"] = _marching_cubes(head, origin)
+    parts["tail"] = _marching_cubes(tail, origin)
+    parts["grille"] = _marching_cubes(grille, origin)
+    if rng.random() < 0.6:  # unpainted bumpers and sills
+        parts["trim"] = _marching_cubes(smooth_max(shell, z - (s.clearance + float(rng.uniform(0.06, 0.16))), 0.01),
+                                        origin)
+    mounts: dict[str, tuple[float, float]] = {}
+    front_z = grille_lo - 0.09 if grille_lo - 0.09 > s.clearance + 0.1 else s.clearance + 0.16
+    for end, zc in (("front", front_z), ("rear", (s.clearance + tl_lo) / 2 + 0.05)):
+        iz = int(np.clip(round((zc - zs[0]) / GRID_M), 0, len(zs) - 1))
+        inside = np.nonzero(body[:, len(ys) // 2, iz] < 0)[0]
+        if len(inside):
+            x_surface = xs[inside[-1]] + GRID_M / 2 if end == "front" else xs[inside[0]] - GRID_M / 2
+            mounts[end] = (float(x_surface), float(zc))
+    return CarMesh(s, parts, mounts, wheel_meshes(s, rng))
+
+
+def _ring(cx: float, y: float, cz: float, r: float, k: int) -> np.ndarray:
+    a = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    return np.stack([cx + r * np.cos(a), np.full(k, y), cz + r * np.sin(a)], 1)
+
+
+def _band(first: int, second: int, k: int) -> list[list[int]]:
+    """Quads (as two triangles each) joining ring ``first..first+k`` to ring ``second..second+k``."""
+    faces = []
+    for i in range(k):
+        j = (i + 1) % k
+        faces += [[first + i, first + j, second + j], [first + i, second + j, second + i]]
+    return faces
+
+
+def wheel_meshes(s: BodyShape, rng: np.random.Generator, segments: int = 32
+                 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[str, np.ndarray, np.ndarray]]]:
+    """Four tyres (tread and outer sidewall) and their rims (a dark disc and alloy spokes, lip and hub)."""
+    k = segments
+    n_spokes = int(rng.integers(4, 11))
+    rim_r = s.wheel_r * float(rng.uniform(0.58, 0.72))
+    spoke_w = rim_r * (0.12 if n_spokes > 6 else 0.2)
+    phase = float(rng.uniform(0, 1))
+    width = 0.21
+    tyres: list[tuple[np.ndarray, np.ndarray]] = []
+    rims: list[tuple[str, np.ndarray, np.ndarray]] = []
+    for wx in s.wheel_x:
+        for sgn in (1.0, -1.0):
+            yc = sgn * (s.width / 2 - 0.12)
+            y_out, y_in = yc + sgn * width / 2, yc - sgn * width / 2
+            verts = np.concatenate([_ring(wx, y_out, s.wheel_r, s.wheel_r, k), _ring(wx, y_in, s.wheel_r, s.wheel_r, k),
+                                    _ring(wx, y_out, s.wheel_r, rim_r, k)])
+            tyres.append((verts.astype(np.float32), np.array(_band(0, k, k) + _band(2 * k, 0, k), np.uint32)))
+            hub = np.array([wx, y_out - sgn * 0.03, s.wheel_r])
+            disc = np.concatenate([hub[None], _ring(wx, y_out - sgn * 0.03, s.wheel_r, rim_r, k)])
+            rims.append(("dark", disc.astype(np.float32),
+                         np.array([[0, 1 + i, 1 + (i + 1) % k] for i in range(k)], np.uint32)))
+            pts: list[np.ndarray] = []
+            faces: list[list[int]] = []
+            centre = hub + np.array([0, sgn * 0.01, 0])
+            for m in range(n_spokes):
+                th = 2 * np.pi * (m + phase) / n_spokes
+                d, p = np.array([np.cos(th), 0, np.sin(th)]), np.array([-np.sin(th), 0, np.cos(th)])
+                b = len(pts)
+                pts += [centre + p * spoke_w * 0.6, centre - p * spoke_w * 0.6, centre + d * rim_r - p * spoke_w,
+                        centre + d * rim_r + p * spoke_w]
+                faces += [[b, b + 1, b + 2], [b, b + 2, b + 3]]
+            b = len(pts)
+            pts += list(_ring(wx, y_out + sgn * 0.012, s.wheel_r, rim_r, k))
+            pts += list(_ring(wx, y_out + sgn * 0.012, s.wheel_r, 0.85 * rim_r, k))
+            faces += _band(b, b + k, k)
+            rims.append(("alloy", np.array(pts, np.float32), np.array(faces, np.uint32)))
+    return tyres, rims

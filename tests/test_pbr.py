@@ -1,0 +1,127 @@
+"""Path-traced exteriors: the procedural car meshes, the camera's projection, a real Mitsuba render and
+the training rows that use them (no Spark)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fleetvision.synth.exterior import BODY_SHAPES, car_shape
+from fleetvision.synth.pbr_car import PARTS, car_mesh, smooth_max, smooth_min
+from fleetvision.synth.pbr_scene import Camera, plate_box, render_exterior
+from fleetvision.synth.training_set import training_rows
+from fleetvision.taxonomy import load_taxonomy
+
+
+@pytest.mark.parametrize("body_type", sorted(BODY_SHAPES))
+def test_a_car_mesh_fills_its_body_shape_and_no_more(body_type: str) -> None:
+    car = car_mesh(body_type, 0, 1)
+    s = car_shape(body_type, 0)
+    paint = car.parts["paint"][0]
+    lo, hi = paint.min(0), paint.max(0)
+    assert hi[0] - lo[0] == pytest.approx(s.length, abs=0.12)
+    assert hi[1] - lo[1] == pytest.approx(s.width, abs=0.12)
+    assert hi[2] == pytest.approx(s.roof_z, abs=0.1)
+    assert lo[2] == pytest.approx(s.clearance, abs=0.1)
+    assert set(car.parts) <= set(PARTS) and {"paint", "glass", "head", "tail", "grille"} <= set(car.parts)
+    for name, (verts, faces) in car.parts.items():
+        assert len(faces) > 20, name
+        assert faces.max() < len(verts) and verts.dtype == np.float32
+    # glass sits inside the paint's outline, lights at their ends
+    glass = car.parts["glass"][0]
+    assert glass[:, 2].min() > s.belt_z - 0.1 and np.abs(glass[:, 1]).max() < s.width / 2
+    assert car.parts["head"][0][:, 0].min() > 0 > car.parts["tail"][0][:, 0].max()
+    # plates are mounted on the end faces, within the body's height
+    assert set(car.plate_mounts) == {"front", "rear"}
+    assert car.plate_mounts["front"][0] == pytest.approx(s.length / 2, abs=0.15)
+    assert car.plate_mounts["rear"][0] == pytest.approx(-s.length / 2, abs=0.15)
+    tyres, rims = car.wheels
+    assert len(tyres) == 4 and len(rims) == 8
+
+
+def test_smooth_union_and_intersection_bound_the_hard_ones() -> None:
+    a, b = np.linspace(-1, 1, 41), np.linspace(1, -1, 41)
+    assert np.all(smooth_max(a, b, 0.1) >= np.maximum(a, b) - 1e-12)
+    assert np.all(smooth_min(a, b, 0.1) <= np.minimum(a, b) + 1e-12)
+    far = np.abs(a - b) > 0.2
+    assert np.allclose(smooth_max(a, b, 0.1)[far], np.maximum(a, b)[far])
+
+
+def test_the_camera_projects_its_target_to_the_centre_and_the_car_s_nose_to_the_left_from_its_left() -> None:
+    # standing at the car's left flank (+y), looking at it: its nose (+x) is on the left of the photo
+    cam = Camera(np.array([0.0, 5.0, 1.0]), np.array([0.0, 0.0, 1.0]), 60.0, (200, 100))
+    centre, nose, behind = cam.project(np.array([[0.0, 0.0, 1.0], [2.0, 0.0, 1.0], [0.0, 10.0, 1.0]]))
+    assert centre == pytest.approx([0.5, 0.5])
+    assert nose[0] < 0.5 and nose[1] == pytest.approx(0.5)
+    assert np.isnan(behind).all()
+    up = cam.project(np.array([[0.0, 0.0, 2.0]]))[0]
+    assert up[1] < 0.5  # image y grows downwards
+    # the horizontal field of view: a point at the edge of it lands on the photo's edge
+    edge = cam.project(np.array([[5.0 * np.tan(np.radians(30)), 0.0, 1.0]]))[0]
+    assert edge[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_only_a_plate_facing_the_camera_gets_a_box() -> None:
+    car = car_mesh("sedan", 0, 0)
+    x_rear, z_rear = car.plate_mounts["rear"]
+    behind = Camera(np.array([-6.0, 0.0, 1.2]), np.array([0.0, 0.0, 0.6]), 60.0, (160, 120))
+    box = plate_box(car, behind, (0.52, 0.11))
+    assert box is not None
+    x0, y0, x1, y1 = box
+    assert 0 <= x0 < 0.5 < x1 <= 1 and 0 <= y0 < y1 <= 1
+    assert (x1 - x0) / (y1 - y0) == pytest.approx(0.52 / 0.11 * 120 / 160, rel=0.1)
+    side = Camera(np.array([0.0, 6.0, 1.2]), np.array([0.0, 0.0, 0.6]), 60.0, (160, 120))
+    assert plate_box(car, side, (0.52, 0.11)) is None
+
+
+@pytest.fixture(scope="module")
+def tiny_render():
+    pytest.importorskip("mitsuba")
+    return render_exterior("full_rear", None, "hatch", 3, (64, 48), paint_rgb=(200, 20, 20), plate_style="BR",
+                           plate_seed=1, samples=2)
+
+
+def test_mitsuba_renders_a_car_photo_with_its_labels(tiny_render) -> None:
+    assert tiny_render.image.size == (64, 48) and tiny_render.image.mode == "RGB"
+    pixels = np.asarray(tiny_render.image)
+    assert pixels.std() > 10  # a scene, not a blank frame
+    assert tiny_render.flank is None  # head-on
+    if tiny_render.plate_box is not None:
+        assert all(0.0 <= v <= 1.0 for v in tiny_render.plate_box)
+
+
+def test_render_refuses_bad_arguments() -> None:
+    kw = {"paint_rgb": (1, 2, 3), "plate_style": "BR", "plate_seed": 0, "samples": 1}
+    with pytest.raises(ValueError, match="family"):
+        render_exterior("roof", None, "sedan", 0, (64, 48), **kw)
+    with pytest.raises(ValueError, match="flank"):
+        render_exterior("side", "driver", "sedan", 0, (64, 48), **kw)
+    with pytest.raises(ValueError, match="body type"):
+        render_exterior("side", "left", "tank", 0, (64, 48), **kw)
+
+
+class _Market:
+    driver_side = "right"
+    plate_style = "AU"
+
+
+def test_training_rows_path_trace_exteriors_only_and_leave_the_other_rows_as_they_were() -> None:
+    pytest.importorskip("mitsuba")
+    taxonomy = load_taxonomy()
+    plain = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48))
+    traced = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_share=1.0, pbr_samples=1))
+    assert [r["angle"] for r in plain] == [r["angle"] for r in traced]
+    groups = {c.name: c.group for c in taxonomy.classes}
+    for a, b in zip(plain, traced):
+        if groups[a["angle"]] == "exterior":
+            assert a["content"] != b["content"] and b["has_banner"] == 0
+            assert b["body_type"] == a["body_type"] and b["body_index"] == a["body_index"]
+            assert b["plate_present"] == int(bool(b["plate_box"]))
+            assert Image.open(io.BytesIO(b["content"])).size == Image.open(io.BytesIO(a["content"])).size
+        else:
+            assert a == b
+    with pytest.raises(ValueError, match="pbr_share"):
+        next(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_share=1.5))
