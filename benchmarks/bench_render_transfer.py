@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import platform
@@ -228,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "renderers": {},
     }
     for name, data in sets.items():
-        entry: dict[str, Any] = {"photos": int(len(data["view"])),
+        entry: dict[str, Any] = {"photos": len(data["view"]),
                                  "render_seconds_per_photo": round(float(data["render_s"]) / len(data["view"]), 3)}
         for task in ("view", "body"):
             x = np.concatenate([data["f"], data["mirrored"]])

@@ -66,7 +66,6 @@ def test_the_camera_projects_its_target_to_the_centre_and_the_car_s_nose_to_the_
 
 def test_only_a_plate_facing_the_camera_gets_a_box() -> None:
     car = car_mesh("sedan", 0, 0)
-    x_rear, z_rear = car.plate_mounts["rear"]
     behind = Camera(np.array([-6.0, 0.0, 1.2]), np.array([0.0, 0.0, 0.6]), 60.0, (160, 120))
     box = plate_box(car, behind, (0.52, 0.11))
     assert box is not None

@@ -171,7 +171,8 @@ class _SceneBuilder:
                     .rotate([1, 0, 0], 90).scale([plate_m[0] / 2, plate_m[1] / 2, 1.0])
                 self.scene[f"{prefix}-plate-{end}"] = {
                     "type": "rectangle", "to_world": place,
-                    "bsdf": {"type": "principled", "roughness": 0.3, "base_color": {"type": "bitmap", "bitmap": bitmap}}}
+                    "bsdf": {"type": "principled", "roughness": 0.3,
+                             "base_color": {"type": "bitmap", "bitmap": bitmap}}}
         tyres, rims = car.wheels
         tyre = _principled((0.025, 0.025, 0.027), 0.85, 0.0, 0.2)
         for i, (verts, faces) in enumerate(tyres):
@@ -299,7 +300,8 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
             b.scene["sun"] = {"type": "directional",
                               "direction": [-math.cos(el) * math.cos(az), -math.cos(el) * math.sin(az), -math.sin(el)],
                               "irradiance": {"type": "rgb",
-                                             "value": [float(v) for v in rng.uniform(2.5, 5.0) * np.array([1, 0.95, 0.85])]}}
+                                             "value": [float(v) for v in
+                                                       rng.uniform(2.5, 5.0) * np.array([1, 0.95, 0.85])]}}
         b.scene["ground"] = {"type": "rectangle", "to_world": t().scale([15, 15, 1]),
                              "bsdf": {"type": "principled", "roughness": 0.7,
                                       "base_color": {"type": "bitmap", "bitmap": mi.Bitmap(ground(rng)),
