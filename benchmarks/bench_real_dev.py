@@ -182,10 +182,12 @@ def run(
         labels = real_view_labels.read_view_labels(views, truth["file"].tolist(), taxonomy)
         families = np.full((len(photos), len(real_view_labels.family_names())), np.nan)
         families[ok] = real_view_labels.view_family_probabilities(outputs["angle"], taxonomy)
+        flanks = np.full((len(photos), len(real_view_labels.FLANKS)), np.nan)
+        flanks[ok] = real_view_labels.flank_probabilities(outputs["angle"], taxonomy)
         body = [b if isinstance(b, str) else None for b in frame["body_type"].tolist()]
         labelled = {
-            "labels": f"{views.name}: labels by eye, not shipped (file, view without side, body type)",
-            **real_view_labels.labelled_report(families, body, labels),
+            "labels": f"{views.name}: labels by eye, not shipped (file, view without side, body type, flank)",
+            **real_view_labels.labelled_report(families, body, labels, flanks),
         }
     return {
         "benchmark": "real photos (evaluation only): plate recall and IoU, shot group, score distributions",
@@ -258,6 +260,13 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"labelled: view n={v['n']} accuracy {v['accuracy']}  front/rear {v['front_rear_accuracy']} "
             f"(n={v['front_rear_n']})  head-on vs 3/4 {v['head_on_accuracy']}  body n={b['n']} accuracy {b['accuracy']}"
         )
+        if "flank" in labelled:
+            f = labelled["flank"]
+            lines.append(
+                f"labelled flank: n={f['n']} accuracy {f['accuracy']}  when the view is right "
+                f"{f['accuracy_when_view_right']} (n={f['n_view_right']})  one-answer baseline {f['majority_share']}  "
+                f"called right {f['predicted_right_share']}"
+            )
     return lines
 
 

@@ -11,6 +11,7 @@ import pytest
 from fleetvision.models.real_view_labels import (
     family_names,
     family_of,
+    flank_probabilities,
     labelled_report,
     read_view_labels,
     view_family_probabilities,
@@ -99,3 +100,30 @@ def test_report_counts_view_end_head_on_and_body() -> None:
     assert body["confusion"]["sedan"] == {"hatch": 1} and body["confusion"]["suv"] == {"(none)": 1}
     with pytest.raises(ValueError, match="labelled_report"):
         labelled_report(probs[:2], ["hatch"], labels)
+
+
+def test_flank_labels_are_optional_and_scored_against_the_flank_classes(tmp_path: Path) -> None:
+    names = TAXONOMY.flank_names
+    probs = np.zeros((4, len(names)))
+    probs[0, names.index("rear_3q_left")] = 0.7  # left, view right
+    probs[0, names.index("full_rear")] = 0.3
+    probs[1, names.index("front_3q_right")] = 0.4  # right, but the view answered is full_front
+    probs[1, names.index("full_front")] = 0.6
+    probs[2, names.index("side_left")] = 1.0  # left, labelled right: wrong
+    probs[3, names.index("dashboard")] = 1.0  # no flank mass at all: NaN, counted wrong
+    flanks = flank_probabilities(probs, TAXONOMY)
+    np.testing.assert_allclose(flanks[:3], [[1, 0], [0, 1], [1, 0]])
+    assert np.isnan(flanks[3]).all()
+    path = _labels(tmp_path, "file,view,body,flank\na,rear_3q,hatch,left\nb,front_3q,unclear,Right\n"
+                             "c,side,unclear,right\nd,rear_3q,unclear,left\n")
+    labels = read_view_labels(path, ["a", "b", "c", "d"], TAXONOMY)
+    assert labels["flank"].tolist() == ["left", "right", "right", "left"]
+    report = labelled_report(view_family_probabilities(probs, TAXONOMY), [None] * 4, labels, flanks)
+    assert report["flank"] == {"n": 4, "accuracy": 0.5, "n_view_right": 2, "accuracy_when_view_right": 0.5,
+                               "majority_share": 0.5, "predicted_right_share": 0.25}
+    # without the column (or without flank probabilities) there is no flank figure
+    plain = read_view_labels(_labels(tmp_path, "file,view,body\na,side,van\n"), ["a"], TAXONOMY)
+    assert plain["flank"].tolist() == [None]
+    assert "flank" not in labelled_report(view_family_probabilities(probs[:1], TAXONOMY), [None], plain, flanks[:1])
+    with pytest.raises(ValueError, match="column 'flank'"):
+        read_view_labels(_labels(tmp_path, "file,view,body,flank\na,side,van,port\n"), ["a"], TAXONOMY)

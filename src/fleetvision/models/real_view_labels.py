@@ -6,10 +6,12 @@ that someone has labelled by eye: ``file`` (as in the set's ``plates.csv``), ``v
 licence may forbid shipping anything derived from its photos, labels included (``../shared/realdev`` does),
 so such a file lives outside the repository and the report holds aggregates only.
 
-The view is labelled without a side: which flank a 3/4 or side photo shows is easy to get wrong by eye
-and the dev set has none. The angle model's flank-class probabilities are summed into the unsided view
-families plus the non-exterior groups (:func:`view_family_probabilities`) and the answer is the family
-with the most mass, as :mod:`fleetvision.models.coarse_metrics` does for the 10-way buckets.
+The view is labelled without a side. An optional ``flank`` column (``left`` | ``right`` | ``unclear`` or
+empty) names the car's own flank that a 3/4 or side photo shows: left when the car's nose points to the
+photo's left (``docs/models.md``, *Flank classes*). The angle model's flank-class probabilities are
+summed into the unsided view families plus the non-exterior groups (:func:`view_family_probabilities`)
+and the answer is the family with the most mass, as :mod:`fleetvision.models.coarse_metrics` does for
+the 10-way buckets; the flank is the more likely of left and right (:func:`flank_probabilities`).
 """
 
 from __future__ import annotations
@@ -59,14 +61,34 @@ def view_family_probabilities(angle_probs: np.ndarray, taxonomy: Taxonomy) -> np
     return sum_into(probs, [family_of(c.name, taxonomy) for c in taxonomy.classes], family_names())
 
 
+FLANKS: tuple[str, ...] = ("left", "right")
+"""The car's own flanks, in the column order of :func:`flank_probabilities`."""
+
+
+def flank_probabilities(angle_probs: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
+    """The angle model's flank-class probabilities [N, C] -> [N, 2]: left and right, summed over the
+    sided exterior classes (``*_left``, ``*_right`` of ``taxonomy.flank_names``) and normalised over the two;
+    a row with no mass on either flank is NaN.
+
+    Raises:
+        ValueError: ``angle_probs`` is not [N, C].
+    """
+    probs = check_angle_probs(angle_probs, taxonomy)
+    sides = [next((f for f in FLANKS if name.endswith(f"_{f}")), "none") for name in taxonomy.flank_names]
+    summed = sum_into(probs, sides, (*FLANKS, "none"))[:, :2]
+    total = summed.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, summed / total, np.nan)
+
+
 def read_view_labels(path: str | Path, files: Sequence[str], taxonomy: Taxonomy) -> pd.DataFrame:
     """Read a labels CSV and align it to ``files`` (the photos scored, in scoring order).
 
     Labels of photos not in ``files`` (a run with ``--limit``) are left out.
 
     Returns:
-        One row per entry of ``files``: ``view`` and ``body``, None where the photo is unlabelled or
-        labelled ``unclear``.
+        One row per entry of ``files``: ``view``, ``body`` and ``flank`` (all None without that optional
+        column), None where the photo is unlabelled, labelled ``unclear`` or left empty (flank).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -85,13 +107,16 @@ def read_view_labels(path: str | Path, files: Sequence[str], taxonomy: Taxonomy)
         raise ValueError(f"{path}: file(s) labelled more than once: {repeated[:5]}")
     if files and not set(labels["file"]) & set(files):
         raise ValueError(f"{path}: none of its {len(labels)} file(s) is a photo of the set, e.g. {list(files)[:3]}")
-    for column, allowed in (("view", VIEW_FAMILIES), ("body", taxonomy.body_types)):
+    if "flank" not in labels.columns:
+        labels["flank"] = UNCLEAR
+    labels["flank"] = labels["flank"].replace("", UNCLEAR)
+    for column, allowed in (("view", VIEW_FAMILIES), ("body", taxonomy.body_types), ("flank", FLANKS)):
         values = labels[column].str.strip().str.lower()
         bad = sorted(set(values) - set(allowed) - {UNCLEAR})
         if bad:
             raise ValueError(f"{path}: column {column!r} has {bad}; expected one of {[*allowed, UNCLEAR]}")
         labels[column] = values.where(values != UNCLEAR, None)
-    aligned = labels.set_index("file").reindex(list(files))[["view", "body"]]
+    aligned = labels.set_index("file").reindex(list(files))[["view", "body", "flank"]]
     return aligned.astype(object).where(aligned.notna(), None).reset_index(drop=True)
 
 
@@ -108,7 +133,10 @@ def _rate(hits: np.ndarray) -> float | None:
 
 
 def labelled_report(
-    family_probs: np.ndarray, body_predicted: Sequence[str | None], labels: pd.DataFrame
+    family_probs: np.ndarray,
+    body_predicted: Sequence[str | None],
+    labels: pd.DataFrame,
+    flank_probs: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """View and body accuracy of one model set on the labelled photos.
 
@@ -117,20 +145,29 @@ def labelled_report(
             failed to decode has a NaN row and counts as wrong.
         body_predicted: The body type the job wrote per photo (None: none, e.g. not called exterior).
         labels: :func:`read_view_labels` output, one row per photo.
+        flank_probs: [N, 2] from :func:`flank_probabilities` (NaN rows: not decoded, counted wrong);
+            with it and flank labels the report has ``flank``.
 
     Returns:
         ``view``: ``n``, ``accuracy`` (the view family, 5-way among exterior views, any family or group
         may be answered), ``front_rear_accuracy`` (front or rear end, of the photos labelled a front or
         rear view), ``head_on_accuracy`` (of those whose end is right, head-on vs 3/4 right),
-        ``confusion``; ``body``: ``n``, ``accuracy``, ``confusion``, ``predicted_share``.
+        ``confusion``; ``body``: ``n``, ``accuracy``, ``confusion``, ``predicted_share``; ``flank`` (where
+        labelled): ``n``, ``accuracy`` (the more likely flank), ``n_view_right`` and
+        ``accuracy_when_view_right`` (of the photos whose view family was answered right),
+        ``majority_share`` (the share of the commoner label: what always giving one answer scores) and
+        ``predicted_right_share``.
 
     Raises:
         ValueError: Lengths differ.
     """
     probs = np.asarray(family_probs, dtype=np.float64)
     n = len(labels)
-    if probs.shape[0] != n or len(body_predicted) != n:
-        raise ValueError(f"labelled_report: {probs.shape[0]} predictions, {len(body_predicted)} body types, {n} labels")
+    if probs.shape[0] != n or len(body_predicted) != n or (flank_probs is not None and len(flank_probs) != n):
+        raise ValueError(
+            f"labelled_report: {probs.shape[0]} predictions, {len(body_predicted)} body types, "
+            f"{None if flank_probs is None else len(flank_probs)} flank rows, {n} labels"
+        )
     names = np.array(family_names(), dtype=object)
     decoded = np.isfinite(probs).all(axis=1)
     predicted = np.where(decoded, names[np.nan_to_num(probs, nan=-1.0).argmax(axis=1)], "(not decoded)")
@@ -150,7 +187,7 @@ def labelled_report(
     truth_b = body[has_body].astype(str)
     pred_b = np.array([p if p is not None else "(none)" for p in np.asarray(body_predicted, dtype=object)[has_body]])
     shares = pd.Series(pred_b, dtype=object).value_counts(normalize=True) if len(pred_b) else pd.Series(dtype=float)
-    return {
+    report: dict[str, Any] = {
         "view": {
             "n": int(has_view.sum()),
             "accuracy": _rate(truth_v == pred_v),
@@ -166,3 +203,21 @@ def labelled_report(
             "predicted_share": {str(k): round(float(v), 4) for k, v in shares.items()},
         },
     }
+    flank = labels["flank"].to_numpy(dtype=object) if "flank" in labels.columns else np.full(n, None, dtype=object)
+    has_flank = np.array([f is not None for f in flank], dtype=bool)
+    if flank_probs is not None and has_flank.any():
+        fp = np.asarray(flank_probs, dtype=np.float64)[has_flank]
+        answered = np.isfinite(fp).all(axis=1)
+        pred_f = np.where(answered, np.array(FLANKS, dtype=object)[np.nan_to_num(fp, nan=-1.0).argmax(axis=1)], None)
+        truth_f = flank[has_flank]
+        hits = pred_f == truth_f
+        view_right = (view[has_flank] == predicted[has_flank]) & np.array([v is not None for v in view[has_flank]])
+        report["flank"] = {
+            "n": int(has_flank.sum()),
+            "accuracy": _rate(hits),
+            "n_view_right": int(view_right.sum()),
+            "accuracy_when_view_right": _rate(hits[view_right]),
+            "majority_share": round(max(float(np.mean(truth_f == f)) for f in FLANKS), 4),
+            "predicted_right_share": _rate(pred_f == "right"),
+        }
+    return report
