@@ -288,7 +288,9 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
                 offset = (float(rng.uniform(-0.8, 0.8)), side_sign * float(rng.uniform(2.3, 3.0)))
             colour = rng.uniform(0.02, 0.8, 3)
             turned = 180.0 * float(rng.random() < 0.3)
-            if abs(origin[0] - offset[0]) < 3.2 and abs(origin[1] - offset[1]) < 1.6:
+            # never between the camera and the car, nor nearer the camera than the car: a neighbour
+            # that fills the frame would be labelled with the main car's view and body type
+            if math.hypot(origin[0] - offset[0], origin[1] - offset[1]) < math.hypot(origin[0], origin[1]) - 0.5:
                 continue
             other_look = plate_look(rng, plate_style, plate_text(rng, plate_style))
             b.car(mi, other, rng, colour, f"n{k}", offset, turned, plate_texture(other_look, 44), plate_m)
