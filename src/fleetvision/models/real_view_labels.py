@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fleetvision.models.coarse_metrics import check_angle_probs, sum_into
-from fleetvision.taxonomy import GROUPS, Taxonomy
+from fleetvision.taxonomy import FLANK_SUFFIX, GROUPS, Taxonomy
 
 VIEW_FAMILIES: tuple[str, ...] = ("full_front", "front_3q", "side", "rear_3q", "full_rear")
 """Exterior views without a side, front to rear."""
@@ -74,7 +74,8 @@ def flank_probabilities(angle_probs: np.ndarray, taxonomy: Taxonomy) -> np.ndarr
         ValueError: ``angle_probs`` is not [N, C].
     """
     probs = check_angle_probs(angle_probs, taxonomy)
-    sides = [next((f for f in FLANKS if name.endswith(f"_{f}")), "none") for name in taxonomy.flank_names]
+    sides = [next((f for suffix, f in FLANK_SUFFIX.items() if name.endswith(suffix)), "none")
+             for name in taxonomy.flank_names]
     summed = sum_into(probs, sides, (*FLANKS, "none"))[:, :2]
     total = summed.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -32,6 +32,8 @@ from fleetvision.synth.overlays import PLATE_SIZE_M, plate_look, plate_texture
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
 from fleetvision.synth.rng import derive_rng
 
+SIDED_FAMILIES = frozenset({"front_3q", "side", "rear_3q"})
+"""The shot families that show one flank of the car (head-on views show neither)."""
 FAMILY_YAW = {"full_front": 0.0, "front_3q": 45.0, "side": 90.0, "rear_3q": 135.0, "full_rear": 180.0}
 FAMILY_JITTER = {"full_front": 9.0, "full_rear": 9.0, "front_3q": 10.0, "rear_3q": 10.0, "side": 7.0}
 DEFAULT_SAMPLES = 12
@@ -261,7 +263,8 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
     car = car_mesh(body_type, int(rng.integers(SHAPE_VARIANTS)), int(rng.integers(LOOKS)))
     s = car.shape
     # camera first: the neighbours are placed where they cannot swallow it
-    sign = (1.0 if flank == "left" else -1.0) if family in ("front_3q", "side", "rear_3q") else \
+    sided = family in SIDED_FAMILIES
+    sign = (1.0 if flank == "left" else -1.0) if sided else \
         (1.0 if rng.random() < 0.5 else -1.0)
     yaw = math.radians(sign * (FAMILY_YAW[family] + float(rng.uniform(-1, 1)) * FAMILY_JITTER[family]))
     direction = np.array([math.cos(yaw), math.sin(yaw)])
@@ -322,7 +325,7 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
             "sampler": {"type": "independent", "sample_count": int(samples), "seed": int(seed % 2**31)}}
         linear = np.asarray(mi.render(mi.load_dict(b.scene), spp=int(samples)))
     image = Image.fromarray(_tone_map(linear, rng))
-    return PbrPhoto(image, flank if family in ("front_3q", "side", "rear_3q") else None,
+    return PbrPhoto(image, flank if sided else None,
                     plate_box(car, camera, plate_m))
 
 

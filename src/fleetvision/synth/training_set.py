@@ -19,7 +19,7 @@ from fleetvision.synth.files import encode_jpeg
 from fleetvision.synth.overlays import PLATE_STYLES
 from fleetvision.synth.render import PhotoSpec, render_photo, sample_spec, shot_family
 from fleetvision.synth.rng import derive_rng, weighted_choice
-from fleetvision.taxonomy import Taxonomy
+from fleetvision.taxonomy import FLANK_SUFFIX, Taxonomy
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def training_rows(
                            size=size, banner_rate=TRAIN_BANNER_RATE, body_type=body_type)
         quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
         if cls.group == "exterior" and pbr_share > 0 and derive_rng(seed, "train-pbr", split, i).random() < pbr_share:
-            image, has_banner, plate_box = path_traced(spec, pbr_samples)
+            image, has_banner, plate_box = path_traced(spec, pbr_samples, taxonomy)
             body = spec.body_type
         else:
             photo = render_photo(spec)
@@ -178,13 +178,15 @@ def training_rows(
         }
 
 
-def path_traced(spec: PhotoSpec, samples: int) -> tuple[Image.Image, bool, tuple[float, float, float, float] | None]:
+def path_traced(
+    spec: PhotoSpec, samples: int, taxonomy: Taxonomy
+) -> tuple[Image.Image, bool, tuple[float, float, float, float] | None]:
     """The spec's exterior path-traced (:mod:`fleetvision.synth.pbr_scene`): image, banner (never), plate box."""
     from fleetvision.synth.pbr_scene import render_exterior
 
-    side = None
-    if spec.side is not None:  # the flank the camera sees, as the painter decides it (render.exterior_view)
-        side = spec.driver_side if spec.side == "driver" else ("left" if spec.driver_side == "right" else "right")
+    # the car's flank the camera sees: the taxonomy's own market -> flank mapping
+    flank_class = taxonomy.market_to_flank(spec.shot, spec.driver_side)
+    side = next((flank for suffix, flank in FLANK_SUFFIX.items() if flank_class.endswith(suffix)), None)
     plate_seed = spec.scene_seed if spec.plate_seed is None else spec.plate_seed
     photo = render_exterior(shot_family(spec.shot), side, spec.body_type, spec.scene_seed, spec.size,
                             paint_rgb=spec.paint, plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples)
