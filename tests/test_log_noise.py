@@ -46,6 +46,44 @@ def test_ivy_report_and_startup_chatter_are_dropped_warnings_and_errors_kept() -
     ]
 
 
+# the same on a cold Ivy cache, no network but Maven Central (captured 2026-12-04): downloads, a proxy hint,
+# blank lines and a problems summary of the unreachable spark-packages repository, all inside the report
+JVM_START_COLD = """:: loading settings :: url = jar:file:/venv/pyspark/jars/ivy-2.5.3.jar!/ivysettings.xml
+Ivy Default Cache set to: /tmp/ivy/cache
+The jars for the packages stored in: /tmp/ivy/jars
+io.delta#delta-spark_2.13 added as a dependency
+:: resolving dependencies :: org.apache.spark#spark-submit-parent-7e4b6e9c;1.0
+\tconfs: [default]
+\tfound io.delta#delta-spark_2.13;4.0.1 in central
+You probably access the destination server through a proxy server that is not well configured.
+downloading https://repo1.maven.org/maven2/io/delta/delta-spark_2.13/4.0.1/delta-spark_2.13-4.0.1.jar ...
+\t[SUCCESSFUL ] io.delta#delta-spark_2.13;4.0.1!delta-spark_2.13.jar (410ms)
+:: resolution report :: resolve 1279ms :: artifacts dl 564ms
+\t---------------------------------------------------------------------
+
+:: problems summary ::
+:::: WARNINGS
+\tHost repos.spark-packages.org not found. url=https://repos.spark-packages.org/org/sonatype/oss/oss-parent/9/oss-parent-9.jar
+
+
+:: USE VERBOSE OR DEBUG MESSAGE LEVEL FOR MORE DETAILS
+:: retrieving :: org.apache.spark#spark-submit-parent-7e4b6e9c
+\tconfs: [default]
+\t3 artifacts copied, 0 already retrieved (7945kB/18ms)
+26/12/04 13:31:39 WARN NativeCodeLoader: Unable to load native-hadoop library for your platform
+Setting default log level to "WARN".
+"""
+
+
+def test_a_cold_cache_report_is_dropped_to_its_end() -> None:
+    line_filter = JvmStderrFilter()
+    kept = [line for line in JVM_START_COLD.splitlines(keepends=True) if line_filter.keep(line)]
+    assert kept == [
+        "26/12/04 13:31:39 WARN NativeCodeLoader: Unable to load native-hadoop library for your platform\n",
+        'Setting default log level to "WARN".\n',
+    ]
+
+
 def test_an_ivy_failure_is_shown() -> None:
     line_filter = JvmStderrFilter()
     lines = [

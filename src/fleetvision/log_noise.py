@@ -28,8 +28,14 @@ _ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is call
 # the JVM before log4j: the vector API Spark 4 enables; Spark naming its default profile (--verbose only)
 _JVM_STARTUP = ("WARNING: Using incubator modules:", "Using Spark's default log4j profile:")
 _IVY_REPORT_START = (":: loading settings ::", "Ivy Default Cache set to:")
-_IVY_REPORT_LINES = (":: ", "Ivy Default Cache set to:", "The jars for the packages stored in:", "downloading ", "\t")
-_IVY_REPORT_KEEP = ("UNRESOLVED", "FAILED", "not found", "WARN", "ERROR", "::::::")
+# Ivy resolves synchronously before the JVM logs anything else, and its report ends with the retrieve
+# summary ("\t3 artifacts copied, 0 already retrieved ..."). On a cold cache the report also holds
+# download lines, blank lines, a proxy hint and a "problems summary" of the extra repositories that cannot
+# be reached (spark-packages): all chatter while the resolution succeeds.
+_IVY_REPORT_END = re.compile(r"^\t\d+ artifacts copied")
+# what ends the report early: a log4j line ("26/12/04 13:31:39 WARN ...") or the failure's exception
+_AFTER_IVY = re.compile(r"^(\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} |Exception in thread )")
+_IVY_REPORT_KEEP = ("UNRESOLVED", "FAILED", "module not found", "ERROR", "::::::")
 
 
 def is_native_startup_noise(line: str) -> bool:
@@ -41,8 +47,9 @@ class JvmStderrFilter:
     """Which lines of the driver JVM's stderr reach the console: all but Ivy's report and start-up chatter.
 
     In local mode the JVM also relays its Python workers' stderr, so their TensorFlow start-up lines
-    pass through here too. A line is dropped while inside Ivy's report (from its first line to the first
-    line that is not one of its own) unless it tells of a failure; outside it, only start-up chatter is.
+    pass through here too. A line is dropped while inside Ivy's report (from its first line to its
+    retrieve summary, or to the first log4j line or exception if it stops early) unless it tells of a
+    failure; outside it, only start-up chatter is.
     """
 
     def __init__(self) -> None:
@@ -52,7 +59,10 @@ class JvmStderrFilter:
         """Whether to print ``line`` (one line of the JVM's stderr)."""
         if line.startswith(_IVY_REPORT_START) or (" added as a dependency" in line and not line.startswith("\t")):
             self._in_report = True
-        elif self._in_report and not line.startswith(_IVY_REPORT_LINES):
+        elif self._in_report and _IVY_REPORT_END.match(line):
+            self._in_report = False
+            return False
+        elif self._in_report and _AFTER_IVY.match(line):
             self._in_report = False
         if self._in_report:
             return any(word in line for word in _IVY_REPORT_KEEP)
