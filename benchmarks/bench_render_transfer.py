@@ -178,8 +178,12 @@ def view_report(pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
 
 def body_report(pred: np.ndarray, truth: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
     counts = np.bincount(pred, minlength=len(names))
+    present = [c for c in range(len(names)) if (truth == c).sum() >= 5]  # classes with a few real photos
     return {"n": len(truth), "accuracy": round(float((pred == truth).mean()), 3),
             "majority_class_accuracy": round(float(np.bincount(truth).max() / len(truth)), 3),
+            # mean recall over the types with >= 5 real photos: not won by answering the commonest type
+            "balanced_accuracy": round(float(np.mean([(pred[truth == c] == c).mean() for c in present])), 3),
+            "recall": {names[c]: round(float((pred[truth == c] == c).mean()), 3) for c in present},
             "predicted_share": {names[i]: round(float(c / len(pred)), 3) for i, c in enumerate(counts) if c}}
 
 
@@ -252,7 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         v, b = entry["real_view"], entry["real_body"]
         print(f"{name:8s} real view {v['accuracy']:.3f} (end {v['end_right']:.3f}, head-on vs 3/4 "
               f"{v['head_on_vs_3q_when_end_right']}), real body {b['accuracy']:.3f} "
-              f"(majority {b['majority_class_accuracy']:.3f}); {entry['render_seconds_per_photo']} s/photo")
+              f"(majority {b['majority_class_accuracy']:.3f}, balanced {b['balanced_accuracy']:.3f}); "
+              f"{entry['render_seconds_per_photo']} s/photo")
     print(f"results: {args.out}")
     return 0
 

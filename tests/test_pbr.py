@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fleetvision.synth.exterior import BODY_SHAPES, car_shape
-from fleetvision.synth.pbr_car import PARTS, car_mesh, smooth_max, smooth_min
+from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, car_shape
+from fleetvision.synth.pbr_car import MIN_ROOF_M, PARTS, REAR_PROFILE, car_mesh, pbr_shape, smooth_max, smooth_min
 from fleetvision.synth.pbr_scene import Camera, plate_box, render_exterior
 from fleetvision.synth.training_set import training_rows
 from fleetvision.taxonomy import load_taxonomy
@@ -40,6 +40,33 @@ def test_a_car_mesh_fills_its_body_shape_and_no_more(body_type: str) -> None:
     assert car.plate_mounts["rear"][0] == pytest.approx(-s.length / 2, abs=0.15)
     tyres, rims = car.wheels
     assert len(tyres) == 4 and len(rims) == 8
+
+
+def test_rear_screens_lie_as_the_body_type_s_do_and_every_car_meshes_with_lamps() -> None:
+    """A sedan's screen lies back over a boot, a hatch's is raked at the tail, a wagon's and a van's stand
+    nearly upright: the rake and the deck behind the screen's foot, over every proportion variant."""
+
+    def rear(body_type: str, variant: int, look: int) -> tuple[float, float, bool]:
+        s = pbr_shape(body_type, variant, np.random.default_rng([variant, look]))
+        rise = s.roof_z - s.belt_z
+        roof = s.cabin_roof[1] - s.cabin_roof[0]
+        assert roof >= MIN_ROOF_M - 1e-9
+        rake = float(np.degrees(np.arctan2(s.cabin_roof[0] - s.cabin_base[0], rise)))
+        return s.cabin_base[0] + s.length / 2, rake, roof < MIN_ROOF_M + 1e-9
+
+    for body_type, ((deck_lo, deck_hi), (rake_lo, rake_hi)) in REAR_PROFILE.items():
+        for variant in range(SHAPE_VARIANTS):
+            deck, rake, shortest_roof = rear(body_type, variant, 0)
+            assert deck_lo - 1e-9 <= deck <= deck_hi + 1e-9, (body_type, variant)
+            # within the type's rake, or steeper where the roof would be shorter than MIN_ROOF_M
+            assert rake <= rake_hi + 1e-6 and (rake >= rake_lo - 1e-6 or shortest_roof), (body_type, variant, rake)
+    variants = range(SHAPE_VARIANTS)
+    assert min(rear("sedan", v, 0)[0] for v in variants) > max(rear("hatch", v, 0)[0] for v in variants)
+    assert min(rear("hatch", v, 0)[1] for v in variants) > max(rear("wagon", v, 0)[1] for v in variants)
+    assert pbr_shape("ute", 3, np.random.default_rng(0)) == car_shape("ute", 3)
+    for body_type in BODY_SHAPES:  # every layout of lamps finds the body's surface (a round tail once had none)
+        for variant in range(SHAPE_VARIANTS):
+            assert "tail" in car_mesh(body_type, variant, variant % 4).parts
 
 
 def test_smooth_union_and_intersection_bound_the_hard_ones() -> None:

@@ -15,7 +15,8 @@ the car's left, ``z`` up, metres, the ground at ``z = 0``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -25,6 +26,21 @@ from fleetvision.synth.exterior import BodyShape, car_shape
 GRID_M = 0.035  # marching-cubes cell (metres): panels stay smooth, a car meshes in well under a second
 LOOKS = 4  # light, grille and trim layouts per (body type, proportion variant)
 PARTS = ("paint", "glass", "head", "tail", "grille", "trim")
+
+# The rear of the glasshouse by body type, from real cars' proportions: (deck behind the rear screen's
+# foot, metres; rear-screen rake, degrees from vertical). A sedan's or coupe's screen lies back over a
+# boot deck; a hatch's tailgate glass is raked (~35-50 deg, a Golf's ~40) right at the tail; wagons,
+# SUVs and vans stand nearly upright at the tail. The painter's shapes draw hatches and SUVs with the
+# wagon's near-vertical tail, which made path-traced hatches read as small wagons.
+REAR_PROFILE: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "sedan": ((0.45, 0.70), (55.0, 65.0)),
+    "coupe": ((0.35, 0.60), (62.0, 72.0)),
+    "hatch": ((0.05, 0.14), (35.0, 50.0)),
+    "wagon": ((0.03, 0.10), (12.0, 25.0)),
+    "suv": ((0.03, 0.12), (15.0, 32.0)),
+    "van": ((0.00, 0.05), (3.0, 12.0)),
+}
+MIN_ROOF_M = 0.6  # the roof never shorter than this (a steep rake on a short cabin keeps some roof)
 
 
 @dataclass(frozen=True)
@@ -66,23 +82,54 @@ def _box(x: np.ndarray, y: np.ndarray, z: np.ndarray, bounds: tuple[float, ...],
                       smooth_max(z0 - z, z - z1, r), r)
 
 
+def pbr_shape(body_type: str, variant: int, rng: np.random.Generator) -> BodyShape:
+    """``car_shape(body_type, variant)`` with the rear screen's foot and rake drawn from ``REAR_PROFILE``
+    (utes and unknown types keep the painter's cabin).
+
+    Raises:
+        KeyError: Unknown body type.
+    """
+    s = car_shape(body_type, variant)
+    if body_type not in REAR_PROFILE:
+        return s
+    (deck_lo, deck_hi), (rake_lo, rake_hi) = REAR_PROFILE[body_type]
+    foot = -s.length / 2 + float(rng.uniform(deck_lo, deck_hi))
+    run = (s.roof_z - s.belt_z) * math.tan(math.radians(float(rng.uniform(rake_lo, rake_hi))))
+    roof_rear = min(foot + run, s.cabin_roof[1] - MIN_ROOF_M)
+    return replace(s, cabin_base=(foot, s.cabin_base[1]), cabin_roof=(roof_rear, s.cabin_roof[1]))
+
+
+def cabin_profile(s: BodyShape, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(front x, rear x, half width) of the glasshouse at each point's height: the screens lean along
+    the cabin's base-to-roof lines, the sides lean in (tumblehome) and the glasshouse narrows towards
+    its rear in plan, as real cabins do."""
+    t = np.clip((z - s.belt_z) / (s.roof_z - s.belt_z), 0.0, 1.0)
+    front = _lerp(s.cabin_base[1], s.cabin_roof[1], t)
+    rear = _lerp(s.cabin_base[0], s.cabin_roof[0], t)
+    middle = (s.cabin_base[0] + s.cabin_base[1]) / 2
+    towards_rear = np.clip((middle - x) / max(middle - s.cabin_base[0], 0.3), 0.0, 1.0)
+    half = _lerp(0.47 * s.width, 0.39 * s.width, t) * (1.0 - 0.07 * towards_rear ** 2)
+    return front, rear, half
+
+
 def body_field(s: BodyShape, x: np.ndarray, y: np.ndarray, z: np.ndarray, tail_drop: float, plan_p: float
                ) -> np.ndarray:
     """Signed distance (approximate, negative inside) of the car's outer skin."""
-    ax, by = s.length / 2, s.width / 2
-    plan = ((np.abs(x / ax) ** plan_p + np.abs(y / by) ** plan_p) ** (1 / plan_p) - 1.0) * min(ax, by)
+    ax = s.length / 2
+    # sides bow out between the sill and the shoulder (a flat-sided box reads as a toy)
+    mid, half_h = (s.clearance + s.belt_z) / 2, (s.belt_z - s.clearance) / 2
+    by = s.width / 2 * (1.0 - 0.05 * np.clip((z - mid) / half_h, -1.0, 1.0) ** 2)
+    plan = ((np.abs(x / ax) ** plan_p + np.abs(y / by) ** plan_p) ** (1 / plan_p) - 1.0) * np.minimum(ax, by)
     # the top of the lower body along x: boot deck, belt line, bonnet falling to the nose
     knots_x = [-ax, s.cabin_base[0], s.cabin_base[1], ax - s.hood, ax]
     knots_z = [s.belt_z - tail_drop, s.belt_z, s.belt_z, s.belt_z - 0.02, s.nose_z]
     order = np.argsort(knots_x)
     top = np.interp(x, np.asarray(knots_x)[order], np.asarray(knots_z)[order])
     lower = smooth_max(plan, smooth_max(s.clearance - z, z - top, 0.06), 0.08)
-    t = np.clip((z - s.belt_z) / (s.roof_z - s.belt_z), 0.0, 1.0)
-    front = _lerp(s.cabin_base[1], s.cabin_roof[1], t)
-    rear = _lerp(s.cabin_base[0], s.cabin_roof[0], t)
-    half = _lerp(0.47 * s.width, 0.39 * s.width, t)  # tumblehome: the glasshouse leans in
+    front, rear, half = cabin_profile(s, x, z)
+    crown = s.roof_z - 0.05 * (np.abs(y) / (0.39 * s.width)) ** 2  # the roof falls towards its edges
     cabin = smooth_max(smooth_max(x - front, rear - x, 0.05),
-                       smooth_max(np.abs(y) - half, smooth_max(s.belt_z - 0.1 - z, z - s.roof_z, 0.07), 0.07), 0.05)
+                       smooth_max(np.abs(y) - half, smooth_max(s.belt_z - 0.1 - z, z - crown, 0.07), 0.07), 0.05)
     field = smooth_min(lower, cabin, 0.04)
     if s.tray:
         tray = np.maximum.reduce([x - (s.cabin_base[0] - 0.08), -ax + 0.12 - x, np.abs(y) - (by - 0.08),
@@ -103,13 +150,13 @@ def _marching_cubes(field: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, 
 
 @lru_cache(maxsize=48)
 def car_mesh(body_type: str, variant: int, look: int) -> CarMesh:
-    """The meshes of one car: proportions from ``car_shape(body_type, variant)``, details from ``look``.
+    """The meshes of one car: proportions from ``pbr_shape(body_type, variant)``, details from ``look``.
 
     Raises:
         KeyError: Unknown body type.
     """
-    s = car_shape(body_type, variant)
     rng = np.random.default_rng([variant, look, len(body_type)])
+    s = pbr_shape(body_type, variant, rng)
     tail_drop, plan_p = float(rng.uniform(0.0, 0.08)), float(rng.uniform(4.0, 8.0))
     ax, by = s.length / 2 + 0.1, s.width / 2 + 0.1
     xs, ys, zs = np.arange(-ax, ax, GRID_M), np.arange(-by, by, GRID_M), np.arange(0.0, s.roof_z + 0.1, GRID_M)
@@ -118,10 +165,7 @@ def car_mesh(body_type: str, variant: int, look: int) -> CarMesh:
     body = body_field(s, x, y, z, tail_drop, plan_p)
     w = s.width
     # window openings: side glass between the pillars, windscreen and rear screen at the cabin's ends
-    t = np.clip((z - s.belt_z) / (s.roof_z - s.belt_z), 0, 1)
-    front = _lerp(s.cabin_base[1], s.cabin_roof[1], t)
-    rear = _lerp(s.cabin_base[0], s.cabin_roof[0], t)
-    half = _lerp(0.47 * w, 0.39 * w, t)
+    front, rear, half = cabin_profile(s, x, z)
     z_lo, z_hi = s.belt_z + 0.05, s.roof_z - float(rng.uniform(0.05, 0.09))
     a_pillar, c_pillar = float(rng.uniform(0.07, 0.12)), float(rng.uniform(0.1, 0.25))
     side_back = rear + c_pillar if s.rear_windows else (s.cabin_roof[0] + s.cabin_roof[1]) / 2 + 0.15
@@ -141,10 +185,13 @@ def car_mesh(body_type: str, variant: int, look: int) -> CarMesh:
     hl_lo = hl_hi - float(rng.uniform(0.08, 0.18))
     head_in = float(rng.uniform(0.42, 0.6)) * w / 2
     head = smooth_max(shell, _box(x, np.abs(y), z, (nose - 0.3, nose + 0.2, head_in, w / 2, hl_lo, hl_hi), 0.03), 0.01)
-    tl_hi = s.belt_z - float(rng.uniform(0.0, 0.08))
+    tl_hi = s.belt_z - tail_drop - float(rng.uniform(0.02, 0.08))  # below the deck at the tail
     tl_lo = tl_hi - float(rng.uniform(0.1, 0.24))
     tail_in = float(rng.uniform(0.5, 0.78)) * w / 2
     wrap = float(rng.uniform(0.12, 0.35))  # how far the tail lights wrap round the rear corners
+    # inboard of the rounded corner's edge where the wrap ends, or a round plan leaves no lamp at all
+    edge = w / 2 * (1 - ((nose - wrap) / nose) ** plan_p) ** (1 / plan_p)
+    tail_in = min(tail_in, 0.85 * edge)
     tail = smooth_max(shell, _box(x, np.abs(y), z, (-nose - 0.2, -nose + wrap, tail_in, w / 2, tl_lo, tl_hi), 0.03),
                       0.01)
     if rng.random() < 0.3:  # a light bar across the tail
@@ -158,9 +205,20 @@ def car_mesh(body_type: str, variant: int, look: int) -> CarMesh:
     parts["head"] = _marching_cubes(head, origin)
     parts["tail"] = _marching_cubes(tail, origin)
     parts["grille"] = _marching_cubes(grille, origin)
-    if rng.random() < 0.6:  # unpainted bumpers and sills
-        parts["trim"] = _marching_cubes(smooth_max(shell, z - (s.clearance + float(rng.uniform(0.06, 0.16))), 0.01),
-                                        origin)
+    offroad = body_type in ("suv", "ute")
+    trims = []
+    if rng.random() < (0.95 if offroad else 0.6):  # unpainted bumpers and sills; deeper on SUVs and utes
+        sill = s.clearance + float(rng.uniform(0.12, 0.28) if offroad else rng.uniform(0.06, 0.16))
+        trims.append(smooth_max(shell, z - sill, 0.01))
+    if offroad and rng.random() < 0.75:  # black wheel-arch cladding
+        for wx in s.wheel_x:
+            trims.append(smooth_max(shell, np.sqrt((x - wx) ** 2 + (z - s.wheel_r) ** 2) - (s.wheel_r + 0.14), 0.01))
+    if body_type in ("suv", "wagon") and rng.random() < 0.5:  # roof rails
+        rail_y = 0.3 * w
+        trims.append(_box(x, np.abs(y), z, (s.cabin_roof[0] + 0.1, s.cabin_roof[1] - 0.15, rail_y - 0.025,
+                                            rail_y + 0.025, s.roof_z - 0.08, s.roof_z + 0.05), 0.015))
+    if trims:
+        parts["trim"] = _marching_cubes(np.minimum.reduce(trims), origin)
     mounts: dict[str, tuple[float, float]] = {}
     front_z = grille_lo - 0.09 if grille_lo - 0.09 > s.clearance + 0.1 else s.clearance + 0.16
     for end, zc in (("front", front_z), ("rear", (s.clearance + tl_lo) / 2 + 0.05)):
