@@ -198,11 +198,20 @@ def test_each_photo_is_read_once_the_bytes_hashed_are_the_bytes_inferred(spark, 
         assert uri_photos, "the inventory has no uri photos"
         for uri in uri_photos:
             Path(uri.removeprefix("file://")).write_bytes(b"replaced after hashing: not an image")
-        todo = image_stages.photos_to_infer(spark, db, hashed, prediction_cache_key("s", "right"))
+        # both joins (ids broadcast, bytes left in place; or shuffled) pick the same photos
+        todo = image_stages.photos_to_infer(spark, db, hashed, prediction_cache_key("s", "right"), broadcast_ids=True)
+        shuffled = image_stages.photos_to_infer(
+            spark, db, hashed, prediction_cache_key("s", "right"), broadcast_ids=False
+        )
+        assert "BroadcastHashJoin" in todo._jdf.queryExecution().executedPlan().toString()
+        assert sorted(map(tuple, todo.select("content_hash", "image_id").collect())) == sorted(
+            map(tuple, shuffled.select("content_hash", "image_id").collect())
+        )
         n = todo.count()
         assert n == hashed.select("content_hash").distinct().count()
         predicted = image_stages.infer_photos(
-            staging, todo, n, StandInModelSet(), settings, taxonomy, rules, OracleModels(inv.pixel_truth, taxonomy), 2
+            staging, todo, n, StandInModelSet(), settings, taxonomy, rules, OracleModels(inv.pixel_truth, taxonomy),
+            None,
         )
         by_hash = {r["content_hash"]: r for r in predicted.collect()}
         for row in hashed.select("image_id", "content_hash").collect():

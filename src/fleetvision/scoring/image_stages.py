@@ -94,10 +94,12 @@ def hash_photos(staging: Staging, images: DataFrame, settings: UdfSettings, part
     )
 
 
-def photos_to_infer(spark: SparkSession, database: str, hashed: DataFrame, cache_key: str) -> DataFrame:
-    """One photo per content hash that the (pinned) prediction cache lacks for ``cache_key``, with its bytes."""
+def photos_to_infer(spark: SparkSession, database: str, hashed: DataFrame, cache_key: str, *, broadcast_ids: bool
+                    ) -> DataFrame:
+    """One photo per content hash that the (pinned) prediction cache lacks for ``cache_key``, with its bytes
+    (``broadcast_ids``: see :func:`fleetvision.scoring.work.photos_to_infer`)."""
     cache_table = W.pinned(spark, database, PREDICTION_CACHE.name)
-    return W.photos_to_infer(hashed, cache_table, cache_key)
+    return W.photos_to_infer(hashed, cache_table, cache_key, broadcast_ids=broadcast_ids)
 
 
 def infer_photos(
@@ -109,9 +111,13 @@ def infer_photos(
     taxonomy: Taxonomy,
     rules: ScoringRules,
     loader: ModelLoader | None,
-    partitions: int,
+    partitions: int | None,
 ) -> DataFrame | None:
     """Run every model on the photos of ``todo`` (one per content hash), on one decoded batch.
+
+    Args:
+        partitions: Spread ``todo`` over this many partitions first; None keeps its partitioning (its
+            bytes are not shuffled: the staged hashes' files already hold about a batch's rows each).
 
     Returns:
         The staged ``content_hash`` + :data:`fleetvision.scoring.udf.PREDICTION_SCHEMA` rows; None when
@@ -120,10 +126,10 @@ def infer_photos(
     if not n_photos:
         return None
     score_udf = make_scoring_udf(model_set, settings, taxonomy, rules, loader)
+    spread = todo if partitions is None else todo.repartition(partitions)
     return staging.write(
         "predictions",
-        todo.repartition(partitions)
-        .select("content_hash", score_udf("uri", "content").alias("p"))
+        spread.select("content_hash", score_udf("uri", "content").alias("p"))
         .select("content_hash", "p.*"),
     )
 

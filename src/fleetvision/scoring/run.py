@@ -198,7 +198,9 @@ def _score_under_lease(
     # 3. infer one photo per content hash the cache lacks; every model on the same decoded batch.
     with clock.stage("infer"):
         cache_key = prediction_cache_key(model_set_id, rules.driver_side)  # cached tags are market names
-        todo = image_stages.photos_to_infer(spark, db, hashed, cache_key)
+        # up to BROADCAST_IDS_MAX photos the chosen ids are broadcast: the bytes are never shuffled
+        small = images_in <= W.BROADCAST_IDS_MAX
+        todo = image_stages.photos_to_infer(spark, db, hashed, cache_key, broadcast_ids=small)
         photos_inferred = todo.count()
         predicted = image_stages.infer_photos(
             staging,
@@ -209,7 +211,7 @@ def _score_under_lease(
             taxonomy,
             rules,
             options.loader,
-            partitioning.partitions(photos_inferred),
+            None if small else partitioning.partitions(photos_inferred),
         )
 
     versions_col = image_stages.versions_column(versions)

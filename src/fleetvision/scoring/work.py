@@ -337,14 +337,26 @@ def select_images(
     return images, anomalies
 
 
-def photos_to_infer(hashed: DataFrame, cache: DataFrame, model_set_id: str) -> DataFrame:
+BROADCAST_IDS_MAX = 500_000
+"""Most photos whose ``(content_hash, image_id)`` pairs are broadcast to pick the photos to infer
+(~150 bytes a pair in Spark's rows: ~75 MB at the limit, well inside a driver's memory)."""
+
+
+def photos_to_infer(hashed: DataFrame, cache: DataFrame, model_set_id: str, *, broadcast_ids: bool = False
+                    ) -> DataFrame:
     """One photo per content hash that the prediction cache lacks for ``model_set_id``.
+
+    The representatives are chosen from ``(content_hash, image_id)`` pairs alone; the bytes meet them
+    only in the final join. With ``broadcast_ids`` that join broadcasts the pairs, so the photos' bytes
+    are never shuffled and keep the staged table's partitioning; use it while the selection is at most
+    :data:`BROADCAST_IDS_MAX` photos.
 
     Args:
         hashed: Selected photos with ``image_id``, ``content_hash`` (null when the bytes were unreadable)
             and ``photo_bytes``, the bytes that were hashed.
         cache: The ``prediction_cache`` table.
         model_set_id: The run's model set.
+        broadcast_ids: Broadcast the chosen pairs instead of shuffling the bytes to them.
 
     Returns:
         ``content_hash, image_id, uri, content``: the representative photo (lowest image_id) of each new
@@ -358,7 +370,8 @@ def photos_to_infer(hashed: DataFrame, cache: DataFrame, model_set_id: str) -> D
         .groupBy("content_hash")
         .agg(F.min("image_id").alias("image_id"))
     )
-    return representatives.join(readable.select("image_id", "photo_bytes"), "image_id").select(
+    chosen = F.broadcast(representatives) if broadcast_ids else representatives
+    return readable.select("image_id", "photo_bytes").join(chosen, "image_id").select(
         "content_hash", "image_id", F.lit(None).cast("string").alias("uri"), F.col("photo_bytes").alias("content")
     )
 
