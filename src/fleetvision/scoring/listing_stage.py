@@ -1,6 +1,6 @@
 """The listing-level stage of a scoring run: recompute completeness and hero rows of the affected listings.
 
-Spark only groups and merges here: each listing's tags go through the pure core
+Spark only groups and merges here (the two MERGEs side by side): each listing's tags go through the pure core
 (:func:`fleetvision.scoring.completeness.completeness_frame`, :func:`fleetvision.scoring.hero.hero_frame`)
 in one ``applyInPandas``. Completeness and hero rows exist only for active listings: an affected
 listing that is no longer active loses them.
@@ -9,6 +9,7 @@ listing that is no longer active loses them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -130,9 +131,15 @@ def recompute_listings(
         ),
     )
     updated = results.count()
-    # one commit per table: the changed rows in, the rows of listings no longer active out
-    removed_count = tables.upsert_and_delete(
-        spark, database, LISTING_COMPLETENESS, results, removed, run_id=run_id, changed_only=True
-    )
-    tables.upsert_and_delete(spark, database, HERO_IMAGES, results, removed, run_id=run_id, changed_only=True)
+    # one commit per table: the changed rows in, the rows of listings no longer active out. The two
+    # MERGEs touch different tables and are mostly driver-side work (planning, the Delta log, the commit),
+    # so they run side by side; the commit metadata is set once around both (it is a session setting).
+    with tables.commit_metadata(spark, run_id), ThreadPoolExecutor(2, thread_name_prefix="fv-listings") as pool:
+        merges = [
+            pool.submit(tables.upsert_and_delete, spark, database, spec, results, removed, run_id=run_id,
+                        changed_only=True)
+            for spec in (LISTING_COMPLETENESS, HERO_IMAGES)
+        ]
+        removed_count = merges[0].result()
+        merges[1].result()
     return ListingCounts(updated, removed_count)
