@@ -14,7 +14,10 @@ Two steps (``scripts/gpu_check.sh`` runs them; docs/runbook.md, *GPU check*):
     is missing), loads ``fused.keras`` with ``KERAS_BACKEND=jax`` in safe mode, compares its outputs on
     the reference photos with TensorFlow's (float32 at JAX's ``highest`` matmul precision: ``atol``;
     and at the default precision, reported), then measures photos/s at each batch size (uint8 photos
-    from host memory in, numpy outputs out, as a scoring worker would) and writes JSON.
+    from host memory in, numpy outputs out, as a scoring worker would) and writes JSON. Where
+    ``prepare`` left sample photos (``photos/``, from bench_peers' cache), it also measures how fast the
+    device's CPU cores decode them with ``fleetvision.decode.decode_batch`` (one process, then one per
+    core): the rate a GPU executor's decode can feed the model at.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ DEFAULT_DIR = ROOT / "build" / "gpu_check"
 KERAS_VERSION = "3.15.1"
 CARRY_LIMIT = 64 * 1024 * 1024
 REFERENCE_PHOTOS = 16
+SAMPLE_PHOTO_BYTES = 8 * 1024 * 1024  # the decode sample carried beside the model (the carry limit is 64 MiB)
+DECODE_SECONDS = 3.0  # least time each decode measurement runs for
 OUTPUTS = ("angle", "banner", "plate_presence", "plate_box", "body")
 # module -> distribution, for keras' imports a JAX + PyTorch machine may lack (h5py reads .keras weights)
 KERAS_DEPS = {
@@ -58,13 +63,42 @@ def _folder_bytes(folder: Path) -> int:
 
 
 # ------------------------------------------------------------------------------------------ prepare
+def _bench_photos() -> list[Path]:
+    """The photo files of bench_peers' cache (every format it renders), in a fixed order."""
+    return sorted(p for p in (ROOT / "benchmarks" / "peers" / ".cache").glob("*/photos/*") if p.is_file())
+
+
+def _copy_sample_photos(folder: Path) -> int:
+    """Copy a spread of bench_peers' photos (real file sizes, all formats) up to SAMPLE_PHOTO_BYTES into ``photos/``."""
+    import shutil
+
+    target = folder / "photos"
+    shutil.rmtree(target, ignore_errors=True)
+    files = _bench_photos()
+    if not files:
+        return 0
+    target.mkdir(parents=True)
+    # every k-th file, k chosen so that the whole spread about fills the budget: the sample keeps the set's
+    # mix of sizes and formats (skipping big files to fit more would make decode look cheaper than it is)
+    total = sum(f.stat().st_size for f in files)
+    step = max(1, -(-total // SAMPLE_PHOTO_BYTES))
+    used = 0
+    for f in files[::step]:
+        size = f.stat().st_size
+        if used + size > SAMPLE_PHOTO_BYTES:
+            break
+        shutil.copyfile(f, target / f.name)
+        used += size
+    return len(list(target.iterdir()))
+
+
 def _reference_photos(size: int) -> tuple[Any, str]:
     """Up to REFERENCE_PHOTOS decoded benchmark photos (bench_peers' cache), else seeded noise."""
     import numpy as np
 
     from fleetvision.decode import decode_batch
 
-    files = sorted((ROOT / "benchmarks" / "peers" / ".cache").glob("*/photos/*.jpg"))[: REFERENCE_PHOTOS * 2]
+    files = [p for p in _bench_photos() if p.suffix == ".jpg"][: REFERENCE_PHOTOS * 2]
     if files:
         batch, _ = decode_batch([f.read_bytes() for f in files], size, 40_000_000)
         if len(batch) >= REFERENCE_PHOTOS:
@@ -100,6 +134,7 @@ def prepare(folder: Path, starter: Path, skip_wheels: bool) -> dict[str, Any]:
         if not np.allclose(out[n], direct[n], atol=1e-6):
             raise ValueError(f"{path} reloaded gives other {n!r} outputs than the model it was saved from")
     np.savez_compressed(folder / "reference.npz", photos=photos, **{f"out_{n}": np.asarray(out[n]) for n in names})
+    sample_photos = _copy_sample_photos(folder)
     if not skip_wheels:
         wheels = folder / "wheels"
         wheels.mkdir(exist_ok=True)
@@ -118,6 +153,7 @@ def prepare(folder: Path, starter: Path, skip_wheels: bool) -> dict[str, Any]:
         "input_size": size,
         "reference_photos": len(photos),
         "reference_source": source,
+        "sample_photos": sample_photos,
         "outputs": names,
         "fused_keras_sha256": _sha256(path),
         "fused_keras_mib": round(path.stat().st_size / 2**20, 2),
@@ -157,6 +193,44 @@ def _compare(out: dict[str, Any], ref: Any) -> dict[str, Any]:
         if n in ("angle", "body"):
             entry["argmax_agreement"] = float(np.mean(a.argmax(1) == b.argmax(1)))
         report[n] = entry
+    return report
+
+
+def _decode_files(args: tuple[list[str], int]) -> int:
+    """Decode the files (one process's share) as the scoring UDF does; the number decoded ok."""
+    paths, size = args
+    sys.path.insert(0, str(ROOT / "src"))
+    from fleetvision.decode import decode_batch
+
+    batch, _ = decode_batch([Path(p).read_bytes() for p in paths], size, 40_000_000)
+    return len(batch)
+
+
+def measure_decode(folder: Path, size: int) -> dict[str, Any] | None:
+    """Photos/s of ``decode_batch`` on the carried sample, with one process and with one per core."""
+    import multiprocessing
+
+    files = sorted(str(p) for p in (folder / "photos").glob("*")) if (folder / "photos").is_dir() else []
+    if not files:
+        return None
+    cores = os.cpu_count() or 1
+    report: dict[str, Any] = {"sample_photos": len(files), "sample_mib": round(
+        sum(Path(f).stat().st_size for f in files) / 2**20, 2), "cpu_count": cores, "output_size": size}
+    try:
+        import PIL
+
+        report["pillow"] = PIL.__version__
+        with multiprocessing.get_context("spawn").Pool(cores) as pool:
+            for procs in (1, cores):
+                pool.map(_decode_files, [(files, size)] * procs)  # warm every worker (imports, caches)
+                done, start = 0, time.perf_counter()
+                while time.perf_counter() - start < DECODE_SECONDS:
+                    done += sum(pool.map(_decode_files, [(files, size)] * procs))
+                seconds = time.perf_counter() - start
+                report[f"photos_per_second_{'one_process' if procs == 1 else 'all_cores'}"] = round(done / seconds, 1)
+                print(f"decode, {procs:3d} process(es): {done / seconds:10.1f} photos/s", flush=True)
+    except Exception as exc:  # the check's verdict is the model's; a decode failure is reported, not fatal
+        report["error"] = f"{type(exc).__name__}: {exc}"
     return report
 
 
@@ -207,6 +281,7 @@ def run(folder: Path, out_path: Path, batches: list[int], iters: int, atol: floa
         throughput.append({"batch": bs, "photos_per_second": round(bs * iters / seconds, 1),
                            "ms_per_batch": round(seconds / iters * 1000, 2), "compile_seconds": round(compile_s, 2)})
         print(f"batch {bs:5d}: {bs * iters / seconds:10.1f} photos/s", flush=True)
+    decode = measure_decode(folder, size)
     devices = jax.devices()
     result = {
         "check": "gpu_check",
@@ -221,6 +296,7 @@ def run(folder: Path, out_path: Path, batches: list[int], iters: int, atol: floa
         "iterations_per_batch_size": iters,
         "timing": "uint8 photos from host memory in, numpy outputs back; after one compile and one warm call",
         "model_load_seconds": round(load_s, 2),
+        "decode_on_device_cpu": decode,
         "fused_keras_sha256": _sha256(folder / "fused.keras"),
         "devices": [f"{d.platform}:{getattr(d, 'device_kind', '?')}" for d in devices],
         "jax": jax.__version__,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fused scoring model on a lent accelerator (JAX + PyTorch, no TensorFlow, no package index).
 #
-#   scripts/gpu_check.sh --prepare            # here, once: build/gpu_check/ (fused.keras, reference.npz,
+#   scripts/gpu_check.sh --prepare            # here, once: build/gpu_check/ (fused.keras, reference.npz, photos/,
 #                                             # keras wheels; < 64 MiB); needs .venv and the package index
 #   scripts/gpu_check.sh [--out PATH] [--batches 64,128,256,512,1024] [--iters 10]
 #                                             # on the device, with build/gpu_check carried:
