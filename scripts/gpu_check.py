@@ -196,18 +196,19 @@ def _compare(out: dict[str, Any], ref: Any) -> dict[str, Any]:
     return report
 
 
-def _decode_files(args: tuple[list[str], int]) -> int:
-    """Decode the files (one process's share) as the scoring UDF does; the number decoded ok."""
-    paths, size = args
+def _decode_files(args: tuple[list[str], int, int]) -> int:
+    """Decode the files (one process's share) as the scoring UDF does, on ``threads``; the number decoded ok."""
+    paths, size, threads = args
     sys.path.insert(0, str(ROOT / "src"))
     from fleetvision.decode import decode_batch
 
-    batch, _ = decode_batch([Path(p).read_bytes() for p in paths], size, 40_000_000)
+    batch, _ = decode_batch([Path(p).read_bytes() for p in paths], size, 40_000_000, threads=threads)
     return len(batch)
 
 
 def measure_decode(folder: Path, size: int) -> dict[str, Any] | None:
-    """Photos/s of ``decode_batch`` on the carried sample, with one process and with one per core."""
+    """Photos/s of ``decode_batch`` on the carried sample: one process, one process on a thread per core
+(``scoring.decode_threads``: one GPU task decoding its batches), and one process per core."""
     import multiprocessing
 
     files = sorted(str(p) for p in (folder / "photos").glob("*")) if (folder / "photos").is_dir() else []
@@ -221,14 +222,17 @@ def measure_decode(folder: Path, size: int) -> dict[str, Any] | None:
 
         report["pillow"] = PIL.__version__
         with multiprocessing.get_context("spawn").Pool(cores) as pool:
-            for procs in (1, cores):
-                pool.map(_decode_files, [(files, size)] * procs)  # warm every worker (imports, caches)
+            for name, procs, threads in (("one_process", 1, 1), ("one_process_threads", 1, cores),
+                                         ("all_cores", cores, 1)):
+                work = [(files, size, threads)] * procs
+                pool.map(_decode_files, [(files, size, 1)] * cores)  # warm every worker (imports, caches)
                 done, start = 0, time.perf_counter()
                 while time.perf_counter() - start < DECODE_SECONDS:
-                    done += sum(pool.map(_decode_files, [(files, size)] * procs))
+                    done += sum(pool.map(_decode_files, work))
                 seconds = time.perf_counter() - start
-                report[f"photos_per_second_{'one_process' if procs == 1 else 'all_cores'}"] = round(done / seconds, 1)
-                print(f"decode, {procs:3d} process(es): {done / seconds:10.1f} photos/s", flush=True)
+                report[f"photos_per_second_{name}"] = round(done / seconds, 1)
+                print(f"decode, {procs:3d} process(es) x {threads:3d} thread(s): {done / seconds:10.1f} photos/s",
+                      flush=True)
     except Exception as exc:  # the check's verdict is the model's; a decode failure is reported, not fatal
         report["error"] = f"{type(exc).__name__}: {exc}"
     return report

@@ -411,6 +411,40 @@ def test_decode_batch_stacks_the_good_ones_in_order(tmp_path: Path, good_jpeg: b
     assert not np.array_equal(batch[0], batch[2])
 
 
+def test_decode_batch_on_threads_gives_the_same_photos_in_order(
+    tmp_path: Path, good_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from fleetvision import decode
+
+    on_disk = tmp_path / "p.png"
+    on_disk.write_bytes(encode(photo_like(seed=3), "PNG"))
+    items: list[bytes | None] = [encode(photo_like(seed=s), "JPEG", quality=85) for s in range(10)]
+    items += [good_jpeg[: len(good_jpeg) // 2], b"", b"%PDF-1.7 not a photo", None, None]
+    uris = [None] * 13 + [str(on_disk), str(tmp_path / "gone.jpg")]
+    roots = PhotoRoots((str(tmp_path),))
+    one_batch, one = decode_batch(items, S, LIMIT, uris=uris, roots=roots)
+    seen: set[str] = set()
+    real = decode.decode_source
+
+    def recording(*args: object, **kwargs: object) -> DecodedPhoto:
+        seen.add(threading.current_thread().name)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decode, "decode_source", recording)
+    many_batch, many = decode_batch(items, S, LIMIT, uris=uris, roots=roots, threads=4)
+    assert len(seen) > 1 and all(name.startswith("fv-decode") for name in seen)
+    assert [p.error_code for p in many] == [p.error_code for p in one]
+    assert [p.error_code for p in one][10:] == ["truncated", "empty", "not_image", None, "unreadable_uri"]
+    assert [(p.width, p.height) for p in many] == [(p.width, p.height) for p in one]
+    np.testing.assert_array_equal(many_batch, one_batch)
+    assert many_batch.shape == (11, S, S, 3)
+    for bad in (0, -1, 2.0):
+        with pytest.raises(ValueError, match="threads must be an int >= 1"):
+            decode_batch(items, S, LIMIT, threads=bad)  # type: ignore[arg-type]
+
+
 def test_decode_batch_all_bad_and_argument_errors() -> None:
     batch, photos = decode_batch([None, b""], S, LIMIT)
     assert batch.shape == (0, S, S, 3) and len(photos) == 2

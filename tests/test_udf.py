@@ -86,6 +86,8 @@ def test_score_frame_gives_one_row_per_photo_with_error_codes(tmp_path):
     ok = frame[frame.decode_status == "ok"]
     assert ok.angle.notna().all() and ok.sharpness.notna().all()
     assert frame[frame.decode_status == "error"].angle.isna().all()
+    threaded = dataclasses.replace(_settings(tmp_path), decode_threads=3)
+    pd.testing.assert_frame_equal(U.score_frame(uris, contents, _models(), threaded, TAXONOMY, RULES), frame)
 
 
 def test_run_models_runs_every_model_on_the_same_batch_in_chunks(tmp_path):
@@ -153,6 +155,9 @@ def test_udf_settings_come_from_config_and_reject_bad_values():
     assert not U.UdfSettings.from_config(config, environ={}).fail_first_attempt
     assert settings.photo_roots.locations == (str(config.paths.resolve("photos")),)
     assert settings.max_declared_pixels == config.scoring.max_declared_pixels
+    assert settings.decode_threads == config.scoring.decode_threads == 1
+    with pytest.raises(ValueError, match="decode_threads must be a positive int"):
+        U.UdfSettings(image_size=64, max_pixels=10, max_bytes=10, model_batch_size=1, decode_threads=0)
     with pytest.raises(ValueError, match="model_batch_size must be a positive int"):
         U.UdfSettings(image_size=64, max_pixels=10, max_bytes=10, model_batch_size=0)
     with pytest.raises(ValueError, match="max_declared_pixels must be an int >= max_pixels"):

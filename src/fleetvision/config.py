@@ -355,6 +355,9 @@ class ScoringConfig(_Section):
     max_image_pixels: int = Field(40_000_000, ge=1)
     # Largest declared size of a JPEG (decoded at reduced scale, so phones' 48-200 MP photos fit in a few MP).
     max_declared_pixels: int = Field(250_000_000, ge=1)
+    # Threads decoding one Arrow batch in a scoring task (Pillow releases the GIL): 1 on CPU executors, where
+    # every core already runs its own task; a GPU task's share of its executor's cores, where decode is the bound.
+    decode_threads: int = Field(1, ge=1, le=64)
     banner_threshold: float = Field(0.5, ge=0, le=1)
     plate_threshold: float = Field(0.5, ge=0, le=1)
     max_decode_error_rate: float = Field(0.10, ge=0, le=1)

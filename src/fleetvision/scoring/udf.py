@@ -19,9 +19,10 @@ set, a :class:`UdfSettings`, the taxonomy, the scoring rules and the loader.
 
 Operating limits: memory per Python worker is one Arrow batch of encoded photos
 (``spark.sql.execution.arrow.maxRecordsPerBatch`` rows) plus its decoded ``[n, S, S, 3]`` uint8 array plus
-the models; ``model_batch_size`` bounds the rows given to a model at once. The model cache lives as long
-as the Python worker, so ``spark.python.worker.reuse`` must stay on (FleetVision's session sets it); it
-holds at most :data:`fleetvision.models.serving.MAX_CACHED_MODEL_SETS` model sets.
+the ``decode_threads`` photos being decoded at once plus the models; ``model_batch_size`` bounds the rows
+given to a model at once. The model cache lives as long as the Python worker, so
+``spark.python.worker.reuse`` must stay on (FleetVision's session sets it); it holds at most
+:data:`fleetvision.models.serving.MAX_CACHED_MODEL_SETS` model sets.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ class UdfSettings:
         photo_roots: Where photo uris may point (``paths.photo_roots``); the default allows no uri.
         max_declared_pixels: Largest declared width x height of a JPEG, decoded at reduced scale
             (``scoring.max_declared_pixels``); None: ``max_pixels``.
+        decode_threads: Threads decoding one batch (``scoring.decode_threads``; see
+            :func:`fleetvision.decode.decode_batch`).
     """
 
     image_size: int
@@ -106,9 +109,10 @@ class UdfSettings:
     remote_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     photo_roots: decode.PhotoRoots = field(default_factory=decode.PhotoRoots)
     max_declared_pixels: int | None = None
+    decode_threads: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("image_size", "max_pixels", "max_bytes", "model_batch_size"):
+        for name in ("image_size", "max_pixels", "max_bytes", "model_batch_size", "decode_threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"UdfSettings.{name} must be a positive int, got {value!r}")
@@ -135,6 +139,7 @@ class UdfSettings:
             remote_options={k: dict(v) for k, v in config.paths.remote_options.items()},
             photo_roots=decode.PhotoRoots(config.paths.photo_root_locations()),
             max_declared_pixels=config.scoring.max_declared_pixels,
+            decode_threads=config.scoring.decode_threads,
         )
 
 
@@ -273,6 +278,7 @@ def score_frame(
         max_bytes=settings.max_bytes,
         remote=settings.remote_options,
         roots=settings.photo_roots,
+        threads=settings.decode_threads,
     )
     if len(batch):
         outputs = validate_outputs(run_models(models, batch, settings.model_batch_size), len(batch), taxonomy)
