@@ -17,7 +17,8 @@ Two steps (``scripts/gpu_check.sh`` runs them; docs/runbook.md, *GPU check*):
     from host memory in, numpy outputs out, as a scoring worker would) and writes JSON. Where
     ``prepare`` left sample photos (``photos/``, from bench_peers' cache), it also measures how fast the
     device's CPU cores decode them with ``fleetvision.decode.decode_batch`` (one process, then one per
-    core): the rate a GPU executor's decode can feed the model at.
+    core): the rate a GPU executor's decode can feed the model at; and, where the device's PyTorch has
+    torchvision, how fast nvJPEG decodes them on the GPU (``scripts/gpu_decode.py``; measured only).
 """
 
 from __future__ import annotations
@@ -286,6 +287,12 @@ def run(folder: Path, out_path: Path, batches: list[int], iters: int, atol: floa
                            "ms_per_batch": round(seconds / iters * 1000, 2), "compile_seconds": round(compile_s, 2)})
         print(f"batch {bs:5d}: {bs * iters / seconds:10.1f} photos/s", flush=True)
     decode = measure_decode(folder, size)
+    gpu_decode = None
+    if (folder / "photos").is_dir():
+        sys.path.insert(0, str(ROOT / "src"))  # decode_batch, for the pixel comparison
+        from gpu_decode import measure_gpu_decode
+
+        gpu_decode = measure_gpu_decode(sorted((folder / "photos").glob("*")), size, seconds=DECODE_SECONDS)
     devices = jax.devices()
     result = {
         "check": "gpu_check",
@@ -301,6 +308,7 @@ def run(folder: Path, out_path: Path, batches: list[int], iters: int, atol: floa
         "timing": "uint8 photos from host memory in, numpy outputs back; after one compile and one warm call",
         "model_load_seconds": round(load_s, 2),
         "decode_on_device_cpu": decode,
+        "decode_on_gpu": gpu_decode,
         "fused_keras_sha256": _sha256(folder / "fused.keras"),
         "devices": [f"{d.platform}:{getattr(d, 'device_kind', '?')}" for d in devices],
         "jax": jax.__version__,

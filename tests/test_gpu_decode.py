@@ -1,0 +1,28 @@
+"""scripts/gpu_decode.py, the GPU decode measurement of the GPU check: where it cannot run, it says why."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("gpu_decode", ROOT / "scripts" / "gpu_decode.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="this machine has torchvision")
+def test_without_torchvision_the_report_says_why_and_nothing_is_raised(tmp_path):
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"\xff\xd8\xff" + b"\x00" * 64)
+    report = _module().measure_gpu_decode([photo], 224, seconds=0.01)
+    assert report["available"] is False and "No module named" in report["why"]
+    assert "torch" in report["why"]
+    json.dumps(report)  # goes into the check's JSON as it is
