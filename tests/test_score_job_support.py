@@ -66,7 +66,8 @@ class OracleModels:
     """Model loader: four models that look the truth up by the decoded pixels.
 
     Unknown pixels get class 0 with low confidence. Each model call appends ``<task> <rows>`` to
-    ``<log_dir>/calls-<pid>.log`` when ``log_dir`` is set.
+    ``<log_dir>/calls-<pid>.log`` when ``log_dir`` is set; each load appends ``load 1`` and
+    ``threads <TF_NUM_INTRAOP_THREADS>`` (0 when unset), what the worker's TensorFlow would get.
     """
 
     def __init__(self, truth: Mapping[str, Truth], taxonomy: Taxonomy, log_dir: str | None = None) -> None:
@@ -81,7 +82,7 @@ class OracleModels:
         if self.log_dir:
             Path(self.log_dir).mkdir(parents=True, exist_ok=True)
             with open(Path(self.log_dir) / f"calls-{os.getpid()}.log", "a") as f:
-                f.write("load 1\n")
+                f.write(f"load 1\nthreads {os.environ.get('TF_NUM_INTRAOP_THREADS', '0')}\n")
 
         def lookup(batch: np.ndarray) -> list[Truth | None]:
             return [self.truth.get(pixel_key(img)) for img in batch]

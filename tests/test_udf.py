@@ -156,12 +156,60 @@ def test_udf_settings_come_from_config_and_reject_bad_values():
     assert settings.photo_roots.locations == (str(config.paths.resolve("photos")),)
     assert settings.max_declared_pixels == config.scoring.max_declared_pixels
     assert settings.decode_threads == config.scoring.decode_threads == 1
+    assert settings.model_threads == config.scoring.model_threads == 0
     with pytest.raises(ValueError, match="decode_threads must be a positive int"):
         U.UdfSettings(image_size=64, max_pixels=10, max_bytes=10, model_batch_size=1, decode_threads=0)
     with pytest.raises(ValueError, match="model_batch_size must be a positive int"):
         U.UdfSettings(image_size=64, max_pixels=10, max_bytes=10, model_batch_size=0)
     with pytest.raises(ValueError, match="max_declared_pixels must be an int >= max_pixels"):
         U.UdfSettings(image_size=64, max_pixels=10, max_bytes=10, model_batch_size=1, max_declared_pixels=9)
+
+
+_THREADS_PROBE = """
+import json, os, sys
+{prelude}
+from fleetvision.scoring.udf import limit_model_threads
+got = limit_model_threads({threads})
+tf = sys.modules.get("tensorflow")
+pools = None if tf is None else [tf.config.threading.get_intra_op_parallelism_threads(),
+                                 tf.config.threading.get_inter_op_parallelism_threads()]
+print(json.dumps([got, os.environ.get("TF_NUM_INTRAOP_THREADS"), os.environ.get("TF_NUM_INTEROP_THREADS"), pools]))
+"""
+
+
+def _probe_threads(threads: int, prelude: str = "", env: dict[str, str] | None = None) -> list:
+    """Run :func:`limit_model_threads` in a fresh interpreter (TensorFlow's pools are per process, set once)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k not in (*U.TF_THREAD_ENV, "KERAS_BACKEND")}
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS_PROBE.format(prelude=prelude, threads=threads)],
+        env={**clean, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_model_threads_are_set_before_tensorflow_starts_and_never_over_an_operators_choice():
+    # not imported yet: the environment TensorFlow reads when its runtime starts
+    assert _probe_threads(3) == [3, "3", "3", None]
+    # imported, not started: its pools are set too
+    assert _probe_threads(2, prelude="import tensorflow") == [2, "2", "2", [2, 2]]
+    # started already: left as it is, said so, no error
+    started = "import tensorflow as tf; tf.constant(1.0) + 1.0"
+    assert _probe_threads(2, prelude=started) == [None, "2", "2", [0, 0]]
+    # an operator's setting (spark.executorEnv) wins; another Keras backend is not TensorFlow's business
+    assert _probe_threads(4, env={"TF_NUM_INTRAOP_THREADS": "8"}) == [None, "8", None, None]
+    assert _probe_threads(4, env={"KERAS_BACKEND": "jax"}) == [None, None, None, None]
+    # 0 means the Spark task's CPUs: outside a task there is nothing to go by
+    assert _probe_threads(0) == [None, None, None, None]
+    with pytest.raises(ValueError, match="model threads must be >= 0"):
+        U.limit_model_threads(-1)
+    with pytest.raises(ValueError, match="model_threads must be an int >= 0"):
+        U.UdfSettings(image_size=64, max_pixels=10, max_bytes=10, model_batch_size=1, model_threads=-1)
 
 
 # ------------------------------------------------------------------------------------------ tier 2
@@ -198,3 +246,7 @@ def test_scoring_udf_in_spark_batches_by_arrow_and_loads_models_once_per_worker(
         line.startswith("angle") for p in (tmp_path / "calls").glob("*.log") for line in p.read_text().splitlines()
     )
     assert model_calls >= 4 and 1 <= loads <= 2  # many batches, one load per Python worker
+    # scoring.model_threads 0: each worker's TensorFlow gets the task's CPUs (spark.task.cpus = 1), not every core
+    threads = {line for p in (tmp_path / "calls").glob("*.log") for line in p.read_text().splitlines()
+               if line.startswith("threads")}
+    assert threads == {"threads 1"}

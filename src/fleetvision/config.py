@@ -358,6 +358,9 @@ class ScoringConfig(_Section):
     # Threads decoding one Arrow batch in a scoring task (Pillow releases the GIL): 1 on CPU executors, where
     # every core already runs its own task; a GPU task's share of its executor's cores, where decode is the bound.
     decode_threads: int = Field(1, ge=1, le=64)
+    # TensorFlow threads (intra- and inter-op) of each scoring task's models; 0: the task's CPUs
+    # (spark.task.cpus), so that the tasks an executor runs side by side do not oversubscribe its cores.
+    model_threads: int = Field(0, ge=0, le=256)
     banner_threshold: float = Field(0.5, ge=0, le=1)
     plate_threshold: float = Field(0.5, ge=0, le=1)
     max_decode_error_rate: float = Field(0.10, ge=0, le=1)

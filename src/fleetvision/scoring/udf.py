@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -98,6 +99,8 @@ class UdfSettings:
             (``scoring.max_declared_pixels``); None: ``max_pixels``.
         decode_threads: Threads decoding one batch (``scoring.decode_threads``; see
             :func:`fleetvision.decode.decode_batch`).
+        model_threads: TensorFlow threads of the worker's models (``scoring.model_threads``); 0: the
+            task's CPUs (see :func:`limit_model_threads`).
     """
 
     image_size: int
@@ -110,12 +113,15 @@ class UdfSettings:
     photo_roots: decode.PhotoRoots = field(default_factory=decode.PhotoRoots)
     max_declared_pixels: int | None = None
     decode_threads: int = 1
+    model_threads: int = 0
 
     def __post_init__(self) -> None:
         for name in ("image_size", "max_pixels", "max_bytes", "model_batch_size", "decode_threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"UdfSettings.{name} must be a positive int, got {value!r}")
+        if not isinstance(self.model_threads, int) or self.model_threads < 0:
+            raise ValueError(f"UdfSettings.model_threads must be an int >= 0, got {self.model_threads!r}")
         if self.max_declared_pixels is not None and (
             not isinstance(self.max_declared_pixels, int) or self.max_declared_pixels < self.max_pixels
         ):
@@ -140,24 +146,34 @@ class UdfSettings:
             photo_roots=decode.PhotoRoots(config.paths.photo_root_locations()),
             max_declared_pixels=config.scoring.max_declared_pixels,
             decode_threads=config.scoring.decode_threads,
+            model_threads=config.scoring.model_threads,
         )
 
 
 # ------------------------------------------------------------------------------------ model cache
-def worker_models(model_set: ModelSetLike, loader: ModelLoader | None = None) -> Mapping[str, PredictFn]:
+def worker_models(
+    model_set: ModelSetLike, loader: ModelLoader | None = None, model_threads: int = 0
+) -> Mapping[str, PredictFn]:
     """The models of a model set in this Python worker, loaded on first use and cached.
 
     The one model cache of the process (:func:`fleetvision.models.serving.worker_models`): keyed by
-    the model set and the loader, bounded, and the task's GPU is pinned before the first load.
+    the model set and the loader, bounded. Before the first load the task's GPU is pinned and the
+    models' threads are limited (:func:`limit_model_threads`).
 
     Args:
         model_set: The model versions resolved on the driver.
         loader: Loads the model set; default :func:`fleetvision.models.serving.read_models`.
+        model_threads: ``scoring.model_threads`` (0: the task's CPUs).
 
     Raises:
         ValueError: The loader returned no models or something that is not callable.
     """
-    return serving.worker_models(model_set, loader, prepare=_pin_gpu)
+
+    def prepare() -> None:
+        _pin_gpu()
+        limit_model_threads(model_threads)
+
+    return serving.worker_models(model_set, loader, prepare=prepare)
 
 
 def clear_worker_models() -> None:
@@ -176,6 +192,50 @@ def _pin_gpu() -> None:
     if gpu is not None and gpu.addresses and "CUDA_VISIBLE_DEVICES" not in os.environ:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpu.addresses)
         logger.info("worker %d pinned to GPU %s", os.getpid(), os.environ["CUDA_VISIBLE_DEVICES"])
+
+
+TF_THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def limit_model_threads(threads: int) -> int | None:
+    """Give TensorFlow in this worker ``threads`` intra-op and inter-op threads (0: the Spark task's CPUs).
+
+    By default TensorFlow sizes both pools to every core of the machine, in each Python worker: an
+    executor running one task per core then runs cores x cores compute threads on its cores (at 2 cores
+    this made no measurable difference: docs/runbook.md, *The job against its peers*; larger executors
+    are not measured). Called before the worker's first model load. Nothing is
+    changed where ``TF_NUM_INTRAOP_THREADS`` or ``TF_NUM_INTEROP_THREADS`` is already set (an operator's
+    ``spark.executorEnv`` wins), outside a Spark task when ``threads`` is 0, or for a Keras backend other
+    than TensorFlow; TensorFlow that has already run in this worker keeps its pools (logged).
+
+    Returns:
+        The thread count set, or None when nothing was changed.
+    """
+    if threads < 0:
+        raise ValueError(f"model threads must be >= 0, got {threads}")
+    if any(name in os.environ for name in TF_THREAD_ENV):
+        return None
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return None
+    if threads == 0:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        if ctx is None:
+            return None
+        threads = max(1, int(ctx.cpus()))
+    for name in TF_THREAD_ENV:  # read by TensorFlow when its runtime starts (at its first op, not at import)
+        os.environ[name] = str(threads)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:  # imported already: its runtime may have started
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError as exc:  # it has: its pools stay as they are
+            logger.warning("worker %d: TensorFlow already running, model threads not changed (%s)", os.getpid(), exc)
+            return None
+    logger.info("worker %d: TensorFlow limited to %d thread(s) per pool", os.getpid(), threads)
+    return threads
 
 
 # -------------------------------------------------------------------------------------- pure parts
@@ -339,7 +399,7 @@ def make_scoring_udf(
     def score_photos(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
         if settings.fail_first_attempt:
             _inject_first_attempt_failure(settings.fail_marker_dir)
-        models = worker_models(model_set, loader)
+        models = worker_models(model_set, loader, settings.model_threads)
         for uri, content in batches:
             yield score_frame(uri, content, models, settings, taxonomy, rules)
 
