@@ -174,7 +174,13 @@ def test_body_type_is_a_score_weighted_vote_over_exterior_shots(taxonomy: Taxono
     row = completeness(PRIVATE, frame(rows), taxonomy, rules)
     assert row["predicted_body_type"] == "suv"  # a plain majority would say sedan
     assert row["body_type_mismatch"] is True
-    assert "the photos look like a suv but the listing says sedan: check the body type" in row["reasons"]
+    # the column is written; sellers are told only where the body model is trusted (scoring.body_mismatch_reason)
+    assert not rules.body_mismatch_reason and not any("body type" in r for r in row["reasons"])
+    told = completeness(PRIVATE, frame(rows), taxonomy, rules.replace(body_mismatch_reason=True))
+    assert "the photos look like a suv but the listing says sedan: check the body type" in told["reasons"]
+    same = {k: v for k, v in row.items() if k not in ("reasons", "scorer_version")}
+    assert {k: v for k, v in told.items() if k in same} == same
+    assert told["scorer_version"] != row["scorer_version"]  # a rule change: the next run rescores listings
     heavy = rules.replace(body_min_score=0.0)
     rows.append(photo(taxonomy, "e", "rear_3q_driver", body="sedan", body_score=0.3))
     assert completeness(PRIVATE, frame(rows), taxonomy, heavy)["predicted_body_type"] == "sedan"

@@ -387,6 +387,10 @@ class ScoringConfig(_Section):
     brightness_low: float = Field(0.15, ge=0, le=1)  # mean luma below this is under-exposed
     brightness_high: float = Field(0.88, ge=0, le=1)  # mean luma above this is over-exposed
     body_min_score: float = Field(0.3, ge=0, le=1)  # body votes below this score are ignored
+    # Tell sellers "the photos look like a <type> but the listing says <type>" (body_type_mismatch is
+    # written either way). Off: the starter body model is below the majority class on real photos
+    # (docs/models.md, *Real photos*); turn it on once a body model is validated on your own photos.
+    body_mismatch_reason: bool = False
     hero_preference: tuple[str, ...] = (
         "front_3q_driver",
         "front_3q_passenger",

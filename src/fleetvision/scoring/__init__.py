@@ -45,6 +45,7 @@ class ScoringRules:
     brightness_low: float
     brightness_high: float
     body_min_score: float
+    body_mismatch_reason: bool
     hero_preference: tuple[str, ...]
     hero_min_angle_score: float
     gallery_exterior_order: tuple[str, ...]
@@ -102,6 +103,7 @@ class ScoringRules:
             brightness_low=scoring.brightness_low,
             brightness_high=scoring.brightness_high,
             body_min_score=scoring.body_min_score,
+            body_mismatch_reason=scoring.body_mismatch_reason,
             hero_preference=check("hero_preference", scoring.hero_preference, known),
             hero_min_angle_score=scoring.hero_min_angle_score,
             gallery_exterior_order=gallery,

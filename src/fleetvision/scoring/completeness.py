@@ -356,7 +356,7 @@ def _reasons(
     if n_duplicates:
         verb = "is an exact duplicate" if n_duplicates == 1 else "are exact duplicates"
         reasons.append(f"{_plural(n_duplicates, 'photo')} {verb}: remove or replace")
-    if mismatch and declared and predicted:
+    if mismatch and declared and predicted and rules.body_mismatch_reason:
         reasons.append(f"the photos look like a {predicted} but the listing says {declared}: check the body type")
     return reasons
 
