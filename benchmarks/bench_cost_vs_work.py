@@ -13,6 +13,7 @@ folder. Results, the fits and every run's stage seconds go to ``benchmarks/resul
 
     python benchmarks/bench_cost_vs_work.py                       # 80, 800, 4000 listings: ~1k, 10k, 50k photos
     python benchmarks/bench_cost_vs_work.py --listings 40,80,160  # ~0.5k-2k photos: minutes, not hours
+    python benchmarks/bench_cost_vs_work.py --churn ''            # full runs only
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def _inventory(tmp: Path, listings: int, args: argparse.Namespace) -> tuple[Any,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--listings", default="80,800,4000", help="inventory sizes (~12.5 photos each)")
-    parser.add_argument("--churn", default="0.01,0.05,0.10", help="daily churn rates for the incremental runs")
+    parser.add_argument("--churn", default="0.01,0.05,0.10",
+                        help="daily churn rates for the incremental runs on the largest inventory ('' for none)")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--arrow-batch", type=int, default=64)
     parser.add_argument("--model-batch", type=int, default=64)
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from fleetvision.synth import job as synth_job
 
     sizes = sorted(int(x) for x in args.listings.split(","))
-    rates = [float(x) for x in args.churn.split(",")]
+    rates = [float(x) for x in args.churn.split(",") if x.strip()]
     full_runs: list[dict[str, Any]] = []
     incremental_runs: list[dict[str, Any]] = []
     load_start = os.getloadavg()[0]
