@@ -20,8 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-JPEG_MAGIC = b"\xff\xd8\xff"
 COMPARE_PHOTOS = 32
+
+
+def jpeg_only(data: Sequence[bytes]) -> list[bytes]:
+    """The files nvJPEG is for: those whose signature the scoring decoder reads as JPEG."""
+    from fleetvision.decode import _signature_format
+
+    return [d for d in data if _signature_format(d) == "JPEG"]
 
 
 def _squash(torch: Any, images: Sequence[Any], size: int) -> Any:
@@ -66,7 +72,7 @@ def measure_gpu_decode(files: Sequence[Path], size: int, seconds: float = 3.0,
         from fleetvision.decode import decode_batch
 
         data = [Path(f).read_bytes() for f in files]
-        jpegs = [d for d in data if d[:3] == JPEG_MAGIC]
+        jpegs = jpeg_only(data)
         cpu, photos = decode_batch(list(jpegs), size, 40_000_000)
         cpu_ok = [i for i, p in enumerate(photos) if p.ok]
         usable, gpu_failed = [], 0

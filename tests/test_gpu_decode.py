@@ -26,3 +26,11 @@ def test_without_torchvision_the_report_says_why_and_nothing_is_raised(tmp_path)
     assert report["available"] is False and "No module named" in report["why"]
     assert "torch" in report["why"]
     json.dumps(report)  # goes into the check's JSON as it is
+
+
+def test_only_files_the_decoder_reads_as_jpeg_go_to_nvjpeg():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "src"))
+    jpeg, png = b"\xff\xd8\xff\xe0" + b"\x00" * 16, b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    assert _module().jpeg_only([png, jpeg, b"", jpeg]) == [jpeg, jpeg]
