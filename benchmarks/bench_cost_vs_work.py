@@ -14,6 +14,11 @@ folder. Results, the fits and every run's stage seconds go to ``benchmarks/resul
     python benchmarks/bench_cost_vs_work.py                       # 80, 800, 4000 listings: ~1k, 10k, 50k photos
     python benchmarks/bench_cost_vs_work.py --listings 40,80,160  # ~0.5k-2k photos: minutes, not hours
     python benchmarks/bench_cost_vs_work.py --churn ''            # full runs only
+    python benchmarks/bench_cost_vs_work.py --listings 4000 --render-only   # fill the photo cache, no runs
+
+``--render-only`` renders the inventories into the photo cache and stops: the 50k inventory takes about
+an hour here, so render it ahead (at low priority, beside other work; a killed render resumes where it
+stopped) and time the runs later with nothing else on the machine.
 """
 
 from __future__ import annotations
@@ -96,6 +101,30 @@ def _inventory(tmp: Path, listings: int, args: argparse.Namespace) -> tuple[Any,
     return config, spark, (model_set, kind)
 
 
+def render_inventory(listings: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Render the inventory that a run of ``listings`` listings reads into the photo cache (no Spark)."""
+    from bench_scoring import _config
+
+    from fleetvision.synth.inventory import plan_inventory
+    from fleetvision.synth.job import settings_from
+    from fleetvision.synth.render_cache import cache_key, render_cached
+    from fleetvision.taxonomy import load_taxonomy
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"fv-render-{listings}-"))
+    try:
+        ns = argparse.Namespace(
+            master=args.master, arrow_batch=args.arrow_batch, model_batch=args.model_batch, listings=listings
+        )
+        settings = settings_from(_config(tmp, ns), None, listings)
+        taxonomy = load_taxonomy()
+        plans = plan_inventory(settings, taxonomy).photos
+        key = cache_key(settings, taxonomy)
+        files, stats = render_cached(plans, tmp / "photos", args.photo_cache, key, workers=args.render_workers)
+        return {"key": key, "photos": len(files), "rendered_now": stats.photos, "seconds": round(stats.seconds, 1)}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--listings", default="80,800,4000", help="inventory sizes (~12.5 photos each)")
@@ -108,9 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--photo-cache", type=Path, default=PHOTO_CACHE,
                         help="rendered inventories, reused by settings and generator code ('' renders every time)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="render the inventories into --photo-cache (resumable) and stop: no Spark, no runs")
     args = parser.parse_args(argv)
     if args.photo_cache is not None and str(args.photo_cache) in ("", "."):
         args.photo_cache = None
+    if args.render_only and args.photo_cache is None:
+        parser.error("--render-only needs a --photo-cache")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("py4j", "absl", "tensorflow", "alembic", "urllib3", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -120,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     from fleetvision.synth import job as synth_job
 
     sizes = sorted(int(x) for x in args.listings.split(","))
+    if args.render_only:
+        for listings in sizes:
+            print(f"{listings} listings: {render_inventory(listings, args)}")
+        return 0
     rates = [float(x) for x in args.churn.split(",") if x.strip()]
     full_runs: list[dict[str, Any]] = []
     incremental_runs: list[dict[str, Any]] = []

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from pathlib import Path
 
-from fleetvision.synth.inventory import InventorySettings, plan_inventory
-from fleetvision.synth.render_cache import MANIFEST, cache_key, render_cached
+from fleetvision.synth.inventory import InventorySettings, RenderedFile, plan_inventory, render_plans
+from fleetvision.synth.render_cache import JOURNAL, MANIFEST, cache_key, render_cached
 from fleetvision.taxonomy import load_taxonomy
 
 TAX = load_taxonomy()
@@ -56,3 +57,37 @@ def test_the_key_follows_the_settings_and_a_half_written_entry_is_rendered_again
     files, stats = render_cached(plans, tmp_path / "run", tmp_path / "cache", key, workers=1)
     assert stats.photos > 0 and not (tmp_path / "cache" / key / "photos" / "leftover.jpg").exists()
     assert len(files) == stats.photos
+
+
+def test_a_killed_render_resumes_from_its_journal_and_renders_only_the_rest(tmp_path: Path) -> None:
+    plans = plan_inventory(SETTINGS, TAX).photos
+    key = cache_key(SETTINGS, TAX)
+    clean, _ = render_cached(plans, tmp_path / "clean", tmp_path / "clean-cache", key, workers=1)
+    # a run killed after its first tasks: their photos written and journalled, the rest never started
+    folder = tmp_path / "cache" / key
+    unique = sorted({p.photo_id: p for p in plans}.values(), key=lambda p: p.photo_id)
+    first = unique[: len(unique) // 2]
+    source_root = (folder / "photos").resolve()
+    folder.mkdir(parents=True)
+    with (folder / JOURNAL).open("wb") as journal:
+        def record(batch: list[RenderedFile]) -> None:
+            journal.write(pickle.dumps([dataclasses.replace(r, uri=_file(r.uri).relative_to(source_root).as_posix())
+                                        for r in batch]))
+        render_plans(first, folder / "photos", keep_bytes=False, workers=1, chunk=2, on_chunk=record)
+        journal.write(pickle.dumps(["a record cut short"])[:7])  # the kill landed mid-write
+    # one journalled photo's file is gone since: it is rendered again
+    lost = next(p for p in first if p.bad_kind != "missing_uri")
+    next((folder / "photos").glob(f"{lost.photo_id}.*")).unlink()
+
+    files, stats = render_cached(plans, tmp_path / "run", tmp_path / "cache", key, workers=1)
+    assert stats.photos == len(unique) - len(first) + 1
+    assert (folder / MANIFEST).is_file() and not (folder / JOURNAL).exists()
+    assert files.keys() == clean.keys()
+    for photo_id, rendered in files.items():
+        assert rendered.labels == clean[photo_id].labels
+        if _file(clean[photo_id].uri).is_file():
+            assert _file(rendered.uri).read_bytes() == _file(clean[photo_id].uri).read_bytes()
+        else:
+            assert not _file(rendered.uri).exists()
+    again, served = render_cached(plans, tmp_path / "run2", tmp_path / "cache", key, workers=1)
+    assert served.photos == 0 and again.keys() == files.keys()

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -406,7 +406,12 @@ class RenderStats:
 
 
 def render_plans(
-    plans: Iterable[PhotoPlan], photos_dir: Path | None, keep_bytes: bool, workers: int = 0, chunk: int = 16
+    plans: Iterable[PhotoPlan],
+    photos_dir: Path | None,
+    keep_bytes: bool,
+    workers: int = 0,
+    chunk: int = 16,
+    on_chunk: Callable[[list[RenderedFile]], None] | None = None,
 ) -> tuple[dict[str, RenderedFile], RenderStats]:
     """Render every distinct photo once (shared photos by ``photo_id``), in worker processes.
 
@@ -416,6 +421,8 @@ def render_plans(
         keep_bytes: Keep each file's bytes (inline mode).
         workers: Processes; 0 = one per core, 1 = in this process.
         chunk: Photos per task.
+        on_chunk: Called in this process with each task's rendered files once they are written, in
+            photo_id order (a journal of finished photos, so a killed run can resume).
 
     Returns:
         photo_id -> rendered file, and the throughput.
@@ -434,16 +441,20 @@ def render_plans(
     start = time.perf_counter()
     out: dict[str, RenderedFile] = {}
     tasks = [(todo[i : i + chunk], folder, keep_bytes) for i in range(0, len(todo), chunk)]
+    def done(batch: list[RenderedFile]) -> None:
+        for r in batch:
+            out[r.photo_id] = r
+        if on_chunk is not None:
+            on_chunk(batch)
+
     if n_workers <= 1:
         for t in tasks:
-            for r in _render_chunk(t):
-                out[r.photo_id] = r
+            done(_render_chunk(t))
     else:
         # spawn, not fork: the driver may hold a JVM gateway and threads
         with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
             for batch in pool.map(_render_chunk, tasks):
-                for r in batch:
-                    out[r.photo_id] = r
+                done(batch)
     stats = RenderStats(len(todo), time.perf_counter() - start, n_workers)
     logger.info("rendered %d photos in %.1fs on %d workers: %.1f photos/s/core", stats.photos, stats.seconds,
                 stats.workers, stats.per_second_per_core)
