@@ -232,6 +232,8 @@ def limit_model_threads(threads: int) -> int | None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError as exc:  # it has: its pools stay as they are
+            for name in TF_THREAD_ENV:  # and the environment must not claim otherwise (nor look like an operator's)
+                os.environ.pop(name, None)
             logger.warning("worker %d: TensorFlow already running, model threads not changed (%s)", os.getpid(), exc)
             return None
     logger.info("worker %d: TensorFlow limited to %d thread(s) per pool", os.getpid(), threads)
