@@ -81,17 +81,24 @@ def _run_record(summary: Any) -> dict[str, Any]:
     }
 
 
-def _inventory(tmp: Path, listings: int, args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """A fresh warehouse with ``listings`` listings (photos as files), the Spark session and the model set."""
-    from bench_scoring import _config, _models
-
-    from fleetvision.spark import build_spark
-    from fleetvision.synth import job as synth_job
+def _config_for(tmp: Path, listings: int, args: argparse.Namespace) -> Any:
+    """The bench's config for an inventory of ``listings`` listings in the scratch folder ``tmp``."""
+    from bench_scoring import _config
 
     ns = argparse.Namespace(
         master=args.master, arrow_batch=args.arrow_batch, model_batch=args.model_batch, listings=listings
     )
-    config = _config(tmp, ns)
+    return _config(tmp, ns)
+
+
+def _inventory(tmp: Path, listings: int, args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """A fresh warehouse with ``listings`` listings (photos as files), the Spark session and the model set."""
+    from bench_scoring import _models
+
+    from fleetvision.spark import build_spark
+    from fleetvision.synth import job as synth_job
+
+    config = _config_for(tmp, listings, args)
     spark = build_spark(config, app_name="fleetvision-bench-cost")
     made = synth_job.write_inventory(
         spark, config, n_listings=listings, inline=False, workers=args.render_workers, photo_cache=args.photo_cache
@@ -101,26 +108,16 @@ def _inventory(tmp: Path, listings: int, args: argparse.Namespace) -> tuple[Any,
     return config, spark, (model_set, kind)
 
 
-def render_inventory(listings: int, args: argparse.Namespace) -> dict[str, Any]:
+def render_only(listings: int, args: argparse.Namespace) -> dict[str, Any]:
     """Render the inventory that a run of ``listings`` listings reads into the photo cache (no Spark)."""
-    from bench_scoring import _config
-
-    from fleetvision.synth.inventory import plan_inventory
-    from fleetvision.synth.job import settings_from
-    from fleetvision.synth.render_cache import cache_key, render_cached
-    from fleetvision.taxonomy import load_taxonomy
+    from fleetvision.synth.job import render_inventory, settings_from
 
     tmp = Path(tempfile.mkdtemp(prefix=f"fv-render-{listings}-"))
     try:
-        ns = argparse.Namespace(
-            master=args.master, arrow_batch=args.arrow_batch, model_batch=args.model_batch, listings=listings
-        )
-        settings = settings_from(_config(tmp, ns), None, listings)
-        taxonomy = load_taxonomy()
-        plans = plan_inventory(settings, taxonomy).photos
-        key = cache_key(settings, taxonomy)
-        files, stats = render_cached(plans, tmp / "photos", args.photo_cache, key, workers=args.render_workers)
-        return {"key": key, "photos": len(files), "rendered_now": stats.photos, "seconds": round(stats.seconds, 1)}
+        settings = settings_from(_config_for(tmp, listings, args), None, listings)
+        _, files, stats = render_inventory(settings, tmp / "photos", workers=args.render_workers,
+                                           photo_cache=args.photo_cache)
+        return {"photos": len(files), "rendered_now": stats.photos, "seconds": round(stats.seconds, 1)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -155,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(int(x) for x in args.listings.split(","))
     if args.render_only:
         for listings in sizes:
-            print(f"{listings} listings: {render_inventory(listings, args)}")
+            print(f"{listings} listings: {render_only(listings, args)}")
         return 0
     rates = [float(x) for x in args.churn.split(",") if x.strip()]
     full_runs: list[dict[str, Any]] = []

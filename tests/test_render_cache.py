@@ -7,7 +7,7 @@ import pickle
 from pathlib import Path
 
 from fleetvision.synth.inventory import InventorySettings, RenderedFile, plan_inventory, render_plans
-from fleetvision.synth.render_cache import JOURNAL, MANIFEST, cache_key, render_cached
+from fleetvision.synth.render_cache import JOURNAL, MANIFEST, cache_key, journal_record, render_cached
 from fleetvision.taxonomy import load_taxonomy
 
 TAX = load_taxonomy()
@@ -71,8 +71,7 @@ def test_a_killed_render_resumes_from_its_journal_and_renders_only_the_rest(tmp_
     folder.mkdir(parents=True)
     with (folder / JOURNAL).open("wb") as journal:
         def record(batch: list[RenderedFile]) -> None:
-            journal.write(pickle.dumps([dataclasses.replace(r, uri=_file(r.uri).relative_to(source_root).as_posix())
-                                        for r in batch]))
+            journal.write(pickle.dumps(journal_record(batch, source_root)))
         render_plans(first, folder / "photos", keep_bytes=False, workers=1, chunk=2, on_chunk=record)
         journal.write(pickle.dumps(["a record cut short"])[:7])  # the kill landed mid-write
     # one journalled photo's file is gone since: it is rendered again

@@ -31,7 +31,10 @@ from fleetvision.config import Config
 from fleetvision.exit_codes import ExitCode
 from fleetvision.synth.evolve import plan_day
 from fleetvision.synth.inventory import (
+    Inventory,
     InventorySettings,
+    RenderedFile,
+    RenderStats,
     image_rows,
     label_rows,
     plan_inventory,
@@ -158,6 +161,27 @@ def _get_state(spark: SparkSession, database: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------- inventory
+def render_inventory(
+    settings: InventorySettings, photos_dir: Path, inline: bool = False, workers: int = 0,
+    photo_cache: Path | None = None,
+) -> tuple[Inventory, dict[str, RenderedFile], RenderStats]:
+    """Plan the inventory of ``settings`` and render its photos into ``photos_dir`` (no Spark).
+
+    With ``photo_cache`` (uri mode only) the photos come from :func:`~fleetvision.synth.render_cache.render_cached`:
+    rendered once per settings, taxonomy and generator code, resumed where a killed render stopped.
+    """
+    taxonomy = load_taxonomy()
+    inv = plan_inventory(settings, taxonomy)
+    if photo_cache is not None and not inline:
+        from fleetvision.synth.render_cache import cache_key, render_cached
+
+        key = cache_key(settings, taxonomy)
+        files, stats = render_cached(inv.photos, photos_dir, photo_cache, key, workers=workers)
+    else:
+        files, stats = render_plans(inv.photos, photos_dir, keep_bytes=inline, workers=workers)
+    return inv, files, stats
+
+
 def write_inventory(
     spark: SparkSession,
     config: Config,
@@ -179,16 +203,8 @@ def write_inventory(
     """
     settings = settings_from(config, seed, n_listings)
     database = config.tables.database
-    taxonomy = load_taxonomy()
-    inv = plan_inventory(settings, taxonomy)
     photos_dir = config.paths.resolve("photos")
-    if photo_cache is not None and not inline:
-        from fleetvision.synth.render_cache import cache_key, render_cached
-
-        key = cache_key(settings, taxonomy)
-        files, stats = render_cached(inv.photos, photos_dir, photo_cache, key, workers=workers)
-    else:
-        files, stats = render_plans(inv.photos, photos_dir, keep_bytes=inline, workers=workers)
+    inv, files, stats = render_inventory(settings, photos_dir, inline, workers, photo_cache)
     run_id = f"generate-s{settings.seed}-day0"
     overwrite_table(spark, database, LISTINGS, frame(spark, [lp.row() for lp in inv.listings], LISTINGS), run_id)
     overwrite_table(spark, database, LISTING_IMAGES, frame(spark, image_rows(inv.photos, files, inline),

@@ -73,6 +73,12 @@ def _uri_path(uri: str) -> Path:
     return Path(uri.removeprefix("file://"))
 
 
+def journal_record(batch: Sequence[RenderedFile], source_root: Path) -> list[RenderedFile]:
+    """A task's rendered files as the journal and manifest keep them: uris relative to the entry's
+    ``photos`` folder (``source_root``, resolved), so an entry can be moved or renamed."""
+    return [dataclasses.replace(r, uri=_uri_path(r.uri).relative_to(source_root).as_posix()) for r in batch]
+
+
 def _resume(folder: Path) -> dict[str, RenderedFile]:
     """The photos a killed run finished in ``folder`` (by its journal); a folder without one starts anew.
 
@@ -133,8 +139,7 @@ def render_cached(
         journal = (folder / JOURNAL).open("ab")
 
         def record(batch: list[RenderedFile]) -> None:
-            # paths inside the entry, so an entry can be moved or renamed
-            done = [dataclasses.replace(r, uri=_uri_path(r.uri).relative_to(source_root).as_posix()) for r in batch]
+            done = journal_record(batch, source_root)
             journal.write(pickle.dumps(done))
             journal.flush()
             relative.update((r.photo_id, r) for r in done)
