@@ -68,6 +68,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_big_photos.py
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_listing_stage.py
 	$(BIN)/python benchmarks/bench_model_cost.py
 	$(BIN)/python benchmarks/bench_model_memory.py
 	$(BIN)/python benchmarks/bench_real_dev.py

@@ -1,6 +1,7 @@
 """Shared fixtures.
 
-Tier 1 (pure) tests need none of these. Tier 2 (Spark) tests share one session-scoped ``local[2]``
+Tier 1 (pure) tests need none of these but the taxonomy and the default scoring rules. Tier 2 (Spark) tests
+share one session-scoped ``local[2]``
 session with Delta and an embedded metastore in a temporary warehouse, and each test gets its own
 database (``fv_<hex>``) whose tables live under the test's ``tmp_path``.
 """
@@ -16,6 +17,22 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+
+
+@pytest.fixture(scope="session")
+def taxonomy():
+    """The packaged shot taxonomy (``conf/taxonomy.yaml``)."""
+    from fleetvision.taxonomy import load_taxonomy
+
+    return load_taxonomy()
+
+
+@pytest.fixture(scope="session")
+def rules(taxonomy):
+    """The default scoring rules for that taxonomy."""
+    from fleetvision.scoring import ScoringRules
+
+    return ScoringRules.default(taxonomy)
 
 
 @pytest.fixture(scope="session")

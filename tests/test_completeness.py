@@ -12,21 +12,12 @@ from fleetvision.config import ConfigError, ScoringConfig, load_config
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring.completeness import (
     COMPLETENESS_COLUMNS,
+    REQUIRED_TAG_COLUMNS,
     completeness,
     completeness_frame,
     shot_phrase,
 )
-from fleetvision.taxonomy import Taxonomy, load_taxonomy
-
-
-@pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return load_taxonomy()
-
-
-@pytest.fixture(scope="module")
-def rules(taxonomy: Taxonomy) -> ScoringRules:
-    return ScoringRules.default(taxonomy)
+from fleetvision.taxonomy import Taxonomy
 
 
 def full_set(taxonomy: Taxonomy, *, banner: bool, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -115,25 +106,7 @@ def test_all_failed_listing(taxonomy: Taxonomy, rules: ScoringRules) -> None:
 @pytest.mark.parametrize(
     "tags",
     [
-        pd.DataFrame(
-            columns=[
-                "listing_id",
-                "image_id",
-                "position",
-                "content_hash",
-                "decode_status",
-                "angle",
-                "angle_score",
-                "shot_group",
-                "banner_flag",
-                "banner_score",
-                "plate_flag",
-                "body_type",
-                "body_score",
-                "sharpness",
-                "brightness",
-            ]
-        ),
+        pd.DataFrame(columns=["listing_id", *REQUIRED_TAG_COLUMNS]),
         # a listing without photos, as a left join of listings to image_tags gives it: one row, null image_id
         pd.DataFrame(
             [

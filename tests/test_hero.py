@@ -10,17 +10,7 @@ from tag_rows import frame, photo
 from fleetvision.config import ScoringConfig
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring.hero import HERO_COLUMNS, gallery_order, hero_frame, pick_hero
-from fleetvision.taxonomy import Taxonomy, load_taxonomy
-
-
-@pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return load_taxonomy()
-
-
-@pytest.fixture(scope="module")
-def rules(taxonomy: Taxonomy) -> ScoringRules:
-    return ScoringRules.default(taxonomy)
+from fleetvision.taxonomy import Taxonomy
 
 
 # --------------------------------------------------------------------------------------------- hero

@@ -24,16 +24,10 @@ from fleetvision.scoring.completeness import completeness
 from fleetvision.scoring.hero import pick_hero
 from fleetvision.scoring.run import InjectedFailureError, RunOptions, run_scoring
 from fleetvision.scoring.work import last_watermark
-from fleetvision.taxonomy import load_taxonomy
 
 pytestmark = pytest.mark.spark
 
 OUTPUTS = (tables.IMAGE_TAGS, tables.PREDICTION_CACHE, tables.LISTING_COMPLETENESS, tables.HERO_IMAGES)
-
-
-@pytest.fixture(scope="module")
-def taxonomy():
-    return load_taxonomy()
 
 
 @pytest.fixture()

@@ -18,14 +18,8 @@ from test_score_job_support import OracleModels, StandInModelSet, make_photo_row
 from fleetvision import tables
 from fleetvision.scoring import work as W
 from fleetvision.scoring.run import RunOptions, run_scoring
-from fleetvision.taxonomy import load_taxonomy
 
 pytestmark = pytest.mark.spark
-
-
-@pytest.fixture(scope="module")
-def taxonomy():
-    return load_taxonomy()
 
 
 def _q(config, spec) -> str:

@@ -13,19 +13,9 @@ from tag_rows import spark_arrow
 from fleetvision.decode import decode_batch
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring.tags import MODEL_COLUMNS, PREDICTION_COLUMNS, prediction_frame, tag_rows, validate_outputs
-from fleetvision.taxonomy import Taxonomy, load_taxonomy
+from fleetvision.taxonomy import Taxonomy
 
 S = 32
-
-
-@pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return load_taxonomy()
-
-
-@pytest.fixture(scope="module")
-def rules(taxonomy: Taxonomy) -> ScoringRules:
-    return ScoringRules.default(taxonomy)
 
 
 def one_hot_outputs(

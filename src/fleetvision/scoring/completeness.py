@@ -1,7 +1,8 @@
 """Listing completeness: how good a listing's photo set is, as a 0-100 score with reasons.
 
-One listing at a time, from its ``image_tags`` rows and its ``listings`` row; pure pandas, so it runs
-unchanged in a unit test, a notebook or Spark's ``applyInPandas`` (:func:`completeness_frame`).
+One listing at a time, from its ``image_tags`` rows and its ``listings`` row, prepared once by
+:func:`fleetvision.scoring.listing_photos.listing_photos`; pure numpy and pandas, so it runs unchanged in
+a unit test, a notebook or the listing stage's ``mapInPandas`` (:mod:`fleetvision.scoring.listing_stage`).
 
 The score is the weighted mean (x 100) of five components, each 0-1 (weights: ``scoring.completeness_weights``):
 
@@ -19,6 +20,7 @@ The score is the weighted mean (x 100) of five components, each 0-1 (weights: ``
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -26,11 +28,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fleetvision.quality import image_quality
 from fleetvision.scoring import COMPONENTS, ScoringRules
+from fleetvision.scoring.listing_photos import REQUIRED_TAG_COLUMNS, ListingPhotos, is_missing, listing_photos
 from fleetvision.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "COMPLETENESS_COLUMNS",
+    "LOW_QUALITY",
+    "REQUIRED_TAG_COLUMNS",
+    "completeness",
+    "completeness_frame",
+    "predicted_body_type",
+    "resolve_listing_id",
+    "shot_phrase",
+    "typed_frame",
+]
 
 COMPLETENESS_COLUMNS: tuple[str, ...] = (
     "listing_id",
@@ -58,24 +72,6 @@ COMPLETENESS_COLUMNS: tuple[str, ...] = (
 )
 """``tables.LISTING_COMPLETENESS`` field names, in table order."""
 
-REQUIRED_TAG_COLUMNS: tuple[str, ...] = (
-    "image_id",
-    "position",
-    "content_hash",
-    "decode_status",
-    "angle",
-    "angle_score",
-    "shot_group",
-    "banner_flag",
-    "banner_score",
-    "plate_flag",
-    "body_type",
-    "body_score",
-    "sharpness",
-    "brightness",
-)
-"""The ``image_tags`` columns the listing-level functions read."""
-
 LOW_QUALITY = 0.5
 """A photo whose quality (0-1) is below this is called out in the reasons as blurry or badly lit."""
 
@@ -96,50 +92,6 @@ def _article(phrase: str) -> str:
     return "an" if phrase[:1] in "aeiou" else "a"
 
 
-def listing_tags(tags: pd.DataFrame) -> pd.DataFrame:
-    """Check and normalise one listing's ``image_tags`` rows.
-
-    Rows with a null ``image_id`` (a listing without photos, from a left join) are dropped, a repeated
-    ``image_id`` keeps its last row, and rows are sorted by position then image_id. Adds the boolean
-    columns ``is_ok`` (decoded), ``is_duplicate`` (same content_hash as an earlier decoded photo) and
-    ``banner`` (banner_flag with null read as False). :func:`with_quality` adds ``quality``.
-
-    Raises:
-        TypeError: ``tags`` is not a DataFrame.
-        ValueError: Required columns are missing (the message lists them).
-    """
-    if not isinstance(tags, pd.DataFrame):
-        raise TypeError(f"tags must be a pandas DataFrame of image_tags rows, got {type(tags).__name__}")
-    missing = [c for c in REQUIRED_TAG_COLUMNS if c not in tags.columns]
-    if missing:
-        raise ValueError(f"image_tags rows lack column(s) {missing}")
-    df = tags[tags["image_id"].notna()].copy()
-    df = df.drop_duplicates(subset="image_id", keep="last")
-    df["_pos"] = pd.to_numeric(df["position"], errors="coerce").fillna(np.inf)
-    df = df.sort_values(["_pos", "image_id"], kind="stable").reset_index(drop=True)
-    df["is_ok"] = (df["decode_status"] == "ok").to_numpy(dtype=bool)
-    hashes = df["content_hash"].where(df["is_ok"] & df["content_hash"].notna())
-    df["is_duplicate"] = (hashes.notna() & hashes.duplicated(keep="first")).to_numpy(dtype=bool)
-    df["banner"] = _flag(df["banner_flag"])
-    return df
-
-
-def _flag(series: pd.Series) -> np.ndarray:
-    """A nullable boolean column as a numpy bool array, null read as False."""
-    return pd.array(series.astype(object), dtype="boolean").fillna(False).to_numpy(dtype=bool)
-
-
-def with_quality(df: pd.DataFrame, rules: ScoringRules) -> pd.DataFrame:
-    """Add a ``quality`` column (0-1, NaN for failed photos) to :func:`listing_tags` output."""
-    sharp = pd.to_numeric(df["sharpness"], errors="coerce").to_numpy(dtype=np.float64)
-    bright = pd.to_numeric(df["brightness"], errors="coerce").to_numpy(dtype=np.float64)
-    quality = image_quality(sharp, bright, rules)
-    quality = np.where(df["is_ok"].to_numpy(), quality, np.nan)
-    out = df.copy()
-    out["quality"] = quality
-    return out
-
-
 def _listing_fields(listing: Mapping[str, Any] | pd.Series | pd.DataFrame | None) -> dict[str, Any]:
     if listing is None:
         return {}
@@ -151,14 +103,7 @@ def _listing_fields(listing: Mapping[str, Any] | pd.Series | pd.DataFrame | None
         listing = listing.to_dict()
     if not isinstance(listing, Mapping):
         raise TypeError(f"listing must be a mapping, Series or one-row DataFrame, got {type(listing).__name__}")
-    return {k: (None if _is_missing(v) else v) for k, v in listing.items()}
-
-
-def _is_missing(value: object) -> bool:
-    try:
-        return value is None or bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+    return {k: (None if is_missing(v) else v) for k, v in listing.items()}
 
 
 def resolve_listing_id(fields: Mapping[str, Any], tags: pd.DataFrame) -> str:
@@ -181,21 +126,23 @@ def resolve_listing_id(fields: Mapping[str, Any], tags: pd.DataFrame) -> str:
     raise ValueError(f"tags mix several listings {ids[:5]}; completeness is one listing at a time")
 
 
-def predicted_body_type(df: pd.DataFrame, rules: ScoringRules) -> tuple[str | None, float | None]:
+def predicted_body_type(photos: ListingPhotos, rules: ScoringRules) -> tuple[str | None, float | None]:
     """Score-weighted vote over decoded exterior photos: ``(body type, share of the vote)``.
 
-    Votes with ``body_score`` below ``rules.body_min_score`` are ignored; duplicates vote once.
+    Votes with ``body_score`` below ``rules.body_min_score`` are ignored (a missing score counts as 0);
+    duplicates vote once. Ties go to the alphabetically first type.
     """
-    ext = df[df["is_ok"] & ~df["is_duplicate"] & (df["shot_group"] == "exterior") & df["body_type"].notna()]
-    scores = pd.to_numeric(ext["body_score"], errors="coerce").fillna(0.0)
-    ext = ext[scores >= rules.body_min_score]
-    if ext.empty:
+    scores = np.where(np.isnan(photos.body_score), 0.0, photos.body_score)
+    votes: dict[str, list[float]] = {}
+    for i in np.flatnonzero(photos.usable & (photos.shot_group == "exterior") & (scores >= rules.body_min_score)):
+        if photos.body_type[i] is not None:
+            votes.setdefault(str(photos.body_type[i]), []).append(float(scores[i]))
+    if not votes:
         return None, None
-    votes = pd.to_numeric(ext["body_score"], errors="coerce").groupby(ext["body_type"].astype(str)).sum()
-    votes = votes.sort_index()  # ties go to the alphabetically first type, deterministically
-    total = float(votes.sum())
-    best = str(votes.idxmax())
-    return best, (float(votes[best]) / total if total > 0 else None)
+    sums = {body: math.fsum(v) for body, v in sorted(votes.items())}
+    best = max(sums, key=sums.__getitem__)  # the first of equal sums in alphabetical order
+    total = math.fsum(sums.values())
+    return best, (sums[best] / total if total > 0 else None)
 
 
 def _plural(n: int, word: str) -> str:
@@ -210,6 +157,7 @@ def completeness(
     *,
     run_id: str | None = None,
     computed_at: datetime | pd.Timestamp | None = None,
+    photos: ListingPhotos | None = None,
 ) -> dict[str, Any]:
     """Score one listing's photo set.
 
@@ -222,6 +170,9 @@ def completeness(
         rules: Required shots, weights, thresholds.
         run_id: Written to ``run_id``.
         computed_at: Written to ``computed_at``.
+        photos: ``tags`` already prepared by :func:`fleetvision.scoring.listing_photos.listing_photos`
+            (the listing stage prepares a listing once for completeness and the hero pick); None
+            prepares them here.
 
     Returns:
         A dict with exactly the keys ``COMPLETENESS_COLUMNS``.
@@ -231,29 +182,27 @@ def completeness(
         ValueError: Columns are missing, or ``tags`` holds rows of another listing.
     """
     fields = _listing_fields(listing)
-    df = with_quality(listing_tags(tags), rules)
+    p = listing_photos(tags, rules) if photos is None else photos
     listing_id = resolve_listing_id(fields, tags)
     declared_raw = fields.get("declared_body_type", fields.get("body_type"))
     declared = str(declared_raw).strip().lower() if declared_raw is not None else None
     seller_type = fields.get("seller_type")
 
-    ok = df[df["is_ok"]]
-    usable = ok[~ok["is_duplicate"]]
-    n_photos, n_scored = len(df), len(ok)
+    ok, usable = p.ok, p.usable
+    n_photos, n_scored = len(p), int(np.count_nonzero(ok))
     n_failed = n_photos - n_scored
-    groups = ok["shot_group"].value_counts()
-    present_set = set(ok["angle"].dropna().astype(str))
+    present_set = {str(a) for a in p.angle[ok] if a is not None}
     shots_present = [n for n in taxonomy.names if n in present_set]
     shots_missing = [n for n in rules.required_shots if n not in present_set]
 
-    n_usable = len(usable)
-    n_bannered = int(usable["banner"].sum())
+    n_usable = int(np.count_nonzero(usable))
+    n_bannered = int(np.count_nonzero(p.banner & usable))
     banner_free_share = (n_usable - n_bannered) / n_usable if n_usable else None
-    plate_visible = bool(_flag(ok["plate_flag"]).any()) if n_scored else None
-    quality = usable["quality"].to_numpy(dtype=np.float64)
+    plate_visible = bool(np.any(p.plate & ok)) if n_scored else None
+    quality = p.quality[usable]
     quality = quality[~np.isnan(quality)]
     mean_quality = float(quality.mean()) if quality.size else None
-    predicted, _share = predicted_body_type(df, rules)
+    predicted, _share = predicted_body_type(p, rules)
     comparable = declared is not None and predicted is not None and declared in taxonomy.body_types
     mismatch = (declared != predicted) if comparable else None
 
@@ -273,12 +222,12 @@ def completeness(
     reasons = _reasons(
         n_photos=n_photos,
         n_failed=n_failed,
-        failed_codes=sorted(set(df.loc[~df["is_ok"], "error_code"].dropna().astype(str))) if "error_code" in df else [],
+        failed_codes=[] if p.error_code is None else sorted({str(c) for c in p.error_code[~ok] if c is not None}),
         shots_missing=shots_missing,
         n_usable=n_usable,
         n_bannered=n_bannered,
         n_low_quality=int(np.count_nonzero(quality < LOW_QUALITY)),
-        n_duplicates=int(ok["is_duplicate"].sum()),
+        n_duplicates=int(np.count_nonzero(p.duplicate)),
         declared=declared,
         predicted=predicted,
         mismatch=bool(mismatch),
@@ -290,9 +239,9 @@ def completeness(
         "n_photos": n_photos,
         "n_scored": n_scored,
         "n_failed": n_failed,
-        "n_exterior": int(groups.get("exterior", 0)),
-        "n_interior": int(groups.get("interior", 0)),
-        "n_detail": int(groups.get("detail", 0)),
+        "n_exterior": int(np.count_nonzero(ok & (p.shot_group == "exterior"))),
+        "n_interior": int(np.count_nonzero(ok & (p.shot_group == "interior"))),
+        "n_detail": int(np.count_nonzero(ok & (p.shot_group == "detail"))),
         "shots_present": shots_present,
         "shots_missing": shots_missing,
         "banner_free_share": None if banner_free_share is None else float(banner_free_share),
@@ -361,6 +310,19 @@ def _reasons(
     return reasons
 
 
+def typed_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COMPLETENESS_COLUMNS) -> pd.DataFrame:
+    """Completeness rows (with any other columns named in ``columns``) as a frame with the table's types:
+    counts as int32, shares and scores as float64, arrays as lists, ``components`` as a dict."""
+    frame = pd.DataFrame(list(rows), columns=list(columns))
+    for col in ("n_photos", "n_scored", "n_failed", "n_exterior", "n_interior", "n_detail"):
+        if col in frame.columns:
+            frame[col] = frame[col].astype(np.int32)
+    for col in ("banner_free_share", "mean_quality", "completeness_score"):
+        if col in frame.columns:
+            frame[col] = frame[col].astype(np.float64)
+    return frame
+
+
 def completeness_frame(
     tags: pd.DataFrame,
     listing: Mapping[str, Any] | pd.Series | pd.DataFrame | None,
@@ -370,15 +332,5 @@ def completeness_frame(
     run_id: str | None = None,
     computed_at: datetime | pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """:func:`completeness` as a one-row DataFrame in table column order (for ``applyInPandas``).
-
-    Returns:
-        Columns ``COMPLETENESS_COLUMNS``; counts as int32, arrays as lists, ``components`` as a dict.
-    """
-    row = completeness(listing, tags, taxonomy, rules, run_id=run_id, computed_at=computed_at)
-    frame = pd.DataFrame([row], columns=list(COMPLETENESS_COLUMNS))
-    for col in ("n_photos", "n_scored", "n_failed", "n_exterior", "n_interior", "n_detail"):
-        frame[col] = frame[col].astype(np.int32)
-    for col in ("banner_free_share", "mean_quality", "completeness_score"):
-        frame[col] = frame[col].astype(np.float64)
-    return frame
+    """:func:`completeness` as a one-row DataFrame in table column order (:func:`typed_frame`)."""
+    return typed_frame([completeness(listing, tags, taxonomy, rules, run_id=run_id, computed_at=computed_at)])

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from fleetvision.scoring import ScoringRules
-from fleetvision.scoring.completeness import listing_tags, resolve_listing_id, with_quality
+from fleetvision.scoring.completeness import resolve_listing_id
+from fleetvision.scoring.listing_photos import ListingPhotos, listing_photos
 from fleetvision.taxonomy import GROUPS, Taxonomy
 
 logger = logging.getLogger(__name__)
@@ -64,32 +65,86 @@ class GalleryOrder:
     duplicates_removed: list[str]
 
 
-def _candidates(tags: pd.DataFrame, rules: ScoringRules) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(all rows prepared, decoded distinct rows with ranking columns)``."""
-    df = with_quality(listing_tags(tags), rules)
-    cand = df[df["is_ok"] & ~df["is_duplicate"]].copy()
+@dataclass(frozen=True)
+class _Candidate:
+    """A decoded, distinct photo of a :class:`ListingPhotos` with what ranks it."""
+
+    image_id: str
+    angle: Any
+    shot_group: Any
+    banner: bool
+    preferred: bool
+    pref_rank: int
+    group_rank: int
+    neg_quality: float
+    position: float
+
+
+def _candidates(p: ListingPhotos, rules: ScoringRules) -> list[_Candidate]:
+    """The decoded distinct photos, in the seller's order, with their ranking keys."""
     pref_index = {name: i for i, name in enumerate(rules.hero_preference)}
-    angle_score = pd.to_numeric(cand["angle_score"], errors="coerce").fillna(0.0)
-    cand["preferred"] = cand["angle"].isin(list(pref_index)) & (angle_score >= rules.hero_min_angle_score)
-    cand["pref_rank"] = [pref_index[a] if p else len(pref_index) for a, p in zip(cand["angle"], cand["preferred"])]
     group_rank = {g: i for i, g in enumerate(GROUPS)}
-    cand["group_rank"] = [group_rank.get(g, len(GROUPS)) for g in cand["shot_group"]]
-    cand["tier"] = np.where(cand["preferred"], 0, 2) + cand["banner"].astype(int)
-    cand["neg_quality"] = -cand["quality"].fillna(-1.0)
-    return df, cand
+    out = []
+    for i in np.flatnonzero(p.usable):
+        angle, score, quality = p.angle[i], p.angle_score[i], p.quality[i]
+        preferred = angle in pref_index and (0.0 if np.isnan(score) else score) >= rules.hero_min_angle_score
+        out.append(_Candidate(
+            image_id=p.image_id[i],
+            angle=angle,
+            shot_group=p.shot_group[i],
+            banner=bool(p.banner[i]),
+            preferred=preferred,
+            pref_rank=pref_index[angle] if preferred else len(pref_index),
+            group_rank=group_rank.get(p.shot_group[i], len(GROUPS)),
+            neg_quality=1.0 if np.isnan(quality) else -float(quality),
+            position=float(p.position[i]),
+        ))
+    return out
 
 
-def _rank_hero(cand: pd.DataFrame) -> pd.DataFrame:
-    return cand.sort_values(["tier", "pref_rank", "group_rank", "neg_quality", "_pos", "image_id"], kind="stable")
+def _pick(p: ListingPhotos, rules: ScoringRules) -> HeroPick:
+    cand = _candidates(p, rules)
+    if len(p) == 0:
+        return HeroPick(None, "no photos")
+    if not cand:
+        return HeroPick(None, f"no decodable photo (all {len(p)} failed)")
+    best = min(cand, key=lambda c: ((0 if c.preferred else 2) + c.banner, c.pref_rank, c.group_rank,
+                                    c.neg_quality, c.position, c.image_id))
+    angle = str(best.angle) if best.angle is not None else "unknown shot"
+    banner_free = not best.banner
+    same = sum(1 for c in cand if best.angle is not None and c.angle == best.angle and c.banner == best.banner)
+    parts = [angle]
+    if best.preferred:
+        parts.append("banner-free" if banner_free else "has a banner (no banner-free preferred shot)")
+        better = list(rules.hero_preference[: best.pref_rank])
+        if better and banner_free:
+            bannered_better = sorted(
+                {c.angle for c in cand if c.banner and c.preferred} & set(better), key=rules.hero_preference.index
+            )
+            if bannered_better:
+                parts.append(f"preferred over bannered {', '.join(bannered_better)}")
+            else:
+                parts.append(f"no {' or '.join(better[:3])}{' or other preferred shot' if len(better) > 3 else ''}")
+    else:
+        group = best.shot_group if best.shot_group is not None else "unknown group"
+        parts[0] = f"{angle} ({group})"
+        parts.append("no preferred exterior shot")
+        parts.append("banner-free" if banner_free else "has a banner")
+    if same > 1:
+        parts.append(f"best quality of {same}")
+    return HeroPick(str(best.image_id), ", ".join(parts))
 
 
-def pick_hero(tags: pd.DataFrame, taxonomy: Taxonomy, rules: ScoringRules) -> HeroPick:
+def pick_hero(
+    tags: pd.DataFrame, taxonomy: Taxonomy, rules: ScoringRules, *, photos: ListingPhotos | None = None
+) -> HeroPick:
     """Choose a listing's hero photo by shot type, banner, then quality.
 
     Args:
-        tags: The listing's ``image_tags`` rows (see ``completeness.REQUIRED_TAG_COLUMNS``).
+        tags: The listing's ``image_tags`` rows (see ``listing_photos.REQUIRED_TAG_COLUMNS``).
         taxonomy: Shot classes (for the group of each label).
         rules: ``hero_preference``, ``hero_min_angle_score`` and the quality thresholds.
+        photos: ``tags`` already prepared by :func:`listing_photos` (None: prepared here).
 
     Returns:
         The hero and a reason such as ``"front_3q_driver, banner-free, best quality of 2"``.
@@ -97,37 +152,34 @@ def pick_hero(tags: pd.DataFrame, taxonomy: Taxonomy, rules: ScoringRules) -> He
     Raises:
         ValueError: Required columns are missing.
     """
-    df, cand = _candidates(tags, rules)
-    if df.empty:
-        return HeroPick(None, "no photos")
-    if cand.empty:
-        return HeroPick(None, f"no decodable photo (all {len(df)} failed)")
-    ranked = _rank_hero(cand)
-    best = ranked.iloc[0]
-    angle = str(best["angle"]) if pd.notna(best["angle"]) else "unknown shot"
-    banner_free = not bool(best["banner"])
-    same = cand[(cand["angle"] == best["angle"]) & (cand["banner"] == best["banner"])]
-    parts = [angle]
-    if best["preferred"]:
-        parts.append("banner-free" if banner_free else "has a banner (no banner-free preferred shot)")
-        better = [n for n in rules.hero_preference[: int(best["pref_rank"])]]
-        if better and banner_free:
-            bannered_better = sorted(
-                set(cand.loc[cand["banner"] & cand["preferred"], "angle"]) & set(better),
-                key=rules.hero_preference.index,
-            )
-            if bannered_better:
-                parts.append(f"preferred over bannered {', '.join(bannered_better)}")
-            else:
-                parts.append(f"no {' or '.join(better[:3])}{' or other preferred shot' if len(better) > 3 else ''}")
-    else:
-        group = best["shot_group"] if pd.notna(best["shot_group"]) else "unknown group"
-        parts[0] = f"{angle} ({group})"
-        parts.append("no preferred exterior shot")
-        parts.append("banner-free" if banner_free else "has a banner")
-    if len(same) > 1:
-        parts.append(f"best quality of {len(same)}")
-    return HeroPick(str(best["image_id"]), ", ".join(parts))
+    return _pick(listing_photos(tags, rules) if photos is None else photos, rules)
+
+
+def _gallery(p: ListingPhotos, taxonomy: Taxonomy, rules: ScoringRules, hero_image_id: str | None) -> GalleryOrder:
+    duplicates = [str(i) for i in p.image_id[p.ok & p.duplicate]]
+    cand = _candidates(p, rules)
+    if not cand:
+        return GalleryOrder([], duplicates)
+    exterior_rank = {name: i for i, name in enumerate(rules.gallery_exterior_order)}
+
+    def class_rank(c: _Candidate) -> int:
+        if c.shot_group == "exterior" and c.angle in exterior_rank:
+            return exterior_rank[c.angle]
+        try:
+            return len(exterior_rank) + taxonomy.index(str(c.angle))
+        except KeyError:
+            return len(exterior_rank) + taxonomy.num_classes
+
+    ordered = sorted(cand, key=lambda c: (int(c.banner), c.group_rank, class_rank(c), c.neg_quality, c.position,
+                                          c.image_id))
+    order = [str(c.image_id) for c in ordered]
+    if rules.gallery_hero_first:
+        if hero_image_id is None:
+            hero_image_id = _pick(p, rules).image_id
+        if hero_image_id is not None and hero_image_id in order:
+            order.remove(hero_image_id)
+            order.insert(0, hero_image_id)
+    return GalleryOrder(order, duplicates)
 
 
 def gallery_order(
@@ -135,6 +187,8 @@ def gallery_order(
     taxonomy: Taxonomy,
     rules: ScoringRules,
     hero_image_id: str | None = None,
+    *,
+    photos: ListingPhotos | None = None,
 ) -> GalleryOrder:
     """The listing's photos in canonical display order.
 
@@ -143,6 +197,7 @@ def gallery_order(
         taxonomy: Shot classes and their order.
         rules: ``gallery_exterior_order``, ``gallery_hero_first`` and the quality thresholds.
         hero_image_id: The hero (default: :func:`pick_hero`), put first when ``gallery_hero_first``.
+        photos: ``tags`` already prepared by :func:`listing_photos` (None: prepared here).
 
     Returns:
         Image ids in order (failed decodes and duplicates excluded) and the duplicates removed.
@@ -150,33 +205,7 @@ def gallery_order(
     Raises:
         ValueError: Required columns are missing.
     """
-    df, cand = _candidates(tags, rules)
-    duplicates = [str(i) for i in df.loc[df["is_ok"] & df["is_duplicate"], "image_id"]]
-    if cand.empty:
-        return GalleryOrder([], duplicates)
-    exterior_rank = {name: i for i, name in enumerate(rules.gallery_exterior_order)}
-    class_rank = []
-    for angle, group in zip(cand["angle"], cand["shot_group"]):
-        if group == "exterior" and angle in exterior_rank:
-            class_rank.append(exterior_rank[angle])
-        else:
-            try:
-                class_rank.append(len(exterior_rank) + taxonomy.index(str(angle)))
-            except KeyError:
-                class_rank.append(len(exterior_rank) + taxonomy.num_classes)
-    cand["class_rank"] = class_rank
-    cand["banner_rank"] = cand["banner"].astype(int)
-    ordered = cand.sort_values(
-        ["banner_rank", "group_rank", "class_rank", "neg_quality", "_pos", "image_id"], kind="stable"
-    )
-    order = [str(i) for i in ordered["image_id"]]
-    if rules.gallery_hero_first:
-        if hero_image_id is None:
-            hero_image_id = pick_hero(tags, taxonomy, rules).image_id
-        if hero_image_id is not None and hero_image_id in order:
-            order.remove(hero_image_id)
-            order.insert(0, hero_image_id)
-    return GalleryOrder(order, duplicates)
+    return _gallery(listing_photos(tags, rules) if photos is None else photos, taxonomy, rules, hero_image_id)
 
 
 def hero_row(
@@ -187,15 +216,19 @@ def hero_row(
     listing_id: str | None = None,
     run_id: str | None = None,
     computed_at: datetime | pd.Timestamp | None = None,
+    photos: ListingPhotos | None = None,
 ) -> dict[str, Any]:
     """One ``hero_images`` row as a dict with exactly the keys ``HERO_COLUMNS``.
+
+    ``photos``: ``tags`` already prepared by :func:`listing_photos` (None: prepared here).
 
     Raises:
         ValueError: No listing_id (neither given nor in ``tags``), or ``tags`` mixes listings.
     """
     lid = resolve_listing_id({"listing_id": listing_id}, tags)
-    hero = pick_hero(tags, taxonomy, rules)
-    gallery = gallery_order(tags, taxonomy, rules, hero_image_id=hero.image_id)
+    p = listing_photos(tags, rules) if photos is None else photos
+    hero = _pick(p, rules)
+    gallery = _gallery(p, taxonomy, rules, hero.image_id)
     return {
         "listing_id": lid,
         "hero_image_id": hero.image_id,
@@ -217,6 +250,6 @@ def hero_frame(
     run_id: str | None = None,
     computed_at: datetime | pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """:func:`hero_row` as a one-row DataFrame in table column order (for ``applyInPandas``)."""
+    """:func:`hero_row` as a one-row DataFrame in table column order (for a per-listing ``applyInPandas``)."""
     row = hero_row(tags, taxonomy, rules, listing_id=listing_id, run_id=run_id, computed_at=computed_at)
     return pd.DataFrame([row], columns=list(HERO_COLUMNS))

@@ -1,19 +1,22 @@
 """The listing-level stage of a scoring run: recompute completeness and hero rows of the affected listings.
 
 Spark only groups and merges here (the two MERGEs side by side): each listing's tags go through the pure core
-(:func:`fleetvision.scoring.completeness.completeness_frame`, :func:`fleetvision.scoring.hero.hero_frame`)
-in one ``applyInPandas``. Completeness and hero rows exist only for active listings: an affected
-listing that is no longer active loses them.
+(:func:`fleetvision.scoring.completeness.completeness`, :func:`fleetvision.scoring.hero.hero_row`, on photos
+prepared once by :func:`fleetvision.scoring.listing_photos.listing_photos`) in one ``mapInPandas`` over rows
+sorted by listing (:func:`listing_results_fn`). Completeness and hero rows exist only for active listings: an
+affected listing that is no longer active loses them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -29,12 +32,38 @@ if TYPE_CHECKING:
     from fleetvision.taxonomy import Taxonomy
 
 GroupFn = Callable[[pd.DataFrame], pd.DataFrame]
+BatchFn = Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
 
 _HERO_ONLY = tuple(f for f in HERO_IMAGES.schema.fields if f.name not in {x.name for x in LISTING_COMPLETENESS.schema})
 LISTING_RESULT_SCHEMA = T.StructType(
     [T.StructField(f.name, f.dataType, True) for f in (*LISTING_COMPLETENESS.schema.fields, *_HERO_ONLY)]
 )
 """One row per recomputed listing: its ``listing_completeness`` columns and its ``hero_images`` columns."""
+
+
+def _listing_row_fn(
+    taxonomy: Taxonomy, rules: ScoringRules, run_id: str, computed_at: datetime
+) -> Callable[[pd.DataFrame], dict[str, Any]]:
+    """One listing's rows in, its completeness and hero columns out as one dict."""
+    from fleetvision.scoring.completeness import completeness
+    from fleetvision.scoring.hero import hero_row
+    from fleetvision.scoring.listing_photos import listing_photos
+
+    def listing_row(pdf: pd.DataFrame) -> dict[str, Any]:
+        first = pdf.iloc[0]
+        listing = {
+            "listing_id": first["listing_id"],
+            "body_type": first["listing_body_type"],
+            "seller_type": first["listing_seller_type"],
+        }
+        photos = listing_photos(pdf, rules)  # prepared once for both
+        row = completeness(listing, pdf, taxonomy, rules, run_id=run_id, computed_at=computed_at, photos=photos)
+        hero = hero_row(pdf, taxonomy, rules, listing_id=str(first["listing_id"]), run_id=run_id,
+                        computed_at=computed_at, photos=photos)
+        row.update({f.name: hero[f.name] for f in _HERO_ONLY})
+        return row
+
+    return listing_row
 
 
 def listing_result_fn(taxonomy: Taxonomy, rules: ScoringRules, run_id: str, computed_at: datetime) -> GroupFn:
@@ -44,27 +73,64 @@ def listing_result_fn(taxonomy: Taxonomy, rules: ScoringRules, run_id: str, comp
     rows carry the listing's declared ``listing_body_type`` and ``listing_seller_type``; a listing with
     no photos arrives as one row with a null ``image_id`` (the core ignores such rows).
     """
-    from fleetvision.scoring.completeness import completeness_frame
-    from fleetvision.scoring.hero import hero_frame
+    from fleetvision.scoring.completeness import typed_frame
 
+    listing_row = _listing_row_fn(taxonomy, rules, run_id, computed_at)
     columns = [f.name for f in LISTING_RESULT_SCHEMA.fields]
 
     def listing_result(pdf: pd.DataFrame) -> pd.DataFrame:
-        first = pdf.iloc[0]
-        listing = {
-            "listing_id": first["listing_id"],
-            "body_type": first["listing_body_type"],
-            "seller_type": first["listing_seller_type"],
-        }
-        scores = completeness_frame(pdf, listing, taxonomy, rules, run_id=run_id, computed_at=computed_at)
-        hero = hero_frame(
-            pdf, taxonomy, rules, listing_id=str(first["listing_id"]), run_id=run_id, computed_at=computed_at
-        )
-        for f in _HERO_ONLY:
-            scores[f.name] = hero[f.name].to_numpy()
-        return scores[columns]
+        return typed_frame([listing_row(pdf)], columns)
 
     return listing_result
+
+
+def listing_results_fn(taxonomy: Taxonomy, rules: ScoringRules, run_id: str, computed_at: datetime) -> BatchFn:
+    """The ``mapInPandas`` function over rows clustered by listing: one result row per listing.
+
+    The rows of a partition must arrive sorted by ``listing_id`` (the stage sorts each partition), so
+    that a listing's rows are together; an Arrow batch may end inside a listing, whose rows are then
+    carried over to the next batch. Each listing goes through the same function as :func:`listing_result_fn`;
+    the difference is the cost around it: ``applyInPandas`` converts every listing's rows to pandas and its
+    result back to Arrow on their own (~5 ms a listing here), this converts one batch at a time
+    (``benchmarks/bench_listing_stage.py``).
+
+    Raises:
+        ValueError: The rows are not sorted by ``listing_id`` (a listing could be split in two rows).
+    """
+    from fleetvision.scoring.completeness import typed_frame
+
+    listing_row = _listing_row_fn(taxonomy, rules, run_id, computed_at)
+    columns = [f.name for f in LISTING_RESULT_SCHEMA.fields]
+
+    def listing_results(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        carried: pd.DataFrame | None = None
+        last: list[str] = []  # the listing id before the current one, to check the order
+        for batch in batches:
+            pdf = batch if carried is None else pd.concat([carried, batch], ignore_index=True)
+            if pdf.empty:
+                continue
+            ids = pdf["listing_id"].to_numpy(dtype=object)
+            starts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist()]
+            rows = [_checked_row(listing_row, pdf.iloc[start:end], last) for start, end in pairwise(starts)]
+            carried = pdf.iloc[starts[-1]:]  # the last listing may go on in the next batch
+            if rows:
+                yield typed_frame(rows, columns)
+        if carried is not None and not carried.empty:
+            yield typed_frame([_checked_row(listing_row, carried, last)], columns)
+
+    return listing_results
+
+
+def _checked_row(listing_row: Callable[[pd.DataFrame], dict[str, Any]], rows: pd.DataFrame, last: list[str]
+                 ) -> dict[str, Any]:
+    """``listing_row(rows)`` after checking that this listing sorts after the one before (``last``, updated).
+
+    Python compares strings by code point, as Spark sorts them (by their UTF-8 bytes)."""
+    listing_id = str(rows["listing_id"].iloc[0])
+    if last and not listing_id > last[0]:
+        raise ValueError(f"listing rows are not sorted by listing_id: {listing_id!r} came after {last[0]!r}")
+    last[:] = [listing_id]
+    return listing_row(rows)
 
 
 _LISTING_TAG_COLUMNS = (
@@ -124,11 +190,11 @@ def recompute_listings(
     )
     # A left join keeps listings without photos: their single row has a null image_id (ignored by the core).
     groups = active.join(tags, "listing_id", "left")
+    # each listing's rows together in one partition, then one pandas call per Arrow batch (not per listing)
+    clustered = groups.repartition("listing_id").sortWithinPartitions("listing_id")
     results = staging.write(
         "listing_results",
-        groups.groupBy("listing_id").applyInPandas(
-            listing_result_fn(taxonomy, rules, run_id, computed_at), LISTING_RESULT_SCHEMA
-        ),
+        clustered.mapInPandas(listing_results_fn(taxonomy, rules, run_id, computed_at), LISTING_RESULT_SCHEMA),
     )
     updated = results.count()
     # one commit per table: the changed rows in, the rows of listings no longer active out. The two

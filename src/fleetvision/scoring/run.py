@@ -43,7 +43,12 @@ from fleetvision.scoring.faults import FAIL_POINTS, InjectedFailureError, fail_p
 from fleetvision.scoring.image_stages import model_versions
 from fleetvision.scoring.lease import HeldLease, acquire_lease
 from fleetvision.scoring.ledger import write_ledger
-from fleetvision.scoring.listing_stage import LISTING_RESULT_SCHEMA, listing_result_fn, recompute_listings
+from fleetvision.scoring.listing_stage import (
+    LISTING_RESULT_SCHEMA,
+    listing_result_fn,
+    listing_results_fn,
+    recompute_listings,
+)
 from fleetvision.scoring.mlflow_record import MlflowRecord, log_to_mlflow
 from fleetvision.scoring.staging import Staging
 from fleetvision.scoring.stopwatch import Stopwatch
@@ -81,6 +86,7 @@ __all__ = [
     "RunOptions",
     "RunSummary",
     "listing_result_fn",
+    "listing_results_fn",
     "model_versions",
     "new_run_id",
     "run_scoring",
