@@ -4,9 +4,11 @@
     PYTHONPATH=src:benchmarks/peers .venv/bin/python benchmarks/bench_peers.py --photos 300   # a quick look
 
 Photos: a synthetic inventory (``fleetvision.synth``: the marketplace's mix of sizes, formats, EXIF
-orientations and ~2% broken files) with at least ``--photos`` decodable photos, rendered once into
-``benchmarks/peers/.cache/<key>/`` (the key names the seed, the listing count and a digest of the
-renderer's code, so a rerun reuses the files). Every method reads them by uri.
+orientations and ~2% broken files) with at least ``--photos`` decodable photos, rendered once into the
+shared cache of rendered inventories (``benchmarks/.cache/inventories/<key>/``, the one ``make bench-cost``
+uses: :func:`fleetvision.synth.render_cache.render_cached`; keyed by the settings, the taxonomy and the
+generator's code; a killed render resumes) and linked into ``benchmarks/peers/.cache/<key>/photos`` with
+the inventory's rows. Every method reads them by uri.
 
 Model: the starter models (``models/starter``, copied once per run so a file edited meanwhile cannot
 mix models) fused on one EfficientNet-Lite0 backbone pass (``fuse_task_models``). Decoder:
@@ -50,6 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "benchmarks" / "peers"
 CACHE = PEERS / ".cache"
+PHOTO_CACHE = ROOT / "benchmarks" / ".cache" / "inventories"  # shared with bench_cost_vs_work
 PEERS_PYTHON = PEERS / ".venv" / "bin" / "python"
 MAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
 RESULTS = ROOT / "benchmarks" / "results" / "peers.json"
@@ -89,12 +92,6 @@ def overrides(work: Path, photos_dir: Path, starter: Path, workers: int, decode_
 
 
 # ------------------------------------------------------------------------------------------ photos
-def _renderer_digest() -> str:
-    from fleetvision.synth.render_cache import generator_digest
-
-    return generator_digest()[:10]
-
-
 def plan_for(n_photos: int, seed: int) -> tuple[Any, Any]:
     """The smallest inventory (listings) with at least ``n_photos`` decodable photos, and its settings."""
     from fleetvision.config import load_config
@@ -114,19 +111,22 @@ def plan_for(n_photos: int, seed: int) -> tuple[Any, Any]:
         listings += max(1, math.ceil((n_photos - good) / 12))
 
 
-def ensure_photos(n_photos: int, seed: int, workers: int) -> dict[str, Any]:
-    """Render the inventory's photos once into the cache; later calls with the same key reuse them."""
-    from fleetvision.synth.inventory import image_rows, label_rows, render_plans
+def ensure_photos(n_photos: int, seed: int, workers: int, photo_cache: Path = PHOTO_CACHE) -> dict[str, Any]:
+    """The inventory's rows and photos: rendered once into ``photo_cache``, linked into ``CACHE/<key>``."""
+    from fleetvision.synth.inventory import image_rows, label_rows
+    from fleetvision.synth.job import render_inventory
+    from fleetvision.synth.render_cache import cache_key
+    from fleetvision.taxonomy import load_taxonomy
 
-    settings, inv = plan_for(n_photos, seed)
-    key = f"s{seed}-l{settings.n_listings}-r{_renderer_digest()}"
+    settings, _ = plan_for(n_photos, seed)
+    key = cache_key(settings, load_taxonomy())
     folder = CACHE / key
     manifest = folder / "inventory.pkl"
     if manifest.is_file():
         logger.info("photos: reusing %s", folder)
         return pickle.loads(manifest.read_bytes())
     photos_dir = folder / "photos"
-    files, stats = render_plans(inv.photos, photos_dir, keep_bytes=False, workers=workers)
+    inv, files, stats = render_inventory(settings, photos_dir, workers=workers, photo_cache=photo_cache)
     data = {
         "key": key,
         "folder": str(folder),
