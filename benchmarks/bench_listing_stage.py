@@ -85,19 +85,22 @@ def listing_rows(n_listings: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fn_rules(taxonomy: Any) -> Any:
+RUN_ID, COMPUTED_AT = "bench-listing-stage", datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _taxonomy_and_rules() -> tuple[Any, Any]:
     from fleetvision.config import load_config
     from fleetvision.scoring import ScoringRules
+    from fleetvision.taxonomy import load_taxonomy
 
-    return ScoringRules.from_config(load_config(overrides=[], environ={}).scoring, taxonomy)
+    taxonomy = load_taxonomy()
+    return taxonomy, ScoringRules.from_config(load_config(overrides=[], environ={}).scoring, taxonomy)
 
 
 def _group_fn() -> Any:
     from fleetvision.scoring.listing_stage import listing_result_fn
-    from fleetvision.taxonomy import load_taxonomy
 
-    taxonomy = load_taxonomy()
-    return listing_result_fn(taxonomy, fn_rules(taxonomy), "bench-listing-stage", datetime(2026, 1, 1, tzinfo=UTC))
+    return listing_result_fn(*_taxonomy_and_rules(), RUN_ID, COMPUTED_AT)
 
 
 def pure_core(rows: pd.DataFrame) -> dict[str, Any]:
@@ -116,7 +119,6 @@ def spark_stages(rows: pd.DataFrame, master: str) -> dict[str, dict[str, Any]]:
     from fleetvision.config import load_config
     from fleetvision.scoring.listing_stage import LISTING_RESULT_SCHEMA, listing_results_fn
     from fleetvision.spark import build_spark
-    from fleetvision.taxonomy import load_taxonomy
 
     config = load_config(overrides=[f"spark.master={master}", "spark.shuffle_partitions=2",
                                     "spark.extra={spark.ui.enabled: 'false'}"], environ={})
@@ -125,9 +127,7 @@ def spark_stages(rows: pd.DataFrame, master: str) -> dict[str, dict[str, Any]]:
         frame = spark.createDataFrame(rows).cache()
         frame.count()
         fn = _group_fn()
-        taxonomy = load_taxonomy()
-        rules = fn_rules(taxonomy)
-        batches = listing_results_fn(taxonomy, rules, "bench-listing-stage", datetime(2026, 1, 1, tzinfo=UTC))
+        batches = listing_results_fn(*_taxonomy_and_rules(), RUN_ID, COMPUTED_AT)
         plans = {
             "spark_apply_in_pandas": frame.groupBy("listing_id").applyInPandas(fn, LISTING_RESULT_SCHEMA),
             "spark_map_in_pandas": frame.repartition("listing_id").sortWithinPartitions("listing_id").mapInPandas(

@@ -102,8 +102,8 @@ def _candidates(p: ListingPhotos, rules: ScoringRules) -> list[_Candidate]:
     return out
 
 
-def _pick(p: ListingPhotos, rules: ScoringRules) -> HeroPick:
-    cand = _candidates(p, rules)
+def _pick(p: ListingPhotos, cand: list[_Candidate], rules: ScoringRules) -> HeroPick:
+    """The hero among ``cand`` (:func:`_candidates` of ``p``) and why."""
     if len(p) == 0:
         return HeroPick(None, "no photos")
     if not cand:
@@ -152,12 +152,14 @@ def pick_hero(
     Raises:
         ValueError: Required columns are missing.
     """
-    return _pick(listing_photos(tags, rules) if photos is None else photos, rules)
+    p = listing_photos(tags, rules) if photos is None else photos
+    return _pick(p, _candidates(p, rules), rules)
 
 
-def _gallery(p: ListingPhotos, taxonomy: Taxonomy, rules: ScoringRules, hero_image_id: str | None) -> GalleryOrder:
+def _gallery(p: ListingPhotos, cand: list[_Candidate], taxonomy: Taxonomy, rules: ScoringRules,
+             hero_image_id: str | None) -> GalleryOrder:
+    """``cand`` (:func:`_candidates` of ``p``) in display order, and ``p``'s duplicates."""
     duplicates = [str(i) for i in p.image_id[p.ok & p.duplicate]]
-    cand = _candidates(p, rules)
     if not cand:
         return GalleryOrder([], duplicates)
     exterior_rank = {name: i for i, name in enumerate(rules.gallery_exterior_order)}
@@ -175,7 +177,7 @@ def _gallery(p: ListingPhotos, taxonomy: Taxonomy, rules: ScoringRules, hero_ima
     order = [str(c.image_id) for c in ordered]
     if rules.gallery_hero_first:
         if hero_image_id is None:
-            hero_image_id = _pick(p, rules).image_id
+            hero_image_id = _pick(p, cand, rules).image_id
         if hero_image_id is not None and hero_image_id in order:
             order.remove(hero_image_id)
             order.insert(0, hero_image_id)
@@ -205,7 +207,8 @@ def gallery_order(
     Raises:
         ValueError: Required columns are missing.
     """
-    return _gallery(listing_photos(tags, rules) if photos is None else photos, taxonomy, rules, hero_image_id)
+    p = listing_photos(tags, rules) if photos is None else photos
+    return _gallery(p, _candidates(p, rules), taxonomy, rules, hero_image_id)
 
 
 def hero_row(
@@ -227,8 +230,9 @@ def hero_row(
     """
     lid = resolve_listing_id({"listing_id": listing_id}, tags)
     p = listing_photos(tags, rules) if photos is None else photos
-    hero = _pick(p, rules)
-    gallery = _gallery(p, taxonomy, rules, hero.image_id)
+    cand = _candidates(p, rules)  # ranked once for the hero and the gallery
+    hero = _pick(p, cand, rules)
+    gallery = _gallery(p, cand, taxonomy, rules, hero.image_id)
     return {
         "listing_id": lid,
         "hero_image_id": hero.image_id,

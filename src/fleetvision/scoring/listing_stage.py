@@ -104,33 +104,31 @@ def listing_results_fn(taxonomy: Taxonomy, rules: ScoringRules, run_id: str, com
 
     def listing_results(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         carried: pd.DataFrame | None = None
-        last: list[str] = []  # the listing id before the current one, to check the order
+        previous: str | None = None
+
+        def checked_row(rows: pd.DataFrame) -> dict[str, Any]:
+            # Python compares strings by code point, as Spark sorts them (by their UTF-8 bytes)
+            nonlocal previous
+            listing_id = str(rows["listing_id"].iloc[0])
+            if previous is not None and not listing_id > previous:
+                raise ValueError(f"listing rows are not sorted by listing_id: {listing_id!r} came after {previous!r}")
+            previous = listing_id
+            return listing_row(rows)
+
         for batch in batches:
             pdf = batch if carried is None else pd.concat([carried, batch], ignore_index=True)
             if pdf.empty:
                 continue
             ids = pdf["listing_id"].to_numpy(dtype=object)
             starts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist()]
-            rows = [_checked_row(listing_row, pdf.iloc[start:end], last) for start, end in pairwise(starts)]
+            rows = [checked_row(pdf.iloc[start:end]) for start, end in pairwise(starts)]
             carried = pdf.iloc[starts[-1]:]  # the last listing may go on in the next batch
             if rows:
                 yield typed_frame(rows, columns)
         if carried is not None and not carried.empty:
-            yield typed_frame([_checked_row(listing_row, carried, last)], columns)
+            yield typed_frame([checked_row(carried)], columns)
 
     return listing_results
-
-
-def _checked_row(listing_row: Callable[[pd.DataFrame], dict[str, Any]], rows: pd.DataFrame, last: list[str]
-                 ) -> dict[str, Any]:
-    """``listing_row(rows)`` after checking that this listing sorts after the one before (``last``, updated).
-
-    Python compares strings by code point, as Spark sorts them (by their UTF-8 bytes)."""
-    listing_id = str(rows["listing_id"].iloc[0])
-    if last and not listing_id > last[0]:
-        raise ValueError(f"listing rows are not sorted by listing_id: {listing_id!r} came after {last[0]!r}")
-    last[:] = [listing_id]
-    return listing_row(rows)
 
 
 _LISTING_TAG_COLUMNS = (
