@@ -191,6 +191,7 @@ class HeldOutScorer:
             images.append(photo.array)
             self.buckets.append(row["bucket"])
             self.bodies.append(row["body_type"] or None)
+        self.images = np.stack(images)
         backbone, _ = pretrained_backbone(self.meta["variant"], (size, size, 3))
         started = time.perf_counter()
         outs = [backbone.predict(np.stack(images[i : i + 32]).astype("float32"), verbose=0)
@@ -201,10 +202,14 @@ class HeldOutScorer:
 
     def score(self, heads_dir: Path) -> dict[str, float | int]:
         from fleetvision.models.coarse_metrics import coarse_scores
-        from fleetvision.models.pretrained import BACKBONE_FILE, HEAD_FILE, HEAD_INPUTS
+        from fleetvision.models.pretrained import BACKBONE_FILE, HEAD_FILE, HEAD_INPUTS, MODEL_FILE
 
         probs: dict[str, np.ndarray] = {}
         for task, output in (("angle", "angle"), ("body", "body")):
+            if not (heads_dir / task / HEAD_FILE).is_file():  # a whole model (a fine-tuned backbone)
+                model = self.keras.saving.load_model(heads_dir / task / MODEL_FILE, compile=False)
+                probs[task] = np.asarray(model.predict(self.images, verbose=0, batch_size=32)[output])
+                continue
             meta = json.loads((heads_dir / task / BACKBONE_FILE).read_text())
             if meta["weights_digest"] != self.meta["weights_digest"] or meta["input_size"] != self.meta["input_size"]:
                 raise ValueError(f"{heads_dir / task}: trained on another backbone or size than the starter")

@@ -93,3 +93,60 @@ def test_train_rejects_unknown_task_and_empty_table(spark, config, tmp_path: Pat
     mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
     mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
     assert train_job.main(spark, cfg, argparse.Namespace(**{**vars(args), "task": "angle"})) == 2
+
+
+def test_fine_tuned_backbone_is_saved_whole_and_a_head_retrained_on_it_still_fuses(
+    spark, config, tiny_table, tmp_path: Path
+) -> None:
+    """``models.finetune_blocks``: the run fine-tunes the backbone's last block after the heads, saves whole
+    task models (the backbone is no longer the package's), and they fuse; a head retrained alone
+    ``--init-from`` them keeps that backbone, is saved whole too, and fuses with the others."""
+    import mlflow
+
+    from fleetvision.models import train_job
+    from fleetvision.models.efficientnet_lite import pretrained_backbone
+    from fleetvision.models.pretrained import (
+        fuse_task_models,
+        load_saved_task_model,
+        nested_backbone,
+        weights_fingerprint,
+    )
+    from fleetvision.models.resolve import mlflow_client
+
+    cfg = config.model_copy(
+        update={
+            "models": config.models.model_copy(update={"input_size": 32, "finetune_blocks": 1}),
+            "mlflow": config.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}),
+        }
+    )
+    mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
+    mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
+    out = tmp_path / "tuned"
+    args = argparse.Namespace(
+        task="all", quick=True, epochs=None, register=False, out=out, no_eval=True, conf=None, overrides=[]
+    )
+    assert train_job.main(spark, cfg, args) == 0
+    tasks = ("angle", "banner", "plate", "body")
+    for task in tasks:
+        assert (out / task / "model.keras").is_file() and not (out / task / "head.keras").exists()
+    models = {t: load_saved_task_model(out / t, t) for t in tasks}
+    tuned = weights_fingerprint(nested_backbone(models["angle"]))
+    packaged, _ = pretrained_backbone("efficientnet_lite0", (32, 32, 3))
+    assert tuned != weights_fingerprint(packaged)
+    assert [group for group, _ in fuse_task_models(models)] == [tasks]
+    run_id = json.loads((out / "angle" / "metrics.json").read_text())["mlflow_run_id"]
+    run = mlflow_client(cfg).get_run(run_id)
+    assert run.data.params["finetune_blocks"] == "1"
+    assert [m.step for m in mlflow_client(cfg).get_metric_history(run_id, "finetune.loss")] == [1]
+
+    # the body head alone, on the fine-tuned backbone kept frozen
+    frozen = cfg.model_copy(update={"models": cfg.models.model_copy(update={"finetune_blocks": 0})})
+    again = tmp_path / "body-again"
+    args = argparse.Namespace(**{**vars(args), "task": "body", "out": again, "overrides": []})
+    args.init_from = str(out)
+    assert train_job.main(spark, frozen, args) == 0
+    body = load_saved_task_model(again / "body", "body")
+    assert (again / "body" / "model.keras").is_file() and not (again / "body" / "head.keras").exists()
+    assert weights_fingerprint(nested_backbone(body)) == tuned
+    mixed = {**models, "body": body}
+    assert [group for group, _ in fuse_task_models(mixed)] == [tasks]

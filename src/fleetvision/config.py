@@ -285,6 +285,12 @@ class ModelsConfig(_Section):
     body_zoom: float = Field(0.88, ge=0.5, lt=1)
     # pretrained backbones: augmented passes over the training rows whose backbone features are cached
     feature_passes: int = Field(1, ge=1, le=8)
+    # pretrained backbones: after the heads, fine-tune the backbone's last N MBConv blocks and its head conv
+    # on the cached map that enters them (0 = a frozen backbone; Lite0 has 16 blocks, its last stage 1, the
+    # last two stages 5). Batch norm stays frozen. Costs per row and accuracy: docs/models.md, Fine-tuning.
+    finetune_blocks: int = Field(0, ge=0, le=32)
+    finetune_epochs: int = Field(10, ge=1)  # passes over the rows with the blocks unfrozen, after models.epochs
+    finetune_learning_rate: float = Field(2e-4, gt=0)  # peak rate of that phase (warm-up, cosine decay)
     eval_dataset: str | None = None  # dataset-name prefix of the frozen eval set; None = training_dataset
     eval_split: str = "eval"
     max_train_rows: int | None = Field(None, ge=1)  # cap on training rows (None = all)

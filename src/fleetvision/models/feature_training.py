@@ -11,6 +11,10 @@ so running it in every epoch wastes most of the training time on a CPU. Instead:
 3. :func:`feature_dataset` feeds them to the heads model (shuffled each epoch) for
    :func:`fleetvision.models.fit.fit`.
 
+Fine-tuning the backbone's last blocks (``models.finetune_blocks``) caches one more map, the one that
+enters those blocks (:data:`~fleetvision.models.pretrained.TOP_INPUT`): the blocks then run forwards and
+backwards on it each epoch, and everything below them still runs once per row.
+
 Operating limits: the cache holds ``rows x passes x`` the maps' size in float16: at S=224 with
 EfficientNet-Lite0 (stride 8, 16 and 32 maps: 28x28x40, 14x14x112, 7x7x1280) that is 232 KB per row,
 3.2 GB for 14,000 rows; it is memory-mapped, so RAM holds only the batches in flight.
@@ -32,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fleetvision.models.pretrained import FEATURE_MAPS
+from fleetvision.models.pretrained import FEATURE_MAPS, TOP_INPUT, feature_extractor
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +62,7 @@ class FeatureSet:
 
 
 def extract_features(
-    backbone: keras.Model, dataset: tf.data.Dataset, maps: Sequence[str], *, passes: int = 1
+    backbone: keras.Model, dataset: tf.data.Dataset, maps: Sequence[str], *, passes: int = 1, top_blocks: int = 0
 ) -> FeatureSet:
     """Run the backbone over ``dataset`` ``passes`` times and keep ``maps`` with the targets.
 
@@ -66,21 +70,24 @@ def extract_features(
         backbone: Float RGB 0-255 -> the feature maps in :data:`FEATURE_MAPS` order.
         dataset: Batched (uint8 images, targets dict, weights dict), finite; augmented datasets give
             other photos on each pass.
-        maps: Which maps to keep.
+        maps: Which maps to keep: names of :data:`FEATURE_MAPS`, or :data:`TOP_INPUT` (the map that
+            enters the backbone's last ``top_blocks`` blocks, for fine-tuning them).
         passes: Passes over ``dataset``.
+        top_blocks: See ``maps``.
 
     Raises:
         ValueError: An unknown map name, or ``passes`` < 1, or the dataset is empty.
     """
-    unknown = [m for m in maps if m not in FEATURE_MAPS]
+    unknown = [m for m in maps if m not in FEATURE_MAPS and m != TOP_INPUT]
     if unknown or passes < 1:
         raise ValueError(f"extract_features: unknown maps {unknown} or passes {passes} < 1")
-    index = [FEATURE_MAPS.index(m) for m in maps]
+    extractor = feature_extractor(backbone, maps, top_blocks)
 
     @tf.function(reduce_retracing=True)
     def forward(images: tf.Tensor) -> list[tf.Tensor]:
-        out = backbone(tf.cast(images, tf.float32), training=False)
-        return [tf.cast(out[i], tf.float16) for i in index]
+        out = extractor(tf.cast(images, tf.float32), training=False)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        return [tf.cast(o, tf.float16) for o in out]
 
     parts: dict[str, list[np.ndarray]] = {m: [] for m in maps}
     targets: dict[str, list[np.ndarray]] = {}
@@ -151,6 +158,7 @@ def cached_features(
     maps: Sequence[str],
     *,
     passes: int = 1,
+    top_blocks: int = 0,
 ) -> FeatureSet:
     """:func:`load_features` from ``folder`` if it is there, else :func:`extract_features` and save.
 
@@ -161,7 +169,7 @@ def cached_features(
         if found is not None and all(m in found.features for m in maps):
             logger.info("backbone features of %d rows from the cache %s", len(found), folder)
             return found
-    features = extract_features(backbone, dataset, maps, passes=passes)
+    features = extract_features(backbone, dataset, maps, passes=passes, top_blocks=top_blocks)
     if folder is not None:
         try:
             save_features(features, folder)
@@ -171,31 +179,44 @@ def cached_features(
     return features
 
 
-def _batches(features: FeatureSet, batch_size: int, order: np.ndarray) -> Iterator[tuple[dict, dict, dict]]:
+def _batches(
+    features: FeatureSet, maps: Sequence[str], batch_size: int, order: np.ndarray
+) -> Iterator[tuple[dict, dict, dict]]:
     for start in range(0, len(order), batch_size):
         idx = np.sort(order[start : start + batch_size])  # sorted: memory-mapped reads stay sequential
         yield (
-            {k: np.asarray(v[idx], dtype=np.float32) for k, v in features.features.items()},
+            {k: np.asarray(features.features[k][idx], dtype=np.float32) for k in maps},
             {k: np.asarray(v[idx]) for k, v in features.targets.items()},
             {k: np.asarray(v[idx]) for k, v in features.weights.items()},
         )
 
 
 def feature_dataset(
-    features: FeatureSet, batch_size: int, *, shuffle: bool, seed: int = 0
+    features: FeatureSet, batch_size: int, *, shuffle: bool, seed: int = 0, maps: Sequence[str] | None = None
 ) -> tf.data.Dataset:
-    """Batched (features dict, targets, weights) for the heads model; reshuffled on each pass if asked."""
+    """Batched (features dict, targets, weights) for the heads model; reshuffled on each pass if asked.
+
+    ``maps``: the feature maps fed (default: all that ``features`` holds).
+
+    Raises:
+        KeyError: A map of ``maps`` is not in ``features``.
+    """
     rng = np.random.default_rng(seed)
     n = len(features)
+    maps = list(features.features) if maps is None else list(maps)
+    missing = [m for m in maps if m not in features.features]
+    if missing:
+        raise KeyError(f"feature_dataset: no cached map {missing} (cached: {sorted(features.features)})")
 
     def generate() -> Iterator[tuple[dict, dict, dict]]:
         order = rng.permutation(n) if shuffle else np.arange(n)
-        yield from _batches(features, batch_size, order)
+        yield from _batches(features, maps, batch_size, order)
 
     def spec(arrays: Mapping[str, np.ndarray], dtype: tf.DType | None = None) -> dict[str, tf.TensorSpec]:
         return {k: tf.TensorSpec((None, *v.shape[1:]), dtype or tf.as_dtype(v.dtype)) for k, v in arrays.items()}
 
-    signature = (spec(features.features, tf.float32), spec(features.targets), spec(features.weights))
+    signature = (spec({m: features.features[m] for m in maps}, tf.float32), spec(features.targets),
+                 spec(features.weights))
     steps = -(-n // batch_size)
     return (
         tf.data.Dataset.from_generator(generate, output_signature=signature)

@@ -135,6 +135,7 @@ def fit(
     *,
     validation: tf.data.Dataset | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    metrics_prefix: str = "train.",
 ) -> dict[str, list[float]]:
     """Compile ``model`` for ``spec`` and train it.
 
@@ -145,6 +146,7 @@ def fit(
         steps_per_epoch: Batches per epoch (for the learning-rate schedule).
         validation: Optional batched validation data.
         callbacks: Extra Keras callbacks (an :class:`EpochMetricsLogger` is always added).
+        metrics_prefix: Prefix of the per-epoch MLflow metrics (a second phase logs under its own).
 
     Returns:
         The Keras history (metric name -> one value per epoch).
@@ -154,7 +156,7 @@ def fit(
         train,
         epochs=spec.epochs,
         validation_data=validation,
-        callbacks=[EpochMetricsLogger(), *callbacks],
+        callbacks=[EpochMetricsLogger(metrics_prefix), *callbacks],
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=0,
     )

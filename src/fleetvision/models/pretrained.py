@@ -14,7 +14,11 @@ Each head is a model of its own that takes only the feature maps it reads (:data
   and builds one model per group: one backbone pass per photo for all of their heads. Models on other
   backbones (the older MobileNetV3 models, whose heads are flat layers) run unfused, with a log line;
 * the starter models ship as heads only (:func:`save_head`), a few hundred KB each; the backbone is
-  rebuilt from the installed weights package when they are registered (:func:`load_starter_task_model`).
+  rebuilt from the installed weights package when they are registered (:func:`load_starter_task_model`);
+* the backbone's last MBConv blocks and its head conv can be fine-tuned after the heads
+  (``models.finetune_blocks``): :func:`backbone_top` is that part as a model of its own, sharing the
+  backbone's layers, trained on the cached map that enters it (:data:`TOP_INPUT`). Its batch-norm
+  layers stay frozen. The task models of one run then share the fine-tuned backbone and still fuse.
 
 Heads use the same layers as :mod:`fleetvision.models.architecture` (split-pooled angle, avg+max pooled
 banner, soft-argmax plate box, body branch), with the plate box on the stride-8 grid.
@@ -48,6 +52,8 @@ HEAD_INPUTS: dict[str, tuple[str, ...]] = {
     "body": ("stride16", "stride32"),
 }
 """The feature maps each task's head reads."""
+TOP_INPUT = "top_input"
+"""The cached map that enters :func:`backbone_top` (fine-tuning the backbone's last blocks)."""
 HEAD_FILE = "head.keras"
 MODEL_FILE = "model.keras"
 BACKBONE_FILE = "backbone.json"
@@ -105,26 +111,105 @@ class PretrainedModel:
         backbone: The frozen feature extractor (``backbone``).
         heads: Task -> head model.
         backbone_id: ``<variant>:<digest of the weights file>``.
+        packaged_fingerprint: :func:`weights_fingerprint` of the backbone as the package gives it.
     """
 
     model: keras.Model
     backbone: keras.Model
     heads: dict[str, keras.Model]
     backbone_id: str
+    packaged_fingerprint: str = ""
 
-    def heads_model(self) -> keras.Model:
-        """The heads alone: the cached feature maps in (a dict by map name), every head's outputs out."""
-        inputs = {
-            n: keras.Input(shape=_map_shape(self.backbone, n), name=n) for n in feature_maps_for(tuple(self.heads))
-        }
+    def backbone_as_packaged(self) -> bool:
+        """True while the backbone holds the package's weights (not fine-tuned, nor copied from a model
+        that was): only then can a head be saved without its backbone."""
+        return weights_fingerprint(self.backbone) == self.packaged_fingerprint
+
+    def heads_model(self, top: keras.Model | None = None) -> keras.Model:
+        """The heads alone: the cached feature maps in (a dict by map name), every head's outputs out.
+
+        With ``top`` (:func:`backbone_top`), the stride-32 map is computed by it from the cached
+        :data:`TOP_INPUT` instead of read from the cache, so training this model trains ``top`` too.
+        """
+        names = [n for n in feature_maps_for(tuple(self.heads)) if top is None or n != "stride32"]
+        inputs = {n: keras.Input(shape=_map_shape(self.backbone, n), name=n) for n in names}
+        maps: dict[str, keras.KerasTensor] = dict(inputs)
+        if top is not None:
+            inputs[TOP_INPUT] = keras.Input(shape=tuple(int(d) for d in top.inputs[0].shape[1:]), name=TOP_INPUT)
+            maps["stride32"] = top(inputs[TOP_INPUT])
         outputs: dict[str, keras.KerasTensor] = {}
         for task, head in self.heads.items():
-            outputs.update(head([inputs[n] for n in HEAD_INPUTS[task]]))
+            outputs.update(head([maps[n] for n in HEAD_INPUTS[task]]))
         return keras.Model(inputs, outputs, name="heads")
 
 
 def _map_shape(backbone: keras.Model, name: str) -> tuple[int, ...]:
     return tuple(int(d) for d in backbone.outputs[FEATURE_MAPS.index(name)].shape[1:])
+
+
+def backbone_blocks(backbone: keras.Model) -> list[str]:
+    """The backbone's MBConv block names (``block0`` ...), input to output."""
+    blocks: list[str] = []
+    for layer in backbone.layers:
+        block = layer.name.split("_", 1)[0]
+        if block.startswith("block") and block[5:].isdigit() and block not in blocks:
+            blocks.append(block)
+    return blocks
+
+
+def top_input_tensor(backbone: keras.Model, blocks: int) -> keras.KerasTensor:
+    """The map that enters the backbone's last ``blocks`` MBConv blocks (the output of the block before).
+
+    Raises:
+        ValueError: ``blocks`` is not between 1 and the backbone's number of blocks.
+    """
+    names = backbone_blocks(backbone)
+    if not 1 <= blocks <= len(names):
+        raise ValueError(f"finetune_blocks={blocks}: the backbone has {len(names)} MBConv blocks (1-{len(names)})")
+    first = names[-blocks] + "_"
+    return next(layer for layer in backbone.layers if layer.name.startswith(first)).input
+
+
+def backbone_top(backbone: keras.Model, blocks: int) -> keras.Model:
+    """The backbone's last ``blocks`` MBConv blocks and its head conv, as a model of their own.
+
+    :data:`TOP_INPUT` in, the stride-32 map out. The layers are the backbone's own (not copies), so
+    training this model changes the backbone. Every layer but batch norm is made trainable: their
+    statistics and scales stay the pretrained ones, as is usual when fine-tuning on a few hundred photos.
+    Call :func:`freeze` on it after training.
+
+    Raises:
+        ValueError: ``blocks`` out of range (see :func:`top_input_tensor`).
+    """
+    top = keras.Model(top_input_tensor(backbone, blocks), backbone.outputs[FEATURE_MAPS.index("stride32")],
+                      name="backbone_top")
+    for layer in top.layers:
+        layer.trainable = bool(layer.weights) and not isinstance(layer, keras.layers.BatchNormalization)
+    return top
+
+
+def freeze(model: keras.Model) -> None:
+    """Every layer of ``model`` not trainable (after fine-tuning a :func:`backbone_top`)."""
+    model.trainable = False
+    for layer in model.layers:
+        layer.trainable = False
+
+
+def feature_extractor(backbone: keras.Model, maps: Sequence[str], top_blocks: int = 0) -> keras.Model:
+    """Float RGB 0-255 in; ``maps`` out, in that order: names of :data:`FEATURE_MAPS`, or :data:`TOP_INPUT`
+    (the map that enters the backbone's last ``top_blocks`` blocks).
+
+    Raises:
+        ValueError: An unknown map name, or :data:`TOP_INPUT` without ``top_blocks``.
+    """
+    unknown = [m for m in maps if m not in FEATURE_MAPS and m != TOP_INPUT]
+    if unknown or (TOP_INPUT in maps and top_blocks < 1):
+        raise ValueError(f"feature_extractor: unknown maps {unknown} or {TOP_INPUT} with top_blocks={top_blocks}")
+    if list(maps) == list(FEATURE_MAPS):
+        return backbone
+    tensors = [top_input_tensor(backbone, top_blocks) if m == TOP_INPUT else backbone.outputs[FEATURE_MAPS.index(m)]
+               for m in maps]
+    return keras.Model(backbone.inputs[0], tensors, name="feature_extractor")
 
 
 def build_pretrained_model(spec: TrainSpec, n_classes: int, n_body_types: int) -> PretrainedModel:
@@ -144,7 +229,7 @@ def build_pretrained_model(spec: TrainSpec, n_classes: int, n_body_types: int) -
     heads = {t: build_head(spec, t, shapes, n_classes, n_body_types) for t in spec.tasks}
     image = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
     model = keras.Model(image, _attach(image, backbone, heads), name="fleetvision_" + "_".join(spec.tasks))
-    return PretrainedModel(model, backbone, heads, backbone_id)
+    return PretrainedModel(model, backbone, heads, backbone_id, weights_fingerprint(backbone))
 
 
 def compose_task_model(backbone: keras.Model, head: keras.Model, task: str) -> keras.Model:

@@ -91,6 +91,10 @@ class TrainSpec:
         body_zoom: The centre crop's side as a share of the photo's (``body_views`` = 4).
         feature_passes: Pretrained backbones: augmented passes over the training rows whose features
             are cached (each pass is another random flip/crop/jitter of every row).
+        finetune_blocks: Pretrained backbones: after the heads, train the backbone's last N MBConv
+            blocks and its head conv with the heads (0: the backbone stays frozen).
+        finetune_epochs: Epochs of that second phase.
+        finetune_learning_rate: Peak learning rate of that second phase.
     """
 
     tasks: tuple[str, ...]
@@ -119,6 +123,9 @@ class TrainSpec:
     body_views: int = 4
     body_zoom: float = 0.88
     feature_passes: int = 1
+    finetune_blocks: int = 0
+    finetune_epochs: int = 10
+    finetune_learning_rate: float = 2e-4
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -155,8 +162,21 @@ class TrainSpec:
             )
         if self.feature_passes < 1:
             raise ValueError(f"TrainSpec.feature_passes must be >= 1, got {self.feature_passes}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"TrainSpec.learning_rate must be > 0, got {self.learning_rate}")
+        if self.learning_rate <= 0 or self.finetune_learning_rate <= 0:
+            raise ValueError(
+                f"TrainSpec.learning_rate and finetune_learning_rate must be > 0, got {self.learning_rate} "
+                f"and {self.finetune_learning_rate}"
+            )
+        if self.finetune_blocks < 0 or self.finetune_epochs < 1:
+            raise ValueError(
+                f"TrainSpec.finetune_blocks must be >= 0 and finetune_epochs >= 1, got {self.finetune_blocks} "
+                f"and {self.finetune_epochs}"
+            )
+        if self.finetune_blocks and self.backbone not in PRETRAINED_BACKBONES:
+            raise ValueError(
+                f"TrainSpec.finetune_blocks={self.finetune_blocks}: only a pretrained backbone "
+                f"({', '.join(PRETRAINED_BACKBONES)}) is frozen; {self.backbone} trains end to end already"
+            )
         for prefix, weight in self.extra_datasets.items():
             if not prefix or not weight > 0 or prefix.startswith(self.training_dataset):
                 raise ValueError(
@@ -220,6 +240,9 @@ class TrainSpec:
             "body_views": m.body_views,
             "body_zoom": m.body_zoom,
             "feature_passes": m.feature_passes,
+            "finetune_blocks": m.finetune_blocks,
+            "finetune_epochs": m.finetune_epochs,
+            "finetune_learning_rate": m.finetune_learning_rate,
         }
         if quick:
             values["backbone_alpha"] = min(m.backbone_alpha, QUICK_ALPHA)
@@ -227,6 +250,7 @@ class TrainSpec:
             values["extra_max_rows"] = min(m.extra_max_rows or QUICK_MAX_ROWS, QUICK_MAX_ROWS)
             values["batch_size"] = min(m.batch_size, QUICK_BATCH)
             values["epochs"] = epochs if epochs is not None else 1
+            values["finetune_epochs"] = 1
             values["shuffle_buffer"] = min(m.shuffle_buffer, 256)
         unknown = sorted(set(overrides) - set(cls.__dataclass_fields__))
         if unknown:

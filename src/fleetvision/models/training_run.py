@@ -15,7 +15,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,19 @@ from fleetvision.models.fit import fit
 from fleetvision.models.frozen_eval import decode_eval_set, evaluate_predictors
 from fleetvision.models.pipeline import AUGMENTATION, training_dataset
 from fleetvision.models.pretrained import (
+    BACKBONE_FILE,
+    HEAD_FILE,
+    TOP_INPUT,
     PretrainedModel,
+    backbone_top,
     build_pretrained_model,
     compose_task_model,
     feature_maps_for,
+    freeze,
     fuse_task_models,
     is_pretrained,
     save_head,
+    weights_fingerprint,
 )
 from fleetvision.models.registration import log_task_model
 from fleetvision.models.serving import predict_fn_for
@@ -280,10 +286,13 @@ def train_models(
         result.total_seconds = time.perf_counter() - started
         mlflow.log_metric("total_seconds", result.total_seconds)
         if out_dir is not None:
+            heads_only = pretrained is not None and pretrained.backbone_as_packaged()
             for task, task_keras in models.items():
-                if pretrained is not None:  # the head only: the backbone comes from its weights package
+                if pretrained is not None and heads_only:  # the head only: the backbone is the package's
                     path = save_head(task_keras, task, out_dir / task, pretrained.backbone_id)
-                else:
+                else:  # the whole model: an end-to-end or fine-tuned backbone is not the package's
+                    for stale in (HEAD_FILE, BACKBONE_FILE):  # a head saved here before would be read first
+                        (out_dir / task / stale).unlink(missing_ok=True)
                     path = save_task_model(task_keras, out_dir / task / STARTER_FILE)
                 result.saved[task] = str(path)
                 _write_model_card(out_dir / task / "metrics.json", task, spec, result, eval_set, command)
@@ -326,9 +335,19 @@ def _fit_heads_on_features(
     from pyspark.sql import functions as F
 
     maps = feature_maps_for(spec.tasks)
+    if spec.finetune_blocks and "stride32" not in maps:
+        logger.warning("models.finetune_blocks=%d ignored: the heads of %s read no map those blocks make "
+                       "(the plate head reads stride 8 and 16); the backbone stays frozen", spec.finetune_blocks,
+                       "+".join(spec.tasks))
+        spec = replace(spec, finetune_blocks=0)
+    if spec.finetune_blocks:
+        maps = (*maps, TOP_INPUT)
     count, digest = train_frame.agg(F.count(F.lit(1)), F.expr("bit_xor(xxhash64(*))")).first()
     key = cache_key(
         backbone=pretrained.backbone_id,
+        # the weights as they are: --init-from a fine-tuned model changes them
+        weights=weights_fingerprint(pretrained.backbone),
+        top_blocks=spec.finetune_blocks,
         size=spec.input_size,
         seed=spec.seed,
         flip_mode=spec.flip_mode,
@@ -339,14 +358,34 @@ def _fit_heads_on_features(
         outputs=spec.outputs,
     )
     root = config.paths.resolve("artifacts") / "feature_cache"
-    train = cached_features(root / f"train-{key}", pretrained.backbone, dataset, maps, passes=spec.feature_passes)
-    val_data = None
+    train = cached_features(root / f"train-{key}", pretrained.backbone, dataset, maps, passes=spec.feature_passes,
+                            top_blocks=spec.finetune_blocks)
+    val = None
     if validation is not None:
-        val = cached_features(root / f"val-{key}", pretrained.backbone, validation, maps)
-        val_data = feature_dataset(val, spec.batch_size, shuffle=False)
-    heads = pretrained.heads_model()
+        val = cached_features(root / f"val-{key}", pretrained.backbone, validation, maps,
+                              top_blocks=spec.finetune_blocks)
     steps = -(-len(train) // spec.batch_size)
+
+    def phase(model: Any, phase_spec: TrainSpec, prefix: str) -> dict[str, list[float]]:
+        names = [i.name for i in model.inputs]
+        train_data = feature_dataset(train, spec.batch_size, shuffle=True, seed=spec.seed, maps=names)
+        val_data = None if val is None else feature_dataset(val, spec.batch_size, shuffle=False, maps=names)
+        return fit(model, phase_spec, train_data, steps, validation=val_data, metrics_prefix=prefix)
+
     logger.info("training heads %s on %d cached feature rows, %d steps an epoch", "+".join(spec.tasks), len(train),
                 steps)
-    train_data = feature_dataset(train, spec.batch_size, shuffle=True, seed=spec.seed)
-    return fit(heads, spec, train_data, steps, validation=val_data)
+    history = phase(pretrained.heads_model(), spec, "train.")
+    if spec.finetune_blocks:
+        top = backbone_top(pretrained.backbone, spec.finetune_blocks)
+        logger.info("fine-tuning the backbone's last %d blocks (%d weights) with the heads: %d epochs at %g",
+                    spec.finetune_blocks, top.count_params(), spec.finetune_epochs, spec.finetune_learning_rate)
+        try:
+            tuned = phase(
+                pretrained.heads_model(top),
+                replace(spec, epochs=spec.finetune_epochs, learning_rate=spec.finetune_learning_rate),
+                "finetune.",
+            )
+        finally:
+            freeze(top)
+        history.update({f"finetune_{k}": v for k, v in tuned.items()})
+    return history
