@@ -37,21 +37,27 @@ def tiny_table(spark, database) -> None:
     write_training_rows(spark, database, rows)
 
 
-def test_train_all_quick_registers_four_models(spark, config, tiny_table, tmp_path: Path) -> None:
+def _own_mlflow(config, tmp_path: Path, **models: object):
+    """``config`` at input size 32 (and ``models``) with an MLflow store of the test's own, made current."""
     import mlflow
-
-    from fleetvision.models import train_job
-    from fleetvision.models.resolve import mlflow_client
-    from fleetvision.models.serving import clear_model_cache
 
     cfg = config.model_copy(
         update={
-            "models": config.models.model_copy(update={"input_size": 32}),
+            "models": config.models.model_copy(update={"input_size": 32, **models}),
             "mlflow": config.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}),
         }
     )
     mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
     mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
+    return cfg
+
+
+def test_train_all_quick_registers_four_models(spark, config, tiny_table, tmp_path: Path) -> None:
+    from fleetvision.models import train_job
+    from fleetvision.models.resolve import mlflow_client
+    from fleetvision.models.serving import clear_model_cache
+
+    cfg = _own_mlflow(config, tmp_path)
     out = tmp_path / "starter"
     args = argparse.Namespace(
         task="all", quick=True, epochs=None, register=True, out=out, no_eval=False, conf=None, overrides=[]
@@ -101,8 +107,6 @@ def test_fine_tuned_backbone_is_saved_whole_and_a_head_retrained_on_it_still_fus
     """``models.finetune_blocks``: the run fine-tunes the backbone's last block after the heads, saves whole
     task models (the backbone is no longer the package's), and they fuse; a head retrained alone
     ``--init-from`` them keeps that backbone, is saved whole too, and fuses with the others."""
-    import mlflow
-
     from fleetvision.models import train_job
     from fleetvision.models.efficientnet_lite import pretrained_backbone
     from fleetvision.models.pretrained import (
@@ -113,14 +117,7 @@ def test_fine_tuned_backbone_is_saved_whole_and_a_head_retrained_on_it_still_fus
     )
     from fleetvision.models.resolve import mlflow_client
 
-    cfg = config.model_copy(
-        update={
-            "models": config.models.model_copy(update={"input_size": 32, "finetune_blocks": 1}),
-            "mlflow": config.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}),
-        }
-    )
-    mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
-    mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
+    cfg = _own_mlflow(config, tmp_path, finetune_blocks=1)
     out = tmp_path / "tuned"
     args = argparse.Namespace(
         task="all", quick=True, epochs=None, register=False, out=out, no_eval=True, conf=None, overrides=[]
