@@ -189,10 +189,9 @@ def backbone_top(backbone: keras.Model, blocks: int) -> keras.Model:
 
 
 def freeze(model: keras.Model) -> None:
-    """Every layer of ``model`` not trainable (after fine-tuning a :func:`backbone_top`)."""
+    """Every layer of ``model`` not trainable (after fine-tuning a :func:`backbone_top`; Keras sets its
+    sublayers too)."""
     model.trainable = False
-    for layer in model.layers:
-        layer.trainable = False
 
 
 def feature_extractor(backbone: keras.Model, maps: Sequence[str], top_blocks: int = 0) -> keras.Model:
