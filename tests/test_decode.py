@@ -493,9 +493,11 @@ def test_sharpness_is_comparable_across_input_sizes() -> None:
 
 
 def test_sharpness_matches_a_per_image_reference_on_non_square_strided_batches() -> None:
-    # the batched GEMMs must resample rows by H and columns by W, image by image
+    # the batched GEMMs must resample rows by H and columns by W, image by image; 19 photos cross two
+    # chunk boundaries (quality.QUALITY_CHUNK) and end on a partial chunk
     rng = np.random.default_rng(3)
-    wide = rng.integers(0, 256, (5, 48, 80, 3), dtype=np.uint8)
+    assert 2 * quality.QUALITY_CHUNK < 19 < 3 * quality.QUALITY_CHUNK
+    wide = rng.integers(0, 256, (19, 48, 80, 3), dtype=np.uint8)
     strided = np.asfortranarray(wide)[:, ::-1]  # not C-contiguous
     for batch in (wide, strided):
         reference = []
@@ -509,7 +511,9 @@ def test_sharpness_matches_a_per_image_reference_on_non_square_strided_batches()
         np.testing.assert_allclose(quality.sharpness(batch), reference, rtol=1e-4)
         s, b = quality.measure_quality(batch)
         np.testing.assert_allclose(s, reference, rtol=1e-4)
-        np.testing.assert_allclose(b, quality.brightness(batch))
+        brightness = [(image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).mean() / 255.0 for image in batch]
+        np.testing.assert_allclose(b, brightness, rtol=1e-5)
+        np.testing.assert_array_equal(b, quality.brightness(batch))
 
 
 def test_brightness_and_combined_quality() -> None:

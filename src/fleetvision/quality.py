@@ -6,6 +6,9 @@ area-resampling every image to ``ANALYSIS_SIZE`` x ``ANALYSIS_SIZE``: the Laplac
 as an image is downscaled, so measuring at one fixed resolution makes values from different input
 sizes comparable (inputs of 128 and 224 pixels agree within about 10%). On photo-like images an in-focus
 photo measures about 0.004-0.02, one blurred by a few pixels about 0.001, a flat one 0.
+
+A batch is measured :data:`QUALITY_CHUNK` photos at a time, so the float temporaries stay a few MB
+whatever the batch size (see there).
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from typing import Protocol
 import numpy as np
 
 ANALYSIS_SIZE = 64
+QUALITY_CHUNK = 8
+"""Photos measured at once. A 256-photo batch at S = 224 measured in one go makes ~150 MB of float32
+temporaries (the RGB copy, then luma); fresh pages for them cost up to 1.2 ms a photo inside the scoring
+UDF, 4-5x the arithmetic. In chunks of 8 the temporaries are ~5 MB and reused: ~0.2-0.3 ms a photo."""
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 _LUMA_01 = _LUMA / np.float32(255.0)
 
@@ -68,7 +75,7 @@ def sharpness(batch: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: ``batch`` is not ``[N, H, W, 3]``.
     """
-    return _sharpness_of_luma(luma(batch))
+    return measure_quality(batch)[0]
 
 
 def _sharpness_of_luma(y: np.ndarray) -> np.ndarray:
@@ -93,7 +100,7 @@ def brightness(batch: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: ``batch`` is not ``[N, H, W, 3]``.
     """
-    return _brightness_of_luma(luma(batch))
+    return measure_quality(batch)[1]
 
 
 def _brightness_of_luma(y: np.ndarray) -> np.ndarray:
@@ -103,9 +110,20 @@ def _brightness_of_luma(y: np.ndarray) -> np.ndarray:
 
 
 def measure_quality(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(sharpness, brightness)`` for a batch, computing luma once."""
-    y = luma(batch)
-    return _sharpness_of_luma(y), _brightness_of_luma(y)
+    """``(sharpness, brightness)``, float32 ``[N]`` each; luma computed once, :data:`QUALITY_CHUNK` photos at a time.
+
+    Raises:
+        ValueError: ``batch`` is not ``[N, H, W, 3]``.
+    """
+    _check_batch(batch)
+    n = batch.shape[0]
+    sharp = np.zeros(n, dtype=np.float32)
+    bright = np.zeros(n, dtype=np.float32)
+    for start in range(0, n, QUALITY_CHUNK):
+        y = luma(batch[start : start + QUALITY_CHUNK])
+        sharp[start : start + len(y)] = _sharpness_of_luma(y)
+        bright[start : start + len(y)] = _brightness_of_luma(y)
+    return sharp, bright
 
 
 def image_quality(
