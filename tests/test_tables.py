@@ -157,3 +157,17 @@ def test_the_merge_variants_insert_new_update_changed_apply_actions_and_upsert_a
     assert {f"fleetvision run_id=r{i}" for i in (1, 2, 4, 5, 6)} <= merged <= {
         f"fleetvision run_id=r{i}" for i in range(1, 7)
     }
+
+
+def test_write_scratch_writes_the_parquet_codec_asked_for(spark, tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    df = spark.createDataFrame([(i, bytes([i % 256]) * 1000) for i in range(50)], "id int, data binary")
+    codecs = {}
+    for codec in (None, "uncompressed"):
+        path = tmp_path / f"scratch_{codec}"
+        reader = tables.write_scratch(spark, df, str(path), compression=codec)
+        assert sorted(r["id"] for r in reader.select("id").collect()) == list(range(50))
+        files = sorted(path.glob("*.parquet"))
+        codecs[codec] = {pq.ParquetFile(f).metadata.row_group(0).column(1).compression for f in files}
+    assert codecs == {None: {"SNAPPY"}, "uncompressed": {"UNCOMPRESSED"}}  # the staged photo bytes: uncompressed

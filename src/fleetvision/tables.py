@@ -712,12 +712,17 @@ def overwrite_where(
         )
 
 
-def write_scratch(spark: SparkSession, df: DataFrame, path: str) -> DataFrame:
+def write_scratch(spark: SparkSession, df: DataFrame, path: str, *, compression: str | None = None) -> DataFrame:
     """Materialise ``df`` as a Delta table at ``path`` (no contract, not in the catalog); return a reader of it.
 
-    For a run's intermediate results: the reader sees a fixed, deterministic copy.
+    For a run's intermediate results: the reader sees a fixed, deterministic copy. ``compression``: the
+    Parquet codec of its files (``uncompressed`` for photo bytes, which do not compress); None: the
+    session's (``spark.sql.parquet.compression.codec``, snappy by default).
     """
-    df.write.format("delta").mode("overwrite").save(path)
+    writer = df.write.format("delta").mode("overwrite")
+    if compression is not None:
+        writer = writer.option("compression", compression)
+    writer.save(path)
     return spark.read.format("delta").load(path)
 
 

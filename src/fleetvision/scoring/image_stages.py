@@ -86,11 +86,15 @@ def hash_photos(staging: Staging, images: DataFrame, settings: UdfSettings, part
         the bytes (Parquet reads the columns asked for).
     """
     hash_udf = make_hash_udf(settings.max_bytes, settings.remote_options, settings.photo_roots)
+    # Uncompressed: snappy gains nothing on JPEG/PNG/WebP bytes (3.3 against 3.4 GB for the 10k peers
+    # photos) and costs time on both sides: writing the staged hashes 14.3 -> 13.6 s, reading them back
+    # 4.8 -> 3.2 s (docs/runbook.md, *Where a run's fixed cost goes*).
     return staging.write(
         "hashes",
         images.repartition(partitions)
         .select("image_id", "listing_id", "position", hash_udf("uri", "content").alias("h"))
         .select("image_id", "listing_id", "position", "h.*"),
+        compression="uncompressed",
     )
 
 

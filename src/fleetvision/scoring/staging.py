@@ -24,9 +24,10 @@ class Staging:
         self.root = f"{location}/{STAGING_DIR}/{run_id}"
         self.parent = f"{location}/{STAGING_DIR}"
 
-    def write(self, name: str, df: DataFrame) -> DataFrame:
-        """Materialise ``df`` as a Delta table and return a reader of it."""
-        return tables.write_scratch(self.spark, df, f"{self.root}/{name}")
+    def write(self, name: str, df: DataFrame, *, compression: str | None = None) -> DataFrame:
+        """Materialise ``df`` as a Delta table and return a reader of it (``compression``: see
+        :func:`fleetvision.tables.write_scratch`)."""
+        return tables.write_scratch(self.spark, df, f"{self.root}/{name}", compression=compression)
 
     def remove(self, *, everything: bool = False) -> None:
         """Delete this run's staging tables (or every run's, with ``everything``)."""
