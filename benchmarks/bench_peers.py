@@ -61,7 +61,7 @@ SEED = 11
 logger = logging.getLogger("bench_peers")
 
 try:
-    from peer_work import RssSampler, WorkSettings, machine, peers_table
+    from peer_work import RssSampler, StarterModelSet, WorkSettings, machine, peers_table, starter_loader
 except ImportError as e:  # pragma: no cover - run from make or with PYTHONPATH
     raise SystemExit("bench_peers.py needs PYTHONPATH=src:benchmarks/peers (make bench-peers sets it)") from e
 
@@ -176,24 +176,6 @@ def photo_sizes(images: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------- spark (in a child)
-class StarterModelSet:
-    """What the scoring UDF's model cache needs of a model set: an id (the starter files' digest)."""
-
-    def __init__(self, settings_json: str, model_set_id: str) -> None:
-        self.settings_json = settings_json
-        self.model_set_id = model_set_id
-
-    def __repr__(self) -> str:
-        return f"StarterModelSet({self.model_set_id})"
-
-
-def starter_loader(model_set: StarterModelSet) -> dict[str, Any]:
-    """The scoring UDF's model loader for the starter files: one fused predict function."""
-    from peer_work import load_fused_model
-
-    return {"angle+banner+plate+body": load_fused_model(WorkSettings.from_json(model_set.settings_json))}
-
-
 def spark_child(method: str, args: argparse.Namespace) -> int:
     """Run one Spark method (or write the inventory tables) in this process; result JSON to ``--child-out``."""
     import pandas as pd

@@ -94,6 +94,26 @@ def load_fused_model(settings: WorkSettings) -> PredictFn:
     return predict_fn_for(model, settings.image_size, [o for t in tasks for o in TASK_OUTPUTS[t]])
 
 
+class StarterModelSet:
+    """What the scoring UDF's model cache needs of a model set: an id (the starter files' digest).
+
+    Its loader is :func:`starter_loader`; both live here so Spark workers (which import ``peer_work``)
+    can unpickle them for ``bench_peers.py`` and ``udf_ab.py`` alike.
+    """
+
+    def __init__(self, settings_json: str, model_set_id: str) -> None:
+        self.settings_json = settings_json
+        self.model_set_id = model_set_id
+
+    def __repr__(self) -> str:
+        return f"StarterModelSet({self.model_set_id})"
+
+
+def starter_loader(model_set: StarterModelSet) -> dict[str, PredictFn]:
+    """The scoring UDF's model loader for the starter files: one fused predict function."""
+    return {"angle+banner+plate+body": load_fused_model(WorkSettings.from_json(model_set.settings_json))}
+
+
 def infer_uris(uris: Sequence[str | None], predict: PredictFn, settings: WorkSettings) -> np.ndarray:
     """Decode a batch of photos by uri and run the fused model on it.
 

@@ -34,23 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PHOTO_CACHE = ROOT / "benchmarks" / "peers" / ".cache"
 
 
-class _ModelSet:
-    """The scoring UDF's model-cache key for the starter files (as ``bench_peers.StarterModelSet``)."""
-
-    def __init__(self, settings_json: str, model_set_id: str) -> None:
-        self.settings_json = settings_json
-        self.model_set_id = model_set_id
-
-    def __repr__(self) -> str:
-        return f"_ModelSet({self.model_set_id})"
-
-
-def _loader(model_set: _ModelSet) -> dict[str, Any]:
-    from peer_work import WorkSettings, load_fused_model
-
-    return {"angle+banner+plate+body": load_fused_model(WorkSettings.from_json(model_set.settings_json))}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=3000)
@@ -58,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None, help="photo folder (default: the newest peers cache)")
     args = ap.parse_args(argv)
 
-    from peer_work import WorkSettings
+    from peer_work import StarterModelSet, WorkSettings, starter_loader
     from pyspark.ml.functions import predict_batch_udf
     from pyspark.sql import types as T
     from pyspark.sql.functions import pandas_udf
@@ -87,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             max_declared_pixels=config.scoring.max_declared_pixels,
                             max_bytes=config.scoring.max_image_bytes, decode_batch=256,
                             model_batch=config.scoring.batch_size)
-        model_set = _ModelSet(work.to_json(), "udf-ab")
+        model_set = StarterModelSet(work.to_json(), "udf-ab")
         frame = pd.DataFrame({"uri": uris, "content": [None] * len(uris)})
         images = spark.createDataFrame(frame, "uri string, content binary").repartition(args.workers).cache()
         images.count()
@@ -96,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           if isinstance(f.dataType, T.FloatType | T.IntegerType | T.BooleanType)]
 
         def numeric(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
-            models = worker_models(model_set, _loader, settings.model_threads)
+            models = worker_models(model_set, starter_loader, settings.model_threads)
             for uri, content in batches:
                 yield score_frame(uri, content, models, settings, taxonomy, rules)[[f.name for f in numeric_fields]]
 
@@ -110,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return lambda batch: infer_uris(batch.tolist(), predict, s)
 
         udfs = {
-            "struct": make_scoring_udf(model_set, settings, taxonomy, rules, loader=_loader)("uri", "content"),
+            "struct": make_scoring_udf(model_set, settings, taxonomy, rules, loader=starter_loader)("uri", "content"),
             "numeric": pandas_udf(numeric, returnType=T.StructType(numeric_fields))("uri", "content"),  # type: ignore[call-overload]
             "pbu": predict_batch_udf(make_predict_fn, return_type=T.ArrayType(T.FloatType()), batch_size=256)("uri"),
         }
