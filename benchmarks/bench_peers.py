@@ -328,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--peers-python", type=Path, default=PEERS_PYTHON)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--job-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for job_full only, e.g. scoring.one_pass=never (repeatable)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     for hidden in ("out", "work", "settings", "overrides", "uris", "model-id", "inventory"):
         parser.add_argument(f"--child-{hidden}", help=argparse.SUPPRESS)
@@ -388,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 prep = method_spark("write_inventory", uris_file, settings, over, args.workers, work, log, model_id,
                                     inventory)
-                r = prep if "error" in prep else method_job(over, work, log, len(uris))
+                r = prep if "error" in prep else method_job([*over, *args.job_set], work, log, len(uris))
             r["load_average_1m_before"] = load_before
             r["load_average_1m_after"] = round(os.getloadavg()[0], 2)
             results[name] = r
@@ -424,7 +426,7 @@ def write_report(args: argparse.Namespace, data: dict[str, Any], sizes: dict[str
         "photos_cache": data["key"],
         "model": {"starter_models": "models/starter", "model_set_id": model_id, "fused": "one backbone pass"},
         "settings": {"workers": args.workers, "decode_batch": args.decode_batch, "model_batch": args.model_batch,
-                     "input_size": settings.image_size},
+                     "input_size": settings.image_size, "job_overrides": args.job_set},
         "machine": host,
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "methods": peers_table(results),

@@ -89,7 +89,9 @@ def test_full_run_tags_every_image_once_and_matches_the_truth(spark, config, inv
     assert summary.images_failed == len(BAD_KIND_CODES)
     assert summary.images_scored == len(inventory.truth_by_image)
     assert summary.photos_inferred == len(inventory.truth_by_image) - 1 + 4  # 4 bad files have bytes
-    assert inferred_rows(tmp_path / "calls") == len(inventory.truth_by_image) - 1
+    # a first run scores in one pass (the cache holds nothing for the model set): each copy of the re-used
+    # photo is scored, once per copy, and the cache takes one prediction per content hash
+    assert inferred_rows(tmp_path / "calls") == len(inventory.truth_by_image)
     cache = spark.table(_q(config, tables.PREDICTION_CACHE))
     assert cache.count() == cache.select("content_hash").distinct().count() == summary.photos_inferred
 
@@ -135,6 +137,32 @@ def test_second_full_run_infers_nothing_and_leaves_the_tables_equal(spark, confi
     after = {spec.name: table_rows(spark, _q(config, spec)) for spec in OUTPUTS}
     assert after == before
     assert last_watermark(spark, config.tables.database).run_id == second.run_id
+
+
+def test_two_pass_and_one_pass_runs_write_the_same_tags(spark, config, inventory, taxonomy, tmp_path):
+    def scoring(one_pass: str):
+        return config.model_copy(update={"scoring": config.scoring.model_copy(update={"one_pass": one_pass})})
+
+    def tags() -> dict:
+        rows = spark.table(_q(config, tables.IMAGE_TAGS)).drop("run_id", "scored_at").collect()
+        return {r["image_id"]: r.asDict(recursive=True) for r in rows}
+
+    # a first run that hashes first: the bytes staged, the re-used photo scored once
+    first = run_scoring(spark, scoring("never"), _options(inventory, taxonomy, tmp_path))
+    assert first.status == "succeeded" and first.stage_seconds.keys() >= {"hash", "infer"}
+    assert inferred_rows(tmp_path / "calls") == len(inventory.truth_by_image) - 1
+    two_pass = tags()
+    cache = table_rows(spark, _q(config, tables.PREDICTION_CACHE))
+    # then one pass over the same photos although the cache could answer them all: every photo is read,
+    # hashed and scored again, nothing new reaches the cache, and the tags are the same
+    again = run_scoring(spark, scoring("always"), _options(inventory, taxonomy, tmp_path))
+    assert again.status == "succeeded" and "hash" not in again.stage_seconds
+    assert inferred_rows(tmp_path / "calls") == 2 * len(inventory.truth_by_image) - 1
+    assert (again.images_in, again.images_failed, again.photos_inferred) == (
+        first.images_in, first.images_failed, first.photos_inferred
+    )
+    assert tags() == two_pass
+    assert table_rows(spark, _q(config, tables.PREDICTION_CACHE)) == cache
 
 
 def test_runs_killed_before_their_ledger_row_then_rerun_equal_one_clean_run(

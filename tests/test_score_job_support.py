@@ -72,8 +72,9 @@ class OracleModels:
 
     def __init__(self, truth: Mapping[str, Truth], taxonomy: Taxonomy, log_dir: str | None = None) -> None:
         self.truth = dict(truth)
-        # Workers cache models by this key: a different truth is a different "model".
-        self.cache_key = "oracle-" + hashlib.sha1(repr(sorted(self.truth.items())).encode()).hexdigest()[:12]
+        # Workers cache models by this key: a different truth is a different "model", and so is one that logs
+        # its calls elsewhere (else a worker kept from an earlier test would log this test's calls there).
+        self.cache_key = "oracle-" + hashlib.sha1(repr((sorted(self.truth.items()), log_dir)).encode()).hexdigest()[:12]
         self.names = taxonomy.names
         self.body_types = taxonomy.body_types
         self.log_dir = log_dir

@@ -367,6 +367,10 @@ class ScoringConfig(_Section):
     # TensorFlow threads (intra- and inter-op) of each scoring task's models; 0: the task's CPUs
     # (spark.task.cpus), so that the tasks an executor runs side by side do not oversubscribe its cores.
     model_threads: int = Field(0, ge=0, le=256)
+    # Read, hash and score each photo in one pass instead of staging its bytes for a later decode: "auto" when
+    # the prediction cache holds nothing for the run's model set (a first run, the first after a promotion),
+    # where staging would only save scoring the run's duplicate photos twice (docs/scoring.md, One pass).
+    one_pass: Literal["auto", "always", "never"] = "auto"
     banner_threshold: float = Field(0.5, ge=0, le=1)
     plate_threshold: float = Field(0.5, ge=0, le=1)
     max_decode_error_rate: float = Field(0.10, ge=0, le=1)

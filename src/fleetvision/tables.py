@@ -294,7 +294,7 @@ SCORING_RUNS = TableSpec(
         _f("images_cached", LONG),
         _f("images_failed", LONG),
         _f("images_deleted", LONG),
-        _f("photos_inferred", LONG),  # distinct photos (content hashes) sent to the models
+        _f("photos_inferred", LONG),  # distinct photos (content hashes) this run scored
         _f("listings_updated", LONG),
         _f("listings_removed", LONG),  # listings no longer active: completeness and hero rows removed
         _f("model_set_id", STR),

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from fleetvision import tables
 from fleetvision.scoring import work as W
+from fleetvision.scoring.one_pass import HASH_COLUMNS, make_one_pass_udf
 from fleetvision.scoring.udf import PREDICTION_SCHEMA, ModelLoader, UdfSettings, make_hash_udf, make_scoring_udf
 from fleetvision.tables import IMAGE_TAGS, PREDICTION_CACHE, qualified
 
@@ -136,6 +137,52 @@ def infer_photos(
         spread.select("content_hash", score_udf("uri", "content").alias("p"))
         .select("content_hash", "p.*"),
     )
+
+
+def cache_has_model_set(spark: SparkSession, database: str, cache_key: str) -> bool:
+    """Whether the (pinned) prediction cache holds any prediction for ``cache_key``."""
+    cache_table = W.pinned(spark, database, PREDICTION_CACHE.name)
+    return bool(W.cache_rows(cache_table, cache_key).limit(1).count())
+
+
+def hash_and_infer_photos(
+    staging: Staging,
+    images: DataFrame,
+    model_set: Any,
+    settings: UdfSettings,
+    taxonomy: Taxonomy,
+    rules: ScoringRules,
+    loader: ModelLoader | None,
+    partitions: int,
+) -> tuple[DataFrame, DataFrame]:
+    """Read, hash and score every selected photo in one pass (:mod:`fleetvision.scoring.one_pass`).
+
+    For a run whose prediction cache holds nothing for its model set: the bytes are read once, hashed and
+    decoded in the same worker, and never staged.
+
+    Returns:
+        ``(hashed, predicted)``: the staged ``image_id, listing_id, position`` and hash columns of every
+        selected photo (as :func:`hash_photos` stages them, without the bytes), and one prediction row
+        per content hash (``content_hash`` + :data:`PREDICTION_SCHEMA`, the lowest ``image_id``'s).
+    """
+    score_udf = make_one_pass_udf(model_set, settings, taxonomy, rules, loader)
+    scored = staging.write(
+        "scored",
+        images.repartition(partitions)
+        .select("image_id", "listing_id", "position", score_udf("uri", "content").alias("p"))
+        .select("image_id", "listing_id", "position", "p.*"),
+    )
+    hashed = scored.select("image_id", "listing_id", "position", *HASH_COLUMNS)
+    predicted = W.one_per_hash(scored).select("content_hash", *[f.name for f in PREDICTION_SCHEMA.fields])
+    return hashed, predicted
+
+
+def one_pass_counts(hashed: DataFrame) -> tuple[int, int, int]:
+    """``(photos, photos read and scored, distinct content hashes)`` of a one-pass run's staged hashes."""
+    row = hashed.agg(
+        F.count(F.lit(1)).alias("n"), F.count("content_hash").alias("read"), F.countDistinct("content_hash").alias("d")
+    ).first()
+    return (int(row["n"]), int(row["read"]), int(row["d"])) if row is not None else (0, 0, 0)
 
 
 def merge_predictions(

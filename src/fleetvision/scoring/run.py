@@ -50,6 +50,7 @@ from fleetvision.scoring.listing_stage import (
     recompute_listings,
 )
 from fleetvision.scoring.mlflow_record import MlflowRecord, log_to_mlflow
+from fleetvision.scoring.one_pass import use_one_pass
 from fleetvision.scoring.staging import Staging
 from fleetvision.scoring.stopwatch import Stopwatch
 from fleetvision.scoring.summary import (
@@ -196,29 +197,49 @@ def _score_under_lease(
         # An upper bound for partitioning; the exact count comes from the staged hashes.
         images_estimate = selection.images.count()
 
-    # 2. hash every selected photo's bytes on the executors.
-    with clock.stage("hash"):
-        hashed = image_stages.hash_photos(staging, selection.images, settings, partitioning.partitions(images_estimate))
-        images_in = hashed.count()
+    cache_key = prediction_cache_key(model_set_id, rules.driver_side)  # cached tags are market names
+    one_pass = use_one_pass(config.scoring.one_pass, lambda: image_stages.cache_has_model_set(spark, db, cache_key))
+    if one_pass:
+        # 2+3. nothing in the cache for this model set: read, hash and score each photo in one pass.
+        with clock.stage("infer"):
+            hashed, predicted = image_stages.hash_and_infer_photos(
+                staging,
+                selection.images,
+                model_set,
+                settings,
+                taxonomy,
+                rules,
+                options.loader,
+                partitioning.partitions(images_estimate),
+            )
+            images_in, photos_read, photos_inferred = image_stages.one_pass_counts(hashed)
+            logger.info("one pass (the cache holds nothing for %s): %d photos read, hashed and scored, %d distinct",
+                        cache_key, photos_read, photos_inferred)
+    else:
+        # 2. hash every selected photo's bytes on the executors.
+        with clock.stage("hash"):
+            hashed = image_stages.hash_photos(
+                staging, selection.images, settings, partitioning.partitions(images_estimate)
+            )
+            images_in = hashed.count()
 
-    # 3. infer one photo per content hash the cache lacks; every model on the same decoded batch.
-    with clock.stage("infer"):
-        cache_key = prediction_cache_key(model_set_id, rules.driver_side)  # cached tags are market names
-        # up to BROADCAST_IDS_MAX photos the chosen ids are broadcast: the bytes are never shuffled
-        small = images_in <= W.BROADCAST_IDS_MAX
-        todo = image_stages.photos_to_infer(spark, db, hashed, cache_key, broadcast_ids=small)
-        photos_inferred = todo.count()
-        predicted = image_stages.infer_photos(
-            staging,
-            todo,
-            photos_inferred,
-            model_set,
-            settings,
-            taxonomy,
-            rules,
-            options.loader,
-            None if small else partitioning.partitions(photos_inferred),
-        )
+        # 3. infer one photo per content hash the cache lacks; every model on the same decoded batch.
+        with clock.stage("infer"):
+            # up to BROADCAST_IDS_MAX photos the chosen ids are broadcast: the bytes are never shuffled
+            small = images_in <= W.BROADCAST_IDS_MAX
+            todo = image_stages.photos_to_infer(spark, db, hashed, cache_key, broadcast_ids=small)
+            photos_inferred = todo.count()
+            predicted = image_stages.infer_photos(
+                staging,
+                todo,
+                photos_inferred,
+                model_set,
+                settings,
+                taxonomy,
+                rules,
+                options.loader,
+                None if small else partitioning.partitions(photos_inferred),
+            )
 
     versions_col = image_stages.versions_column(versions)
     # 4. MERGE the new predictions into the cache, then the tags of every selected photo.

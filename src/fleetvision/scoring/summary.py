@@ -35,8 +35,9 @@ class RunSummary:
     ``images_scored`` counts photos whose predictions were inferred in this run (every photo sharing the
     bytes of an inferred one included), ``images_cached`` those answered by predictions an earlier run
     left in the prediction cache, ``images_failed`` those with an error code; every selected photo is in
-    exactly one of them. ``photos_inferred`` is the number of distinct photos (content hashes) the models
-    saw.
+    exactly one of them. ``photos_inferred`` is the number of distinct photos (content hashes) this run
+    scored (a one-pass run, :mod:`fleetvision.scoring.one_pass`, scores each copy of a duplicate photo, and
+    still counts it once here).
     """
 
     run_id: str
@@ -113,7 +114,7 @@ class RunSummary:
             f"  mode            {self.mode} (listing_images {window}, listings @{self.listings_table_version})",
             f"  models          {self.model_set_id} [{versions}]",
             f"  images in       {self.images_in}",
-            f"    inferred      {self.images_scored} ({self.photos_inferred} distinct photos sent to the models)",
+            f"    inferred      {self.images_scored} ({self.photos_inferred} distinct photos scored)",
             f"    from cache    {self.images_cached}",
             f"    failed        {self.images_failed} ({failed})",
             f"    tags removed  {self.images_deleted}",

@@ -376,6 +376,17 @@ def photos_to_infer(hashed: DataFrame, cache: DataFrame, model_set_id: str, *, b
     )
 
 
+def one_per_hash(scored: DataFrame) -> DataFrame:
+    """The row of the lowest ``image_id`` of each content hash (rows with a null hash dropped).
+
+    For a one-pass run (:mod:`fleetvision.scoring.one_pass`), which scores every copy of a photo: the
+    prediction cache takes one row per hash, the same one whatever the partitioning.
+    """
+    readable = scored.filter(F.col("content_hash").isNotNull())
+    first = readable.groupBy("content_hash").agg(F.min("image_id").alias("image_id"))
+    return readable.join(first, ["content_hash", "image_id"])
+
+
 def is_active(status: Column) -> Column:
     """The condition for a listing that keeps completeness and hero rows."""
     return F.coalesce(status == F.lit(ACTIVE_STATUS), F.lit(False))
