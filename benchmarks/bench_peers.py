@@ -328,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--peers-python", type=Path, default=PEERS_PYTHON)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--job-set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config override for job_full only, e.g. scoring.one_pass=never (repeatable)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for the Spark methods and job_full, e.g. scoring.one_pass=never "
+                             "(repeatable)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     for hidden in ("out", "work", "settings", "overrides", "uris", "model-id", "inventory"):
         parser.add_argument(f"--child-{hidden}", help=argparse.SUPPRESS)
@@ -376,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         inventory = work / "inventory.pkl"
         shutil.copy(Path(data["folder"]) / "inventory.pkl", inventory)
         over = overrides(work, photos_dir, starter, args.workers, args.decode_batch, args.model_batch)
+        over += args.overrides
 
         results: dict[str, dict[str, Any]] = {}
         for name in methods:
@@ -390,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 prep = method_spark("write_inventory", uris_file, settings, over, args.workers, work, log, model_id,
                                     inventory)
-                r = prep if "error" in prep else method_job([*over, *args.job_set], work, log, len(uris))
+                r = prep if "error" in prep else method_job(over, work, log, len(uris))
             r["load_average_1m_before"] = load_before
             r["load_average_1m_after"] = round(os.getloadavg()[0], 2)
             results[name] = r
@@ -426,7 +428,7 @@ def write_report(args: argparse.Namespace, data: dict[str, Any], sizes: dict[str
         "photos_cache": data["key"],
         "model": {"starter_models": "models/starter", "model_set_id": model_id, "fused": "one backbone pass"},
         "settings": {"workers": args.workers, "decode_batch": args.decode_batch, "model_batch": args.model_batch,
-                     "input_size": settings.image_size, "job_overrides": args.job_set},
+                     "input_size": settings.image_size, "overrides": args.overrides},
         "machine": host,
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "methods": peers_table(results),
