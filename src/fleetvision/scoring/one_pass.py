@@ -17,21 +17,19 @@ copy, and one prediction per content hash (the lowest ``image_id``'s) goes to th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
 from pyspark.sql import types as T
-from pyspark.sql.functions import pandas_udf
 
 from fleetvision.scoring.udf import (
     HASH_SCHEMA,
     PREDICTION_SCHEMA,
     UdfSettings,
-    _inject_first_attempt_failure,
     hash_frame,
+    model_udf,
     score_frame,
-    worker_models,
 )
 
 if TYPE_CHECKING:
@@ -118,12 +116,4 @@ def make_one_pass_udf(
     Arguments as :func:`fleetvision.scoring.udf.make_scoring_udf`; uris are read only inside
     ``settings.photo_roots``.
     """
-
-    def hash_and_score_photos(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
-        if settings.fail_first_attempt:
-            _inject_first_attempt_failure(settings.fail_marker_dir)
-        models = worker_models(model_set, loader, settings.model_threads)
-        for uri, content in batches:
-            yield hash_and_score_frame(uri, content, models, settings, taxonomy, rules)
-
-    return pandas_udf(hash_and_score_photos, returnType=ONE_PASS_SCHEMA)  # type: ignore[call-overload]
+    return model_udf(hash_and_score_frame, ONE_PASS_SCHEMA, model_set, settings, taxonomy, rules, loader)

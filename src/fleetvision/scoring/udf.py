@@ -398,11 +398,27 @@ def make_scoring_udf(
         loader: Loads the model set in a worker; default :func:`fleetvision.models.serving.read_models`.
     """
 
-    def score_photos(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
+    return model_udf(score_frame, PREDICTION_SCHEMA, model_set, settings, taxonomy, rules, loader)
+
+
+def model_udf(
+    frame_fn: Callable[..., pd.DataFrame],
+    return_type: T.StructType,
+    model_set: ModelSetLike,
+    settings: UdfSettings,
+    taxonomy: Taxonomy,
+    rules: ScoringRules,
+    loader: ModelLoader | None = None,
+) -> Callable[..., Column]:
+    """An iterator pandas UDF ``(uri, content) -> struct<return_type>`` that loads the worker's models once
+    and yields ``frame_fn(uri, content, models, settings, taxonomy, rules)`` per Arrow batch (with the
+    injected first-attempt failure of the recovery tests)."""
+
+    def photos_through_models(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
         if settings.fail_first_attempt:
             _inject_first_attempt_failure(settings.fail_marker_dir)
         models = worker_models(model_set, loader, settings.model_threads)
         for uri, content in batches:
-            yield score_frame(uri, content, models, settings, taxonomy, rules)
+            yield frame_fn(uri, content, models, settings, taxonomy, rules)
 
-    return pandas_udf(score_photos, returnType=PREDICTION_SCHEMA)  # type: ignore[call-overload]
+    return pandas_udf(photos_through_models, returnType=return_type)  # type: ignore[call-overload]
