@@ -369,7 +369,7 @@ class ScoringConfig(_Section):
     model_threads: int = Field(0, ge=0, le=256)
     # Read, hash and score each photo in one pass instead of staging its bytes for a later decode: "auto" when
     # the prediction cache holds nothing for the run's model set (a first run, the first after a promotion),
-    # where staging would only save scoring the run's duplicate photos twice (docs/scoring.md, One pass).
+    # where staging would only save scoring the run's duplicate photos twice (docs/runbook.md, One pass or hash first).
     one_pass: Literal["auto", "always", "never"] = "auto"
     banner_threshold: float = Field(0.5, ge=0, le=1)
     plate_threshold: float = Field(0.5, ge=0, le=1)

@@ -6,7 +6,7 @@ from the staged bytes. That is what an incremental run needs: most changed rows 
 has seen, and identical photos are scored once. When the cache holds no prediction for the run's model
 set (the first run, or the first after a model is promoted) it can answer nothing, and the staging costs
 a write and a read of every photo's bytes (about 23 s of 235 s at 10,000 photos on 2 cores:
-docs/runbook.md, *One pass when the cache is empty*) to save only the run's duplicate photos.
+docs/runbook.md, *One pass or hash first*) to save only the run's duplicate photos.
 
 In one pass each photo is read once, hashed, and the bytes that were hashed are decoded and scored in
 the same Python worker (:func:`hash_and_score_frame`); a row carries the hash columns and the prediction
