@@ -24,10 +24,15 @@ mix models) fused on one EfficientNet-Lite0 backbone pass (``fuse_task_models``)
   starter models registered first; the ``score`` process timed from start to exit, and the run's own
   clock from its log).
 
-N is ``--workers`` (default 2, the machine's cores here). Each method runs once, cold: the timed pass
-includes loading the model in every worker (what a nightly run pays); engine start-up (Spark session,
-``ray.init``) is outside it except for ``job_full``. Peak RSS is sampled every 0.25 s over each method's
-process tree. Writes ``benchmarks/results/peers.json`` and prints the markdown table for the runbook.
+N is ``--workers`` (default 2, the machine's cores here). Every reading is cold, in fresh processes: the
+timed pass includes loading the model in every worker (what a nightly run pays); engine start-up (Spark
+session, ``ray.init``) is outside it except for ``job_full``. Every photo is read once, untimed, before the
+first reading, so no method pays for the disk. Peak RSS is sampled every 0.25 s over each method's process
+tree. ``--repeat R`` takes R rounds of readings, the order reversed every other round (A B C C B A), each
+``job_full`` reading on an empty warehouse; a method reports its median reading with all of them beside it,
+and ``head_to_head`` counts the rounds in which the job's UDF beat each peer (cold single readings of one
+method spread by ~10% here: one round does not order methods within a few percent). Writes
+``benchmarks/results/peers.json`` and prints the markdown table for the runbook.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import math
 import os
 import pickle
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -61,7 +67,17 @@ SEED = 11
 logger = logging.getLogger("bench_peers")
 
 try:
-    from peer_work import RssSampler, StarterModelSet, WorkSettings, machine, peers_table, starter_loader
+    from peer_work import (
+        RssSampler,
+        StarterModelSet,
+        WorkSettings,
+        combine_readings,
+        head_to_head,
+        machine,
+        peers_table,
+        round_order,
+        starter_loader,
+    )
 except ImportError as e:  # pragma: no cover - run from make or with PYTHONPATH
     raise SystemExit("bench_peers.py needs PYTHONPATH=src:benchmarks/peers (make bench-peers sets it)") from e
 
@@ -319,6 +335,45 @@ def method_job(over: list[str], work: Path, log: Path, n_images: int) -> dict[st
             "run_clock_seconds": clock[-1] if clock else None, "summary_lines": summary[-40:], **memory}
 
 
+def run_method(name: str, args: argparse.Namespace, work: Path, log: Path, uris: list[str], uris_file: Path,
+               settings: WorkSettings, over: list[str], model_id: str, inventory: Path) -> dict[str, Any]:
+    """One cold reading of one method, with the load average before and after it."""
+    load_before = round(os.getloadavg()[0], 2)
+    logger.info("method %s: %d photos", name, len(uris))
+    if name == "plain_loop":
+        r = method_engine(name, MAIN_PYTHON, uris_file, settings, args.workers, work, log)
+    elif name in ("ray_data", "daft"):
+        r = method_engine(name, args.peers_python, uris_file, settings, args.workers, work, log)
+    elif name.startswith("spark_"):
+        r = method_spark(name, uris_file, settings, over, args.workers, work, log, model_id)
+    else:
+        prep = method_spark("write_inventory", uris_file, settings, over, args.workers, work, log, model_id,
+                            inventory)
+        r = prep if "error" in prep else method_job(over, work, log, len(uris))
+    r["load_average_1m_before"] = load_before
+    r["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+    return r
+
+
+def fresh_job_state(work: Path) -> None:
+    """Remove what a ``job_full`` reading left (warehouse with its metastore, MLflow store, artifacts)."""
+    for name in ("warehouse", "artifacts", "reports", "spark-tmp"):
+        shutil.rmtree(work / name, ignore_errors=True)
+    (work / "mlflow.db").unlink(missing_ok=True)
+
+
+def warm_page_cache(photos_dir: Path) -> tuple[int, float, float]:
+    """Read every photo once, untimed, so no method pays for the first read from disk."""
+    start, files, size = time.perf_counter(), 0, 0
+    for path in sorted(photos_dir.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    size += len(chunk)
+            files += 1
+    return files, size / (1 << 20), time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--photos", type=int, default=10_000, help="at least this many decodable photos")
@@ -328,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--peers-python", type=Path, default=PEERS_PYTHON)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of readings, the methods' order reversed every other round (A B C C B A); "
+                             "each method reports its median reading")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for the Spark methods and job_full, e.g. scoring.one_pass=never "
                              "(repeatable)")
@@ -345,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         parser.error(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if {"ray_data", "daft"} & set(methods) and not args.peers_python.is_file():
         parser.error(f"{args.peers_python} is missing: build the peers venv first (make bench-peers does)")
     host = machine()
@@ -379,28 +439,24 @@ def main(argv: list[str] | None = None) -> int:
         over = overrides(work, photos_dir, starter, args.workers, args.decode_batch, args.model_batch)
         over += args.overrides
 
+        warm = warm_page_cache(photos_dir)
+        logger.info("page cache: read %d files (%.0f MiB) in %.1f s before timing", *warm)
+        rounds: list[dict[str, dict[str, Any]]] = []
         results: dict[str, dict[str, Any]] = {}
-        for name in methods:
-            load_before = round(os.getloadavg()[0], 2)
-            logger.info("method %s: %d photos", name, len(uris))
-            if name in ("plain_loop",):
-                r = method_engine(name, MAIN_PYTHON, uris_file, settings, args.workers, work, log)
-            elif name in ("ray_data", "daft"):
-                r = method_engine(name, args.peers_python, uris_file, settings, args.workers, work, log)
-            elif name.startswith("spark_"):
-                r = method_spark(name, uris_file, settings, over, args.workers, work, log, model_id)
-            else:
-                prep = method_spark("write_inventory", uris_file, settings, over, args.workers, work, log, model_id,
-                                    inventory)
-                r = prep if "error" in prep else method_job(over, work, log, len(uris))
-            r["load_average_1m_before"] = load_before
-            r["load_average_1m_after"] = round(os.getloadavg()[0], 2)
-            results[name] = r
-            logger.info("method %s: %s", name, {k: r.get(k) for k in ("seconds", "photos_decoded", "error",
-                                                                     "peak_rss_mib_per_worker")})
-            # written after every method, so a run stopped part-way still leaves what it measured
-            write_report(args, data, sizes, settings, model_id, host, results, methods)
-        report = write_report(args, data, sizes, settings, model_id, host, results, methods)
+        for round_index in range(args.repeat):
+            rounds.append({})
+            for name in round_order(methods, round_index):
+                if name == "job_full" and round_index:
+                    fresh_job_state(work)  # each reading of the job starts from an empty warehouse
+                r = run_method(name, args, work, log, uris, uris_file, settings, over, model_id, inventory)
+                rounds[-1][name] = r
+                logger.info("round %d, method %s: %s", round_index + 1, name,
+                            {k: r.get(k) for k in ("seconds", "photos_decoded", "error", "peak_rss_mib_per_worker")})
+                results = {m: combine_readings([rd[m] for rd in rounds if m in rd])
+                           for m in methods if any(m in rd for rd in rounds)}
+                # written after every reading, so a run stopped part-way still leaves what it measured
+                write_report(args, data, sizes, settings, model_id, host, results, methods, rounds)
+        report = write_report(args, data, sizes, settings, model_id, host, results, methods, rounds)
         print(markdown_table(report))
         print(f"results: {args.out}; log: {log}")
         return 0 if all("error" not in r for r in results.values()) else 1
@@ -412,15 +468,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_report(args: argparse.Namespace, data: dict[str, Any], sizes: dict[str, Any], settings: WorkSettings,
-                 model_id: str, host: dict[str, Any], results: dict[str, dict[str, Any]], methods: list[str]
-                 ) -> dict[str, Any]:
-    """peers.json from what has been measured so far (``methods_pending`` names the rest)."""
+                 model_id: str, host: dict[str, Any], results: dict[str, dict[str, Any]], methods: list[str],
+                 rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """peers.json from what has been measured so far (``methods_pending`` names the rest).
+
+    With ``--repeat`` each method's entry is its median reading (``readings_seconds`` holds them all), and
+    ``head_to_head`` compares the job's UDF with each peer round by round, in the same round's readings.
+    """
     n = len(data["images"])
     report = {
         "benchmark": "peers",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "make bench-peers" if args.photos == 10_000 else
-        f"PYTHONPATH=src:benchmarks/peers .venv/bin/python benchmarks/bench_peers.py --photos {args.photos}",
+        "command": "PYTHONPATH=src:benchmarks/peers .venv/bin/python benchmarks/bench_peers.py "
+        + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "photos": n,
         "photos_planned_good": data["photos_good"],
         "photos_planned_broken": n - data["photos_good"],
@@ -433,6 +493,11 @@ def write_report(args: argparse.Namespace, data: dict[str, Any], sizes: dict[str
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "methods": peers_table(results),
         "methods_pending": [m for m in methods if m not in results],
+        "rounds": len(rounds),
+        "rounds_planned": args.repeat,
+        "head_to_head": {"spark_pandas_udf": head_to_head(
+            rounds, "spark_pandas_udf", [m for m in ("spark_predict_batch_udf", "ray_data", "daft") if m in methods])}
+        if "spark_pandas_udf" in methods else {},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
@@ -440,17 +505,22 @@ def write_report(args: argparse.Namespace, data: dict[str, Any], sizes: dict[str
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    """The runbook's table, from the JSON."""
-    rows = ["| method | photos/s | vs the plain loop | peak RSS per worker (MiB) | workers |", "|---|---|---|---|---|"]
+    """The runbook's table, from the JSON (with the spread of the readings when a method has several)."""
+    rows = ["| method | photos/s | vs the plain loop | readings (s) | peak RSS per worker (MiB) | workers |",
+            "|---|---|---|---|---|---|"]
     for name, m in report["methods"].items():
         if m.get("photos_per_second") is None:
-            rows.append(f"| {name} | failed | | | |")
+            rows.append(f"| {name} | failed | | | | |")
             continue
         ratio = "" if m.get("ratio_to_floor") is None else f"{m['ratio_to_floor']:.2f}"
-        rows.append(f"| {name} | {m['photos_per_second']:.1f} | {ratio} | "
+        readings = " / ".join(f"{x:.1f}" for x in m.get("readings_seconds", [m["seconds"]]))
+        rows.append(f"| {name} | {m['photos_per_second']:.1f} | {ratio} | {readings} | "
                     f"{m.get('peak_rss_mib_per_worker')} | {m.get('workers_seen')} |")
+    for i, (other, h) in enumerate(report.get("head_to_head", {}).get("spark_pandas_udf", {}).items()):
+        lead = "" if i else "\n"
+        rows.append(f"{lead}the job's UDF against {other}: faster in {h['wins']} of {h['rounds']} rounds, "
+                    f"median speed ratio {h['median_speed_ratio']}")
     return "\n".join(rows)
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -301,3 +301,64 @@ def peers_table(methods: Mapping[str, Mapping[str, Any]], floor: str = "plain_lo
         }
         for name, m in methods.items()
     }
+
+
+# ------------------------------------------------------------------------------- repeated readings
+def round_order(methods: Sequence[str], round_index: int) -> list[str]:
+    """The methods' order in one round of a repeated run: as given, then reversed, alternately (A B C C B A).
+
+    Alternating cancels a drift that grows through the run (the machine warming, a neighbour starting)
+    to first order, where repeating the same order would hand it to the methods at the end.
+    """
+    return list(methods) if round_index % 2 == 0 else list(reversed(methods))
+
+
+def combine_readings(readings: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One method's entry from its readings: the median reading's fields, every reading's time kept.
+
+    Args:
+        readings: One result per round, in the order they ran; a failed reading has no ``seconds``.
+
+    Returns:
+        The fields of the finished reading whose ``seconds`` is the median (the lower middle of an even
+        count), ``readings_seconds`` (every finished reading, in run order), ``readings``/``readings_failed``
+        and the largest ``peak_rss_mib_*`` over all readings. Without any finished reading: the last
+        reading (with its ``error``).
+    """
+    if not readings:
+        raise ValueError("a method needs at least one reading")
+    done = [r for r in readings if r.get("seconds") is not None]
+    if not done:
+        return {**readings[-1], "readings": len(readings), "readings_failed": len(readings)}
+    ordered = sorted(done, key=lambda r: r["seconds"])
+    median = ordered[(len(ordered) - 1) // 2]
+    out = {**median, "readings": len(readings), "readings_failed": len(readings) - len(done),
+           "readings_seconds": [r["seconds"] for r in done]}
+    for key in {k for r in readings for k in r if k.startswith("peak_rss_mib_")}:
+        values = [r[key] for r in readings if isinstance(r.get(key), (int, float))]
+        out[key] = max(values) if values else None
+    return out
+
+
+def head_to_head(rounds: Sequence[Mapping[str, Mapping[str, Any]]], method: str, others: Sequence[str]
+                 ) -> dict[str, dict[str, Any]]:
+    """How ``method`` fared against each of ``others`` round by round (each round: method -> reading).
+
+    Returns:
+        Other -> ``rounds`` (rounds where both finished), ``wins`` (rounds where ``method`` took less
+        time) and ``median_speed_ratio`` (the median over those rounds of other's seconds / method's
+        seconds: above 1 means ``method`` is faster), or None without a common round.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for other in others:
+        ratios = []
+        for r in rounds:
+            a, b = r.get(method, {}).get("seconds"), r.get(other, {}).get("seconds")
+            if a and b:
+                ratios.append(b / a)
+        ratios.sort()
+        mid = len(ratios) // 2
+        median = None if not ratios else ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+        out[other] = {"rounds": len(ratios), "wins": sum(1 for x in ratios if x > 1),
+                      "median_speed_ratio": None if median is None else round(median, 3)}
+    return out
