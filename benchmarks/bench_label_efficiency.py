@@ -52,6 +52,11 @@ IMPORT_SETS = ("models.consensus_min_votes=1", "models.import_eval_fraction=0", 
 logger = logging.getLogger("bench_label_efficiency")
 
 
+def declared_dataset(noise: float) -> str:
+    """Dataset name of the declared-labels pool at one noise level."""
+    return f"standin-declared-noise{round(noise * 100):03d}"
+
+
 def pool_dataset(count: int) -> str:
     """Dataset name of a train pool (zero-padded, so no name is a prefix of another)."""
     return f"standin-labels-n{count:04d}"
@@ -104,6 +109,31 @@ def select_labels(rows: Sequence[dict[str, str]], count: int, seed: int) -> tupl
             per_type[kind] = per_type.get(kind, 0) + 1
             body.append(row)
     return angle, body
+
+
+def declared_rows(rows: Sequence[dict[str, str]], noise: float, per_listing: int, seed: int,
+                  body_types: Sequence[str]) -> list[dict[str, str]]:
+    """Body labels as ``import-labels --from-listings`` gives them: each car's exterior photos, its declared type.
+
+    Each car is a listing whose seller declares its body type; a seeded ``noise`` share of the cars
+    declare a wrong one (drawn from the other types), as sellers sometimes do. At most ``per_listing``
+    photos a car (seeded), like the command's default cap.
+    """
+    wrong_rng, photo_rng = np.random.default_rng([seed, 1]), np.random.default_rng([seed, 2])
+    by_car: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        if row["body_type"]:
+            by_car.setdefault(row["car"], []).append(row)
+    out: list[dict[str, str]] = []
+    for car in sorted(by_car):
+        photos = by_car[car]
+        declared = photos[0]["body_type"]
+        draw, pick = wrong_rng.random(), int(wrong_rng.integers(len(body_types) - 1))
+        if draw < noise:  # the same draws at every noise level: a higher level adds wrong cars
+            declared = [b for b in body_types if b != declared][pick]
+        take = photo_rng.permutation(len(photos))[:per_listing]
+        out.extend({**photos[int(i)], "body_type": declared} for i in sorted(take))
+    return out
 
 
 def write_votes(path: Path, rows: Sequence[dict[str, str]], label_column: str) -> Path:
@@ -241,6 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--synthetic-per-class", type=int, default=40, help="synthetic rows rendered for mixing")
     parser.add_argument("--extra-max-rows", type=int, default=1500)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--declared-noise", type=float, nargs="*", default=[],
+                        help="also fine-tune on every train car's declared body type (import-labels --from-listings' "
+                             "labels), with this share of cars declaring a wrong type; e.g. 0 0.1 0.3")
+    parser.add_argument("--declared-per-listing", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="sets", action="append", default=[], help="more config overrides")
     parser.add_argument("--prepare-only", action="store_true", help="render and import only (no starter needed)")
@@ -268,12 +302,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     def import_labels(name: str, pool: str, angle: Sequence[dict], body: Sequence[dict], dataset: str) -> None:
         images = str(standin / "photos" / pool)
         for task, rows, column in (("angle", angle, "bucket"), ("body", body, "body_type")):
+            if not rows:
+                continue
             votes = write_votes(labels / f"{name}_{task}.csv", rows, column)
             run(f"import-{name}-{task}", ["import-labels", "--task", task, "--votes", str(votes), "--images-dir",
                                           images, "--dataset", dataset], IMPORT_SETS,
                 once_for=hashlib.sha256(votes.read_bytes()).hexdigest())
 
     import_labels("heldout", "test", test_rows, [r for r in test_rows if r["body_type"]], TEST_DATASET)
+    body_types = sorted({r["body_type"] for r in train_rows if r["body_type"]})
+    declared = {noise: declared_rows(train_rows, noise, args.declared_per_listing, args.seed, body_types)
+                for noise in args.declared_noise}
+    for noise, rows in declared.items():
+        import_labels(f"declared{noise:g}", "train", [], rows, declared_dataset(noise))
     counts = sorted(set(args.counts) | ({args.mix_count} if args.mix_weights else set()))
     pools = {count: select_labels(train_rows, count, args.seed) for count in counts}
     for count, (angle, body) in pools.items():
@@ -306,11 +347,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
 
-    def fine_tune(name: str, count: int, extra_sets: Sequence[str] = ()) -> dict[str, Any]:
+    def fine_tune(name: str, count: int, extra_sets: Sequence[str] = (), dataset: str | None = None) -> dict[str, Any]:
         out = args.work / "runs" / name
         seconds = run(name, ["train", "all", "--init-from", str(starter), "--epochs", str(args.epochs), "--no-eval",
-                             "--out", str(out)], [f"models.training_dataset={pool_dataset(count)}", *extra_sets])
+                             "--out", str(out)], [f"models.training_dataset={dataset or pool_dataset(count)}",
+                                                  *extra_sets])
         return {"train_command_seconds": round(seconds, 1), **scorer.score(out)}
+
+    result["declared"] = []
+    for noise, rows in declared.items():
+        wrong = sum(1 for r, t in zip(rows, declared_rows(train_rows, 0.0, args.declared_per_listing, args.seed,
+                                                          body_types), strict=True) if r["body_type"] != t["body_type"])
+        result["declared"].append({"noise": noise, "body_labels": len(rows), "body_labels_wrong": wrong,
+                                   "cars": len({r["car"] for r in rows}), "per_listing": args.declared_per_listing,
+                                   **fine_tune(f"train-declared{noise:g}", 0, dataset=declared_dataset(noise))})
+        save()
 
     for count, (angle, body) in pools.items():
         row = {"labels_per_class": count, "angle_labels": len(angle), "body_labels": len(body),

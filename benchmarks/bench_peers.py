@@ -1,7 +1,7 @@
 """Benchmark: the same photos, fused model and decoder in the job and in the engines a team would pick.
 
-    make bench-peers                                   # 10,000 photos (builds the peers venv first)
-    PYTHONPATH=src:benchmarks/peers .venv/bin/python benchmarks/bench_peers.py --photos 300   # a quick look
+    make bench-peers                                   # 10,000 photos, 3 rounds (builds the peers venv first)
+    PYTHONPATH=src:benchmarks/peers .venv/bin/python benchmarks/bench_peers.py --photos 300 --repeat 1   # a quick look
 
 Photos: a synthetic inventory (``fleetvision.synth``: the marketplace's mix of sizes, formats, EXIF
 orientations and ~2% broken files) with at least ``--photos`` decodable photos, rendered once into the
@@ -383,9 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--peers-python", type=Path, default=PEERS_PYTHON)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--repeat", type=int, default=1,
+    parser.add_argument("--repeat", type=int, default=3,
                         help="rounds of readings, the methods' order reversed every other round (A B C C B A); "
-                             "each method reports its median reading")
+                             "each method reports its median reading (default 3; 1 for a quick look)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for the Spark methods and job_full, e.g. scoring.one_pass=never "
                              "(repeatable)")
@@ -495,6 +495,10 @@ def write_report(args: argparse.Namespace, data: dict[str, Any], sizes: dict[str
         "methods_pending": [m for m in methods if m not in results],
         "rounds": len(rounds),
         "rounds_planned": args.repeat,
+        "rounds_seconds": [{m: r.get("seconds") for m, r in rd.items()} for rd in rounds],
+        # each method against the floor read in the same round (median over rounds; robust to a slow round)
+        "ratio_to_floor_by_round": {m: head_to_head(rounds, m, ["plain_loop"])["plain_loop"]["median_speed_ratio"]
+                                    for m in methods if m != "plain_loop"} if "plain_loop" in methods else {},
         "head_to_head": {"spark_pandas_udf": head_to_head(
             rounds, "spark_pandas_udf", [m for m in ("spark_predict_batch_udf", "ray_data", "daft") if m in methods])}
         if "spark_pandas_udf" in methods else {},

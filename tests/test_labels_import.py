@@ -199,7 +199,8 @@ def test_pure_label_modules_do_not_import_spark() -> None:
     import sys
 
     code = (
-        "import sys; import fleetvision.label_consensus, fleetvision.label_rows, fleetvision.labels_import; "
+        "import sys; import fleetvision.label_consensus, fleetvision.label_rows, fleetvision.labels_import, "
+        "fleetvision.declared_labels; "
         "print(sorted(m for m in sys.modules if m == 'pyspark' or m.startswith('pyspark.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

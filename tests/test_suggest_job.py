@@ -170,3 +170,47 @@ def test_suggest_fill_import_votes(spark, config, tmp_path: Path) -> None:
     assert {r["sample_id"] for r in angle_rows.collect()} == {"old"} | {
         s for s, r in by_sample.items() if r["angle"] is not None
     }
+
+
+def test_import_from_listings_labels_exterior_photos_with_the_declared_type(spark, config, tmp_path: Path) -> None:
+    import json
+
+    from fleetvision import labels_import
+    from fleetvision.feed import training_frame
+    from fleetvision.tables import TRAINING_IMAGES, qualified
+    from fleetvision.taxonomy import load_taxonomy
+
+    db = config.tables.database
+    _tables(spark, db, tmp_path)  # 3 sedan listings, 6 exterior photos (img/5 read from its uri)
+    report = tmp_path / "declared.json"
+    args = argparse.Namespace(
+        folder=None,
+        votes=None,
+        from_listings=True,
+        images_dir=None,
+        task=None,
+        dataset=None,
+        report=report,
+        min_exterior=0.8,
+        per_listing=1,
+        per_type=2000,
+    )
+    assert labels_import.main(spark, config, args) == 0
+    assert labels_import.main(spark, config, args) == 0  # re-run: the same rows, MERGEd by sample_id
+    dataset = f"listings:{db}"
+    rows = spark.table(qualified(db, TRAINING_IMAGES)).where(f"dataset = '{dataset}'").collect()
+    # one photo a listing, its most surely exterior one (top-3 on exterior classes 0.95 against 0.85)
+    assert len(rows) == 3
+    assert {r["body_type"] for r in rows} == {"sedan"} and {r["source"] for r in rows} == {"listing_declared"}
+    assert {r["body_index"] for r in rows} == {load_taxonomy().body_index("sedan")}
+    assert all(r["angle_index"] == -1 and r["has_banner"] == -1 and r["plate_present"] == -1 for r in rows)
+    written = json.loads(report.read_text())
+    assert written["accepted"] == 3 and written["dropped_by_reason"] == {"over_cap": 3}
+    assert sorted(d["image"] for d in written["dropped"]) == ["img/0", "img/2", "img/4"]
+    body_rows = training_frame(
+        spark, config, splits=("train", "val", "eval"), dataset_prefix="listings:", tasks=("body",)
+    ).collect()
+    assert {r["sample_id"] for r in body_rows} == {r["sample_id"] for r in rows}
+
+    # it gives body types only
+    assert labels_import.main(spark, config, argparse.Namespace(**{**vars(args), "task": "angle"})) == 2

@@ -170,18 +170,23 @@ def scan_folder(root: Path, task: str, taxonomy: Taxonomy) -> tuple[list[Labelle
 
 # ----------------------------------------------------------------------------------------- photos
 def prepare_photo(path: Path, max_side: int) -> tuple[bytes | None, str]:
-    """The bytes to store for a photo, or None and why not.
-
-    Returns the file's bytes unchanged when it is an upright RGB/greyscale JPEG, PNG or WebP no larger
-    than ``max_side``; otherwise the photo re-encoded upright, RGB and shrunk (JPEG quality 95).
-
-    Returns:
-        (bytes or None, detail): detail says what was done or why it failed.
-    """
+    """The bytes to store for the photo at ``path``, or None and why not (:func:`prepare_bytes`)."""
     try:
         data = path.read_bytes()
     except OSError as e:
         return None, f"{MISSING_FILE}: {e}"
+    return prepare_bytes(data, max_side)
+
+
+def prepare_bytes(data: bytes, max_side: int) -> tuple[bytes | None, str]:
+    """The bytes to store for a photo, or None and why not.
+
+    Returns the bytes unchanged when they are an upright RGB/greyscale JPEG, PNG or WebP no larger than
+    ``max_side``; otherwise the photo re-encoded upright, RGB and shrunk (JPEG quality 95).
+
+    Returns:
+        (bytes or None, detail): detail says what was done or why it failed.
+    """
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
@@ -203,7 +208,7 @@ def prepare_photo(path: Path, max_side: int) -> tuple[bytes | None, str]:
                 out.getvalue(),
                 f"re-encoded (format {fmt}, mode {mode}, orientation {orientation}, {size[0]}x{size[1]})",
             )
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         return None, f"{NOT_IMAGE}: {type(e).__name__}: {e}"
 
 

@@ -13,10 +13,15 @@ Two layouts:
   (N = ``models.consensus_min_votes``) AND they are a strict majority of the valid votes on that
   photo (:mod:`fleetvision.label_consensus`).
 
-The job turns the arguments into an :class:`~fleetvision.label_rows.ImportRequest`, plans the rows with
-the pure :func:`~fleetvision.label_rows.plan_import` (checks, upright RGB photos, stable splits), MERGEs
-them by ``sample_id`` (so an import can be re-run) and writes a JSON report that lists every photo that
-was dropped and why.
+* ``--from-listings``: body-type labels the sellers already gave. Every exterior photo (as the last
+  night's ``image_tags`` call it) of a listing gets that listing's declared ``body_type``, within caps
+  per listing and per type (:mod:`fleetvision.declared_labels`: which photos, and why). The photos are
+  read from ``listing_images`` and written a chunk at a time.
+
+For a folder or votes, the job turns the arguments into an :class:`~fleetvision.label_rows.ImportRequest`,
+plans the rows with the pure :func:`~fleetvision.label_rows.plan_import` (checks, upright RGB photos,
+stable splits); every source's rows are MERGEd by ``sample_id`` (so an import can be re-run) and a JSON
+report lists every photo that was dropped and why.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetvision.config import Config
+from fleetvision.declared_labels import SOURCE, TAG_COLUMNS, DeclaredSpec, declared_rows, select_declared
 from fleetvision.exit_codes import ExitCode
 from fleetvision.label_consensus import TASKS
-from fleetvision.label_rows import ImportRequest, plan_import
-from fleetvision.taxonomy import load_taxonomy
+from fleetvision.label_rows import ImportReport, ImportRequest, plan_import
+from fleetvision.taxonomy import Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -52,17 +58,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         help="CSV(s) of votes: image (or file), labeller, label; several labellers' CSVs are pooled",
     )
+    src.add_argument(
+        "--from-listings",
+        action="store_true",
+        help="body types the sellers declared (listings.body_type) on their listings' exterior photos",
+    )
     parser.add_argument("--images-dir", help="with --votes: the folder the CSV's image paths are relative to")
     parser.add_argument(
         "--task",
         choices=TASKS,
-        default="angle",
-        help="what the labels are (default: angle: a shot class, a group, a view without a side or a body type)",
+        default=None,
+        help="what the labels are (default: angle: a shot class, a group, a view without a side or a body type; "
+        "--from-listings: body, the only one it gives)",
+    )
+    declared = parser.add_argument_group("--from-listings")
+    declared.add_argument(
+        "--min-exterior",
+        type=float,
+        default=DeclaredSpec.min_exterior,
+        help="least share of the angle model's top-3 probability on exterior classes (default 0.8)",
+    )
+    declared.add_argument(
+        "--per-listing",
+        type=int,
+        default=DeclaredSpec.per_listing,
+        help="at most this many photos of one listing (default 4)",
+    )
+    declared.add_argument(
+        "--per-type",
+        type=int,
+        default=DeclaredSpec.per_type,
+        help="at most this many photos of one body type (default 2000)",
     )
     parser.add_argument(
         "--dataset",
         default=None,
-        help="dataset name for the rows (default folder:<path> or votes:<csv>); "
+        help="dataset name for the rows (default folder:<path>, votes:<csv> or listings:<database>); "
         "train on it with --set models.training_dataset=<name>",
     )
     parser.add_argument(
@@ -77,7 +108,7 @@ def import_request(args: argparse.Namespace) -> ImportRequest:
         ValueError: A bad combination of arguments (named).
     """
     return ImportRequest(
-        task=args.task,
+        task=args.task or "angle",
         folder=args.folder,
         votes=args.votes or (),
         images_dir=args.images_dir,
@@ -108,13 +139,15 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     if spark is None:
         raise ValueError("fleetvision import-labels needs a SparkSession")
     taxonomy = load_taxonomy()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report_path = args.report or config.paths.resolve("reports") / f"import-labels-{stamp}.json"
+    if getattr(args, "from_listings", False):
+        return _main_from_listings(spark, config, args, taxonomy, report_path, run_id=f"import-labels-{stamp}")
     try:
         rows, report = plan_import(import_request(args), config, taxonomy)
     except (ValueError, FileNotFoundError) as e:
         logger.error("fleetvision import-labels: %s", e)
         return ExitCode.USAGE
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report_path = args.report or config.paths.resolve("reports") / f"import-labels-{stamp}.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(report.to_json())
     for d in report.dropped[:20]:
@@ -131,3 +164,103 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         report_path,
     )
     return ExitCode.OK
+
+
+def _main_from_listings(
+    spark: SparkSession, config: Config, args: argparse.Namespace, taxonomy: Taxonomy, report_path: Path, run_id: str
+) -> int:
+    """``--from-listings``: pick the photos, then read, convert and MERGE them a chunk at a time."""
+    if getattr(args, "task", None) not in (None, "body"):
+        logger.error("fleetvision import-labels: --from-listings gives body-type labels only, not --task %s", args.task)
+        return ExitCode.USAGE
+    if getattr(args, "images_dir", None):
+        logger.error("fleetvision import-labels: --images-dir goes with --votes, not --from-listings")
+        return ExitCode.USAGE
+    try:
+        spec = DeclaredSpec(min_exterior=args.min_exterior, per_listing=args.per_listing, per_type=args.per_type)
+    except ValueError as e:
+        logger.error("fleetvision import-labels: %s", e)
+        return ExitCode.USAGE
+    dataset = args.dataset or f"listings:{config.tables.database}"
+    candidates = declared_candidates(spark, config)
+    picked, dropped = select_declared(candidates, taxonomy, spec)
+    logger.info(
+        "import-labels --from-listings: %d exterior photos with a declared body type, %d picked",
+        len(candidates),
+        len(picked),
+    )
+    report = ImportReport(task="body", dataset=dataset, source=SOURCE, dropped=list(dropped))
+    for start in range(0, len(picked), _WRITE_CHUNK):
+        chunk = picked.iloc[start : start + _WRITE_CHUNK]
+        rows, part = declared_rows(
+            chunk, declared_photo_bytes(spark, config, list(chunk["image_id"])), taxonomy, config, dataset
+        )
+        report.accepted += part.accepted
+        report.dropped.extend(part.dropped)
+        for total, counts in ((report.by_label, part.by_label), (report.by_split, part.by_split)):
+            for key, n in counts.items():
+                total[key] = total.get(key, 0) + n
+        if rows:
+            write_rows(spark, config, rows, run_id=run_id)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(report.to_json())
+    if not report.accepted:
+        logger.error("%s; nothing written. Report: %s", report.summary(), report_path)
+        return ExitCode.FAILED
+    logger.info(
+        "%s. Written to %s.training_images (dataset %r). Report: %s",
+        report.summary(),
+        config.tables.database,
+        dataset,
+        report_path,
+    )
+    return ExitCode.OK
+
+
+def declared_candidates(spark: SparkSession, config: Config) -> Any:
+    """``image_tags`` rows of decoded exterior photos with their listing's declared body type (pandas).
+
+    Only the columns :func:`~fleetvision.declared_labels.select_declared` reads reach the driver; photos
+    that are not exterior or whose listing declares no body type are left in the warehouse.
+    """
+    from pyspark.sql import functions as F
+
+    from fleetvision.tables import IMAGE_TAGS, LISTINGS, qualified, validate_input_table
+
+    db = config.tables.database
+    tags = spark.table(qualified(db, IMAGE_TAGS)).filter(
+        (F.col("decode_status") == "ok") & (F.col("shot_group") == "exterior")
+    )
+    listings = (
+        validate_input_table(spark, db, LISTINGS)
+        .select("listing_id", F.col("body_type").alias("declared_body_type"))
+        .filter(F.col("declared_body_type").isNotNull())
+    )
+    frame = tags.join(listings, "listing_id").select(*TAG_COLUMNS).toPandas()
+    frame["angle_top3"] = frame["angle_top3"].map(
+        lambda top: None if top is None else [None if e is None else (e["label"], e["score"]) for e in top]
+    )
+    return frame
+
+
+def declared_photo_bytes(spark: SparkSession, config: Config, image_ids: list[str]) -> dict[str, bytes | None]:
+    """The bytes of these photos (inline, else read at their uri inside ``paths.photos``; None: unreadable)."""
+    from pyspark.sql import functions as F
+
+    from fleetvision.decode import PhotoRoots, photo_bytes
+    from fleetvision.tables import LISTING_IMAGES, validate_input_table
+
+    images = validate_input_table(spark, config.tables.database, LISTING_IMAGES).filter(
+        F.col("image_id").isin(image_ids)
+    )
+    roots = PhotoRoots(config.paths.photo_root_locations())
+    return {
+        r["image_id"]: photo_bytes(
+            r["content"],
+            r["uri"],
+            max_bytes=config.scoring.max_image_bytes,
+            remote=config.paths.remote_options,
+            roots=roots,
+        )
+        for r in images.select("image_id", "uri", "content").toLocalIterator()
+    }

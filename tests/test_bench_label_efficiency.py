@@ -1,0 +1,56 @@
+"""The label-efficiency benchmark's declared-labels pool (its commands run in the benchmark, not in CI)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TYPES = ["hatch", "sedan", "suv", "van"]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    name = "bench_label_efficiency_under_test"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "bench_label_efficiency.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)
+
+
+def _pool() -> list[dict[str, str]]:
+    rows = []
+    for k in range(60):
+        car, body = f"train-car{k:04d}", TYPES[k % len(TYPES)]
+        rows += [{"image": f"{car}/v{v}.jpg", "car": car, "body_type": body} for v in range(6)]
+        rows.append({"image": f"{car}/dashboard.jpg", "car": car, "body_type": ""})  # interior: no body type
+    return rows
+
+
+def test_declared_labels_are_per_car_capped_and_noisy_where_asked(bench) -> None:
+    pool = _pool()
+    truth = {r["car"]: r["body_type"] for r in pool if r["body_type"]}
+    clean = bench.declared_rows(pool, 0.0, 4, 0, TYPES)
+    assert len(clean) == 60 * 4 and all(r["body_type"] == truth[r["car"]] for r in clean)
+    assert all(not r["image"].endswith("dashboard.jpg") for r in clean)
+
+    def wrong_cars(noise: float) -> set[str]:
+        rows = bench.declared_rows(pool, noise, 4, 0, TYPES)
+        assert [r["image"] for r in rows] == [r["image"] for r in clean]  # the same photos at every level
+        by_car: dict[str, set[str]] = {}
+        for r in rows:
+            by_car.setdefault(r["car"], set()).add(r["body_type"])
+        assert all(len(labels) == 1 for labels in by_car.values())  # one declaration a listing
+        assert all(labels <= set(TYPES) for labels in by_car.values())
+        return {car for car, labels in by_car.items() if labels != {truth[car]}}
+
+    some, more = wrong_cars(0.1), wrong_cars(0.5)
+    assert some <= more and 0 < len(some) < len(more) < 60  # a higher level adds wrong cars
+    assert bench.declared_dataset(0.1) == "standin-declared-noise010"
