@@ -13,7 +13,10 @@ held-out test pool. For each labels-per-class count (10, 30, 100 by default) the
    body accuracy (:mod:`fleetvision.models.coarse_metrics`), the backbone run once per test photo.
 
 The mixing table repeats the ``--mix-count`` run with synthetic rows added at each weight of
-``--mix-weights`` (``models.extra_datasets``; weight 0 is the run without them). Everything lives under
+``--mix-weights`` (``models.extra_datasets``; weight 0 is the run without them). ``--declared-noise 0 0.1
+0.3`` adds runs on the body types the train cars' sellers would declare (``import-labels --from-listings``'
+labels: ``--declared-per-listing`` exterior photos a car, that share of the cars declaring a wrong type),
+body labels only (:func:`declared_rows`). Everything lives under
 ``--work`` (a temporary warehouse, MLflow database and artifacts), never the repository's warehouse.
 
     .venv/bin/python benchmarks/bench_label_efficiency.py --starter models/starter --work /tmp/fv_labeleff
