@@ -358,9 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"train_command_seconds": round(seconds, 1), **scorer.score(out)}
 
     result["declared"] = []
+    true_type = {r["car"]: r["body_type"] for r in train_rows if r["body_type"]}
     for noise, rows in declared.items():
-        wrong = sum(1 for r, t in zip(rows, declared_rows(train_rows, 0.0, args.declared_per_listing, args.seed,
-                                                          body_types), strict=True) if r["body_type"] != t["body_type"])
+        wrong = sum(1 for r in rows if r["body_type"] != true_type[r["car"]])
         result["declared"].append({"noise": noise, "body_labels": len(rows), "body_labels_wrong": wrong,
                                    "cars": len({r["car"] for r in rows}), "per_listing": args.declared_per_listing,
                                    **fine_tune(f"train-declared{noise:g}", 0, dataset=declared_dataset(noise))})

@@ -21,6 +21,7 @@ from fleetvision.declared_labels import (
     select_declared,
 )
 from fleetvision.label_consensus import DUPLICATE, MISSING_FILE, NOT_IMAGE, UNKNOWN_LABEL
+from fleetvision.label_rows import ImportReport
 from fleetvision.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy()
@@ -158,7 +159,8 @@ def test_rows_carry_the_body_label_and_share_a_split_per_listing(tmp_path) -> No
     )
     truncated = _jpeg(3, size=(200, 150))[:300]  # a real JPEG cut short
     contents = {"p1": _jpeg(1), "p2": _jpeg(2, size=(300, 100)), "p3": truncated, "p4": _jpeg(4), "p5": None}
-    rows, report = declared_rows(picked, contents, TAXONOMY, config, "listings:test")
+    report = ImportReport(task="body", dataset="listings:test", source=SOURCE)
+    rows = declared_rows(picked, contents, TAXONOMY, config, report)
     assert [r["body_type"] for r in rows] == ["sedan", "sedan", "van"]
     assert {d.image: d.reason for d in report.dropped} == {"p3": NOT_IMAGE, "p5": MISSING_FILE}
     assert all(r["source"] == SOURCE and r["dataset"] == "listings:test" for r in rows)

@@ -34,14 +34,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from fleetvision.config import Config
 from fleetvision.label_consensus import DUPLICATE, MISSING_FILE, UNKNOWN_LABEL, Dropped
-from fleetvision.label_rows import ImportReport, Labelled, prepare_bytes, split_for, training_row
+from fleetvision.label_rows import ImportReport, Labelled, build_rows, prepare_bytes
 from fleetvision.taxonomy import Taxonomy
 
 SOURCE = "listing_declared"
@@ -194,8 +193,8 @@ def declared_rows(
     contents: Mapping[str, bytes | None],
     taxonomy: Taxonomy,
     config: Config,
-    dataset: str,
-) -> tuple[list[dict[str, Any]], ImportReport]:
+    report: ImportReport,
+) -> list[dict[str, Any]]:
     """``training_images`` rows (task ``body``) for the picked photos, given each photo's bytes.
 
     Args:
@@ -203,29 +202,23 @@ def declared_rows(
         contents: ``image_id`` -> the photo's bytes (None or absent: it could not be read).
         taxonomy: The body types.
         config: ``models.import_max_side``, ``import_eval_fraction`` and ``import_val_fraction`` apply.
-        dataset: The rows' dataset name.
+        report: The import's report (``task`` body, ``source`` :data:`SOURCE`, the dataset): its counts
+            are added to and photos that could not be read or decoded go to its ``dropped``, so the
+            chunks of one import share it.
 
     Returns:
-        The rows and an :class:`~fleetvision.label_rows.ImportReport` (photos that could not be read or
-        decoded are in its ``dropped``; the split is drawn from the listing id, so a car's photos share it).
+        The rows (:func:`~fleetvision.label_rows.build_rows`; the split is drawn from the listing id, so a
+        car's photos share it).
     """
-    m = config.models
-    report = ImportReport(task="body", dataset=dataset, source=SOURCE)
-    rows: list[dict[str, Any]] = []
-    for r in picked.to_dict("records"):
-        image_id, data = str(r["image_id"]), contents.get(str(r["image_id"]))
+    items = [
+        Labelled(str(r["image_id"]), None, str(r["label"]), split_key=str(r["listing_id"]))
+        for r in picked.to_dict("records")
+    ]
+
+    def read(item: Labelled) -> tuple[bytes | None, str]:
+        data = contents.get(item.image)
         if data is None:
-            report.dropped.append(Dropped(image_id, MISSING_FILE, "the photo's bytes could not be read"))
-            continue
-        content, detail = prepare_bytes(data, m.import_max_side)
-        if content is None:
-            reason, _, rest = detail.partition(": ")
-            report.dropped.append(Dropped(image_id, reason, rest))
-            continue
-        split = split_for(str(r["listing_id"]), m.import_eval_fraction, m.import_val_fraction)
-        item = Labelled(image_id, Path(image_id), str(r["label"]))
-        rows.append(training_row(item, content, "body", taxonomy, dataset=dataset, split=split, source=SOURCE))
-        report.by_label[item.label] = report.by_label.get(item.label, 0) + 1
-        report.by_split[split] = report.by_split.get(split, 0) + 1
-    report.accepted = len(rows)
-    return rows, report
+            return None, f"{MISSING_FILE}: the photo's bytes could not be read"
+        return prepare_bytes(data, config.models.import_max_side)
+
+    return build_rows(items, "body", taxonomy, config, report, read=read)

@@ -21,7 +21,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,15 +96,17 @@ class Labelled:
 
     Attributes:
         image: Path relative to the import root (the stable identity of the photo).
-        path: Absolute path.
+        path: Absolute path (None: the bytes come from elsewhere, see :func:`build_rows`' ``read``).
         label: The label, as written by the user (a vocabulary key).
         votes: Agreeing votes (votes import) or 0 (folder import).
+        split_key: What the split is drawn from (photos with the same key share a split); None: ``image``.
     """
 
     image: str
-    path: Path
+    path: Path | None
     label: str
     votes: int = 0
+    split_key: str | None = None
 
 
 @dataclass
@@ -269,13 +271,23 @@ def build_rows(
     taxonomy: Taxonomy,
     config: Config,
     report: ImportReport,
+    read: Callable[[Labelled], tuple[bytes | None, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Read, check and convert each accepted photo into a row; failures go to the report."""
+    """Read, check and convert each accepted photo into a row; failures go to the report.
+
+    ``read`` gives a photo's stored bytes or None and why (default: :func:`prepare_photo` of its
+    ``path``). The report's counts are added to, so several calls can share one report.
+    """
     rows: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     m = config.models
     for item in items:
-        content, detail = prepare_photo(item.path, m.import_max_side)
+        if read is not None:
+            content, detail = read(item)
+        elif item.path is None:
+            content, detail = None, f"{MISSING_FILE}: no path"
+        else:
+            content, detail = prepare_photo(item.path, m.import_max_side)
         if content is None:
             reason, _, rest = detail.partition(": ")
             report.dropped.append(Dropped(item.image, reason, rest))
@@ -285,13 +297,13 @@ def build_rows(
             report.dropped.append(Dropped(item.image, DUPLICATE, f"same bytes as {seen[digest]}"))
             continue
         seen[digest] = item.image
-        split = split_for(item.image, m.import_eval_fraction, m.import_val_fraction)
+        split = split_for(item.split_key or item.image, m.import_eval_fraction, m.import_val_fraction)
         rows.append(
             training_row(item, content, task, taxonomy, dataset=report.dataset, split=split, source=report.source)
         )
         report.by_label[item.label] = report.by_label.get(item.label, 0) + 1
         report.by_split[split] = report.by_split.get(split, 0) + 1
-    report.accepted = len(rows)
+    report.accepted += len(rows)
     return rows
 
 

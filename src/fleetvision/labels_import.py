@@ -192,14 +192,8 @@ def _main_from_listings(
     report = ImportReport(task="body", dataset=dataset, source=SOURCE, dropped=list(dropped))
     for start in range(0, len(picked), _WRITE_CHUNK):
         chunk = picked.iloc[start : start + _WRITE_CHUNK]
-        rows, part = declared_rows(
-            chunk, declared_photo_bytes(spark, config, list(chunk["image_id"])), taxonomy, config, dataset
-        )
-        report.accepted += part.accepted
-        report.dropped.extend(part.dropped)
-        for total, counts in ((report.by_label, part.by_label), (report.by_split, part.by_split)):
-            for key, n in counts.items():
-                total[key] = total.get(key, 0) + n
+        contents = declared_photo_bytes(spark, config, list(chunk["image_id"]))
+        rows = declared_rows(chunk, contents, taxonomy, config, report)
         if rows:
             write_rows(spark, config, rows, run_id=run_id)
     report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,11 +230,7 @@ def declared_candidates(spark: SparkSession, config: Config) -> Any:
         .select("listing_id", F.col("body_type").alias("declared_body_type"))
         .filter(F.col("declared_body_type").isNotNull())
     )
-    frame = tags.join(listings, "listing_id").select(*TAG_COLUMNS).toPandas()
-    frame["angle_top3"] = frame["angle_top3"].map(
-        lambda top: None if top is None else [None if e is None else (e["label"], e["score"]) for e in top]
-    )
-    return frame
+    return tags.join(listings, "listing_id").select(*TAG_COLUMNS).toPandas()
 
 
 def declared_photo_bytes(spark: SparkSession, config: Config, image_ids: list[str]) -> dict[str, bytes | None]:
