@@ -55,14 +55,20 @@ IMPORT_SETS = ("models.consensus_min_votes=1", "models.import_eval_fraction=0", 
 logger = logging.getLogger("bench_label_efficiency")
 
 
-def declared_dataset(noise: float) -> str:
+def _seeded(name: str, seed: int) -> str:
+    """``standin-<name>`` for seed 0 (the names of earlier runs), ``standin-s<seed>-<name>`` for another seed:
+    another seed draws other photos, so its rows go to their own dataset (no name a prefix of another)."""
+    return f"standin-{name}" if seed == 0 else f"standin-s{seed}-{name}"
+
+
+def declared_dataset(noise: float, seed: int = 0) -> str:
     """Dataset name of the declared-labels pool at one noise level."""
-    return f"standin-declared-noise{round(noise * 100):03d}"
+    return _seeded(f"declared-noise{round(noise * 100):03d}", seed)
 
 
-def pool_dataset(count: int) -> str:
+def pool_dataset(count: int, seed: int = 0) -> str:
     """Dataset name of a train pool (zero-padded, so no name is a prefix of another)."""
-    return f"standin-labels-n{count:04d}"
+    return _seeded(f"labels-n{count:04d}", seed)
 
 
 # ------------------------------------------------------------------------------------ stand-in photos
@@ -317,11 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     declared = {noise: declared_rows(train_rows, noise, args.declared_per_listing, args.seed, body_types)
                 for noise in args.declared_noise}
     for noise, rows in declared.items():
-        import_labels(f"declared{noise:g}", "train", [], rows, declared_dataset(noise))
+        import_labels(f"declared{noise:g}", "train", [], rows, declared_dataset(noise, args.seed))
     counts = sorted(set(args.counts) | ({args.mix_count} if args.mix_weights else set()))
     pools = {count: select_labels(train_rows, count, args.seed) for count in counts}
     for count, (angle, body) in pools.items():
-        import_labels(f"n{count}", "train", angle, body, pool_dataset(count))
+        import_labels(f"n{count}", "train", angle, body, pool_dataset(count, args.seed))
     if args.mix_weights:
         run("generate-synthetic", ["generate", "--training-set"],
             [f"synth.train_per_class={args.synthetic_per_class}", "synth.val_per_class=0"], once_for="")
@@ -336,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "standin": {"train_photos": len(train_rows), "test_photos": len(test_rows), "train_cars": len(train_cars),
                     "test_cars": len(test_cars), "split": "by car and by car model"},
         "epochs": args.epochs,
+        "seed": args.seed,
+        "sets": list(args.sets),
         "heldout_feature_seconds": round(scorer.feature_seconds, 1),
         "zero_labels": scorer.score(starter),
         "curve": [],
@@ -352,9 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def fine_tune(name: str, count: int, extra_sets: Sequence[str] = (), dataset: str | None = None) -> dict[str, Any]:
         out = args.work / "runs" / name
+        training = dataset or pool_dataset(count, args.seed)
         seconds = run(name, ["train", "all", "--init-from", str(starter), "--epochs", str(args.epochs), "--no-eval",
-                             "--out", str(out)], [f"models.training_dataset={dataset or pool_dataset(count)}",
-                                                  *extra_sets])
+                             "--out", str(out)], [f"models.training_dataset={training}", *extra_sets])
         return {"train_command_seconds": round(seconds, 1), **scorer.score(out)}
 
     result["declared"] = []
@@ -363,7 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         wrong = sum(1 for r in rows if r["body_type"] != true_type[r["car"]])
         result["declared"].append({"noise": noise, "body_labels": len(rows), "body_labels_wrong": wrong,
                                    "cars": len({r["car"] for r in rows}), "per_listing": args.declared_per_listing,
-                                   **fine_tune(f"train-declared{noise:g}", 0, dataset=declared_dataset(noise))})
+                                   **fine_tune(f"train-declared{noise:g}", 0,
+                                                dataset=declared_dataset(noise, args.seed))})
         save()
 
     for count, (angle, body) in pools.items():

@@ -54,3 +54,8 @@ def test_declared_labels_are_per_car_capped_and_noisy_where_asked(bench) -> None
     some, more = wrong_cars(0.1), wrong_cars(0.5)
     assert some <= more and 0 < len(some) < len(more) < 60  # a higher level adds wrong cars
     assert bench.declared_dataset(0.1) == "standin-declared-noise010"
+    # another seed draws other photos: its own datasets, none a prefix of another (training_dataset is a prefix)
+    names = [bench.declared_dataset(0.1), bench.declared_dataset(0.1, 1), bench.declared_dataset(0.3, 1),
+             bench.pool_dataset(100), bench.pool_dataset(100, 1), bench.pool_dataset(10, 12), bench.TEST_DATASET]
+    assert len(set(names)) == len(names)
+    assert not [(a, b) for a in names for b in names if a != b and b.startswith(a)]

@@ -291,6 +291,11 @@ class ModelsConfig(_Section):
     finetune_blocks: int = Field(0, ge=0, le=32)
     finetune_epochs: int = Field(10, ge=1)  # passes over the rows with the blocks unfrozen, after models.epochs
     finetune_learning_rate: float = Field(2e-4, gt=0)  # peak rate of that phase (warm-up, cosine decay)
+    # The body head's loss: cross_entropy, or gce = the generalised cross-entropy (1 - p^q) / q, which
+    # gives less pull to labels the model finds unlikely: for body types of which some are wrong (those
+    # sellers declare, import-labels --from-listings). Measured: docs/models.md, Declared body types.
+    body_loss: Literal["cross_entropy", "gce"] = "cross_entropy"
+    body_loss_q: float = Field(0.7, gt=0, le=1)  # gce's q: towards 0 the cross-entropy, 1 the absolute error
     eval_dataset: str | None = None  # dataset-name prefix of the frozen eval set; None = training_dataset
     eval_split: str = "eval"
     max_train_rows: int | None = Field(None, ge=1)  # cap on training rows (None = all)

@@ -202,11 +202,14 @@ def _main_from_listings(
         logger.error("%s; nothing written. Report: %s", report.summary(), report_path)
         return ExitCode.FAILED
     logger.info(
-        "%s. Written to %s.training_images (dataset %r). Report: %s",
+        "%s. Written to %s.training_images (dataset %r). Report: %s. Some sellers declare the wrong type: "
+        "train with the loss that tolerates it, fleetvision train body --init-from <models> "
+        "--set models.training_dataset=%s --set models.body_loss=gce (docs/models.md, Declared body types)",
         report.summary(),
         config.tables.database,
         dataset,
         report_path,
+        dataset,
     )
     return ExitCode.OK
 

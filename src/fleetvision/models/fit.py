@@ -11,7 +11,11 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from fleetvision.models.losses import partial_label_accuracy, partial_label_loss_per_row
+from fleetvision.models.losses import (
+    generalised_cross_entropy,
+    partial_label_accuracy,
+    partial_label_loss_per_row,
+)
 from fleetvision.models.spec import TrainSpec
 
 logger = logging.getLogger(__name__)
@@ -69,6 +73,14 @@ _METRICS: dict[str, list[Any]] = {
 }
 
 
+def losses_for(spec: TrainSpec) -> dict[str, Any]:
+    """The loss of each output ``spec`` trains: :data:`_LOSSES`, the body's as ``spec.body_loss`` says."""
+    losses = {o: _LOSSES[o] for o in spec.outputs}
+    if "body" in losses and spec.body_loss == "gce":
+        losses["body"] = generalised_cross_entropy(spec.body_loss_q)
+    return losses
+
+
 def learning_rate_schedule(spec: TrainSpec, total_steps: int) -> keras.optimizers.schedules.LearningRateSchedule:
     """Linear warm-up over ~5% of the steps to ``spec.learning_rate``, then cosine decay to 1% of it."""
     total_steps = max(2, int(total_steps))
@@ -89,7 +101,7 @@ def compile_model(model: keras.Model, spec: TrainSpec, steps_per_epoch: int) -> 
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=spec.weight_decay)
     model.compile(
         optimizer=optimizer,
-        loss={o: _LOSSES[o] for o in outputs},
+        loss=losses_for(spec),
         loss_weights={o: float(spec.loss_weights.get(o, 1.0)) for o in outputs},
         weighted_metrics={o: _METRICS[o] for o in outputs},
     )

@@ -1,4 +1,6 @@
-"""The partial-label loss: a label may allow several classes ("exterior", "front_3q" either side).
+"""Training losses: the partial-label loss, and a body loss that tolerates wrong labels.
+
+The partial-label loss: a label may allow several classes ("exterior", "front_3q" either side).
 
 A labeller who says "interior" allows every interior class; the model is right to put its probability
 anywhere among them. The loss is the negative log of the probability the model gives to the allowed
@@ -6,8 +8,17 @@ set, ``-log(sum_{c allowed} p_c)``. With one allowed class it is the categorical
 no allowed class (a row without an angle label) it is 0 and the row does not count.
 
 Targets are float masks ``[N, C]`` (1 = allowed); :func:`fleetvision.label_consensus.angle_label_sets`
-makes the sets and :mod:`fleetvision.models.pipeline` turns them into masks. Pure: ``keras.ops`` for
-training (any Keras backend) and a numpy reference for tests.
+makes the sets and :mod:`fleetvision.models.pipeline` turns them into masks.
+
+The generalised cross-entropy (Zhang and Sabuncu, NeurIPS 2018), ``(1 - p_y^q) / q`` for the labelled
+class ``y``, is the body head's loss where some labels are wrong (``models.body_loss: gce``: the body
+types sellers declare, ``import-labels --from-listings``). As ``q -> 0`` it is the cross-entropy; at
+``q = 1`` it is the mean absolute error between the one-hot label and the softmax, which is robust to
+flipped labels but slow to fit. Its gradient is the cross-entropy's times ``p_y^q``: a row the model
+finds unlikely (a wrong label, once the right ones have been learnt) pulls the head far less than under
+the cross-entropy, which gives such rows the most weight of all.
+
+Pure: ``keras.ops`` for training (any Keras backend) and numpy references for tests.
 """
 
 from __future__ import annotations
@@ -76,3 +87,44 @@ def partial_label_loss_numpy(allowed_mask: np.ndarray, probabilities: np.ndarray
         return 0.0
     allowed = np.clip((mask * probs).sum(axis=-1)[labelled], EPSILON, 1.0)
     return float(-np.log(allowed).mean())
+
+
+def generalised_cross_entropy_per_row(labels: Tensor, probabilities: Tensor, q: float = 0.7) -> Tensor:
+    """``(1 - p_label^q) / q`` per row: the generalised cross-entropy of sparse labels.
+
+    Rows masked by a zero sample weight may carry any valid class index (the pipeline writes 0).
+
+    Args:
+        labels: int [N] or [N, 1], the labelled class.
+        probabilities: float [N, C], softmax outputs.
+        q: In (0, 1]; towards 0 the cross-entropy, 1 the mean absolute error.
+
+    Raises:
+        ValueError: ``q`` outside (0, 1].
+    """
+    if not 0 < q <= 1:
+        raise ValueError(f"generalised_cross_entropy: q must be in (0, 1], got {q}")
+    index = ops.reshape(ops.cast(labels, "int32"), (-1, 1))
+    probs = ops.cast(probabilities, "float32")
+    p = ops.clip(ops.take_along_axis(probs, index, axis=-1)[..., 0], EPSILON, 1.0)
+    return (1.0 - ops.power(p, q)) / q
+
+
+def generalised_cross_entropy(q: float) -> Any:
+    """A Keras loss (``y_true``, ``y_pred``) -> per-row :func:`generalised_cross_entropy_per_row` at ``q``."""
+    if not 0 < q <= 1:
+        raise ValueError(f"generalised_cross_entropy: q must be in (0, 1], got {q}")
+
+    def gce(y_true: Tensor, y_pred: Tensor) -> Tensor:
+        return generalised_cross_entropy_per_row(y_true, y_pred, q)
+
+    gce.__name__ = f"generalised_cross_entropy_q{q:g}".replace(".", "_")
+    return gce
+
+
+def generalised_cross_entropy_numpy(labels: np.ndarray, probabilities: np.ndarray, q: float) -> np.ndarray:
+    """Reference for :func:`generalised_cross_entropy_per_row` in plain numpy (tests)."""
+    probs = np.asarray(probabilities, np.float64)
+    index = np.asarray(labels, np.int64).reshape(-1)
+    p = np.clip(probs[np.arange(len(index)), index], EPSILON, 1.0)
+    return (1.0 - p**q) / q

@@ -26,6 +26,7 @@ OUTPUT_TASK: dict[str, str] = {out: task for task, outs in TASK_OUTPUTS.items() 
 
 AngleHead = Literal["split", "global", "left_half"]
 FlipMode = Literal["swap", "plain", "none"]
+BodyLoss = Literal["cross_entropy", "gce"]
 
 # Quick mode (tests, smoke runs): a tiny backbone and a handful of rows.
 QUICK_ALPHA = 0.35
@@ -95,6 +96,10 @@ class TrainSpec:
             blocks and its head conv with the heads (0: the backbone stays frozen).
         finetune_epochs: Epochs of that second phase.
         finetune_learning_rate: Peak learning rate of that second phase.
+        body_loss: The body head's loss: ``cross_entropy``, or ``gce`` (the generalised cross-entropy,
+            :func:`fleetvision.models.losses.generalised_cross_entropy`, for labels of which some are
+            wrong: the body types sellers declare).
+        body_loss_q: ``gce``'s q, in (0, 1].
     """
 
     tasks: tuple[str, ...]
@@ -126,6 +131,8 @@ class TrainSpec:
     finetune_blocks: int = 0
     finetune_epochs: int = 10
     finetune_learning_rate: float = 2e-4
+    body_loss: BodyLoss = "cross_entropy"
+    body_loss_q: float = 0.7
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -176,6 +183,11 @@ class TrainSpec:
             raise ValueError(
                 f"TrainSpec.finetune_blocks={self.finetune_blocks}: only a pretrained backbone "
                 f"({', '.join(PRETRAINED_BACKBONES)}) is frozen; {self.backbone} trains end to end already"
+            )
+        if self.body_loss not in ("cross_entropy", "gce") or not 0 < self.body_loss_q <= 1:
+            raise ValueError(
+                f"TrainSpec.body_loss must be cross_entropy or gce and body_loss_q in (0, 1], got "
+                f"{self.body_loss!r} and {self.body_loss_q}"
             )
         for prefix, weight in self.extra_datasets.items():
             if not prefix or not weight > 0 or prefix.startswith(self.training_dataset):
@@ -243,6 +255,8 @@ class TrainSpec:
             "finetune_blocks": m.finetune_blocks,
             "finetune_epochs": m.finetune_epochs,
             "finetune_learning_rate": m.finetune_learning_rate,
+            "body_loss": m.body_loss,
+            "body_loss_q": m.body_loss_q,
         }
         if quick:
             values["backbone_alpha"] = min(m.backbone_alpha, QUICK_ALPHA)
