@@ -214,3 +214,55 @@ def test_import_from_listings_labels_exterior_photos_with_the_declared_type(spar
 
     # it gives body types only
     assert labels_import.main(spark, config, argparse.Namespace(**{**vars(args), "task": "angle"})) == 2
+
+
+def test_audit_declared_sample_then_import_leaves_out_listings_declared_wrong(spark, config, tmp_path: Path) -> None:
+    import json
+
+    from fleetvision import labels_import, suggest_job
+    from fleetvision.tables import TRAINING_IMAGES, qualified
+
+    db = config.tables.database
+    _tables(spark, db, tmp_path)  # 3 sedan listings, 2 exterior photos each (img/5 read from its uri)
+    out = tmp_path / "audit"
+    suggest_args = argparse.Namespace(out=out, count=200, per_listing=2, pool_factor=5, run_id=None, all_tags=False,
+                                      max_candidates=None, audit_declared=2, min_exterior=0.8, seed=0)
+    assert suggest_job.main(spark, config, suggest_args) == 0
+    with (out / "labels.csv").open(newline="") as f:
+        sample = list(csv.DictReader(f))
+    assert len(sample) == 2 and len({r["listing_id"] for r in sample}) == 2
+    assert {r["reason"] for r in sample} == {"declared_audit"} and {r["suggested_label"] for r in sample} == {"sedan"}
+    # each listing's photo that shows its profile best (odd positions: side views 0.85 of the top-3, against 0.75)
+    assert all(int(r["image_id"].split("/")[1]) % 2 == 1 for r in sample)
+    assert all((out / r["file"]).is_file() for r in sample)
+    # the same seed draws the same listings; --run-id does not go with it
+    again = tmp_path / "again"
+    assert suggest_job.main(spark, config, argparse.Namespace(**{**vars(suggest_args), "out": again})) == 0
+    assert (again / "labels.csv").read_text() == (out / "labels.csv").read_text()
+    assert suggest_job.main(spark, config, argparse.Namespace(**{**vars(suggest_args), "run_id": "run-1"})) == 2
+
+    # a labeller finds the first listing is a hatch, the second a sedan as declared
+    wrong_listing = sample[0]["listing_id"]
+    labelled = out / "alice.csv"
+    with labelled.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(sample[0]))
+        writer.writeheader()
+        writer.writerows([{**sample[0], "label": "hatch"}, {**sample[1], "label": "Sedan"}])
+    report = tmp_path / "declared.json"
+    args = argparse.Namespace(folder=None, votes=None, from_listings=True, images_dir=None, task=None, dataset=None,
+                              report=report, min_exterior=0.8, per_listing=4, per_type=2000, audit=[labelled])
+    assert labels_import.main(spark, config, args) == 0
+    written = json.loads(report.read_text())
+    assert written["audit"]["audited"] == 2 and written["audit"]["wrong"] == 1
+    assert written["audit"]["wrong_listings"] == [wrong_listing] and written["audit"]["rate"] == 0.5
+    assert written["dropped_by_reason"] == {"declared_wrong_in_audit": 2} and written["accepted"] == 4
+    rows = spark.table(qualified(db, TRAINING_IMAGES)).where(f"dataset = 'listings:{db}'").collect()
+    kept = {r["sample_id"] for r in rows}
+    assert len(kept) == 4 and {r["body_type"] for r in rows} == {"sedan"}
+    dropped = {d["image"] for d in written["dropped"]}
+    assert len(dropped) == 2 and all(d["detail"] == "declared sedan, labelled hatch" for d in written["dropped"])
+
+    # a CSV that is not an audit is refused before anything is written
+    votes = tmp_path / "votes.csv"
+    votes.write_text("image,labeller,label\na.jpg,bob,hatch\n")
+    assert labels_import.main(spark, config, argparse.Namespace(**{**vars(args), "audit": [votes]})) == 2

@@ -124,6 +124,7 @@ class ImportReport:
     votes_unknown_label: int = 0
     votes_superseded: int = 0
     consensus_min_votes: int | None = None
+    audit: dict[str, Any] | None = None  # import-labels --from-listings --audit: the declared-type audit
 
     @property
     def dropped_by_reason(self) -> dict[str, int]:

@@ -16,7 +16,9 @@ Two layouts:
 * ``--from-listings``: body-type labels the sellers already gave. Every exterior photo (as the last
   night's ``image_tags`` call it) of a listing gets that listing's declared ``body_type``, within caps
   per listing and per type (:mod:`fleetvision.declared_labels`: which photos, and why). The photos are
-  read from ``listing_images`` and written a chunk at a time.
+  read from ``listing_images`` and written a chunk at a time. ``--audit CSV...``: the labelled sample of
+  ``suggest-labels --audit-declared`` (:mod:`fleetvision.declared_audit`): the report gets how often
+  sellers declared the wrong type, and the listings found wrong are left out.
 
 For a folder or votes, the job turns the arguments into an :class:`~fleetvision.label_rows.ImportRequest`,
 plans the rows with the pure :func:`~fleetvision.label_rows.plan_import` (checks, upright RGB photos,
@@ -27,6 +29,7 @@ report lists every photo that was dropped and why.
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -34,9 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetvision.config import Config
+from fleetvision.declared_audit import WRONG_IN_AUDIT, AuditEstimate, audit_estimate
 from fleetvision.declared_labels import SOURCE, TAG_COLUMNS, DeclaredSpec, declared_rows, select_declared
 from fleetvision.exit_codes import ExitCode
-from fleetvision.label_consensus import TASKS
+from fleetvision.label_consensus import TASKS, Dropped
 from fleetvision.label_rows import ImportReport, ImportRequest, plan_import
 from fleetvision.taxonomy import Taxonomy, load_taxonomy
 
@@ -89,6 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DeclaredSpec.per_type,
         help="at most this many photos of one body type (default 2000)",
+    )
+    declared.add_argument(
+        "--audit",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="labelled CSVs of suggest-labels --audit-declared: report the declared-type error rate and leave "
+        "out the listings the labellers found declared wrong",
     )
     parser.add_argument(
         "--dataset",
@@ -182,14 +194,37 @@ def _main_from_listings(
         logger.error("fleetvision import-labels: %s", e)
         return ExitCode.USAGE
     dataset = args.dataset or f"listings:{config.tables.database}"
+    audit_files = getattr(args, "audit", None)
+    try:
+        audit = read_audit(audit_files, taxonomy) if audit_files else None
+    except (OSError, ValueError) as e:
+        logger.error("fleetvision import-labels --audit: %s", e)
+        return ExitCode.USAGE
     candidates = declared_candidates(spark, config)
+    audit_dropped: list[Dropped] = []
+    if audit is not None:
+        logger.info("%s", audit.summary())
+        if audit.rate is not None and audit.rate >= 0.2:
+            logger.warning(
+                "sellers declared the wrong body type on %.0f%% of the audited listings; unaudited listings keep "
+                "their mistakes, and on the stand-in domain 30%% wrong cost ~0.1 of body accuracy even with "
+                "models.body_loss=gce (docs/models.md, Declared body types)", 100 * audit.rate)
+        wrong = candidates["listing_id"].isin(audit.wrong_listings)
+        audit_dropped = [
+            Dropped(str(image), WRONG_IN_AUDIT, "declared {}, labelled {}".format(*audit.corrections[str(listing)]))
+            for image, listing in zip(candidates.loc[wrong, "image_id"], candidates.loc[wrong, "listing_id"],
+                                      strict=True)
+        ]
+        candidates = candidates[~wrong]
     picked, dropped = select_declared(candidates, taxonomy, spec)
+    dropped = [*audit_dropped, *dropped]
     logger.info(
         "import-labels --from-listings: %d exterior photos with a declared body type, %d picked",
         len(candidates),
         len(picked),
     )
-    report = ImportReport(task="body", dataset=dataset, source=SOURCE, dropped=list(dropped))
+    report = ImportReport(task="body", dataset=dataset, source=SOURCE, dropped=list(dropped),
+                          audit=audit.to_dict() if audit is not None else None)
     for start in range(0, len(picked), _WRITE_CHUNK):
         chunk = picked.iloc[start : start + _WRITE_CHUNK]
         contents = declared_photo_bytes(spark, config, list(chunk["image_id"]))
@@ -212,6 +247,24 @@ def _main_from_listings(
         dataset,
     )
     return ExitCode.OK
+
+
+def read_audit(paths: Sequence[Path], taxonomy: Taxonomy) -> AuditEstimate:
+    """The audit estimate from labelled ``suggest-labels --audit-declared`` CSVs, pooled (several labellers).
+
+    Raises:
+        OSError: A CSV cannot be read.
+        ValueError: A CSV lacks the audit columns or declares a type that is not a body type.
+    """
+    rows: list[dict[str, str]] = []
+    for path in paths:
+        with Path(path).open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = {"listing_id", "suggested_label", "label"} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"{path}: not an audit CSV of suggest-labels --audit-declared (no {sorted(missing)})")
+            rows.extend(reader)
+    return audit_estimate(rows, taxonomy)
 
 
 def declared_candidates(spark: SparkSession, config: Config) -> Any:

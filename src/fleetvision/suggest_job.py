@@ -8,6 +8,12 @@ of the CSV (named after them, or fill the ``labeller`` column), then read them b
 
     fleetvision import-labels --votes OUT/alice.csv OUT/bob.csv OUT/carol.csv --images-dir OUT
 
+``--audit-declared N`` exports a uniform random sample of N listings whose declared body type
+``import-labels --from-listings`` would train on, one photo each, instead
+(:func:`fleetvision.declared_audit.audit_sample`): labellers write the type they see, and
+``import-labels --from-listings --audit <their CSVs>`` estimates how often sellers declare the wrong type
+and leaves those listings out.
+
 Operating limit: the candidate tags (a few hundred bytes each: scores, top-3, ids) are collected on
 the driver; photo bytes only for the picked photos. ``--max-candidates`` bounds the first on a very
 large ``--all``.
@@ -21,6 +27,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -85,9 +92,8 @@ def suggest_labels(
     Raises:
         ValueError: No successful scoring run (and neither ``run_id`` nor ``all_tags``).
     """
-    from fleetvision.decode import PhotoRoots, photo_bytes
     from fleetvision.scoring.work import last_watermark
-    from fleetvision.tables import IMAGE_TAGS, LISTING_IMAGES, LISTINGS, qualified, validate_input_table
+    from fleetvision.tables import IMAGE_TAGS, LISTINGS, qualified, validate_input_table
 
     db = config.tables.database
     if not all_tags and run_id is None:
@@ -108,6 +114,52 @@ def suggest_labels(
     picked = select_photos(candidates, spec)
     logger.info("suggest-labels: %d candidates from run %s, %d picked", len(candidates), run_id or "(all)", len(picked))
 
+    exported, unreadable, csv_path = export_photos(spark, config, picked, out_dir)
+    return SuggestResult(run_id, len(candidates), exported, unreadable, csv_path)
+
+
+def audit_declared(
+    spark: SparkSession, config: Config, count: int, out_dir: Path, *, min_exterior: float = 0.8, seed: int = 0
+) -> SuggestResult:
+    """Export a uniform random sample of ``count`` listings whose declared body type the import would take.
+
+    The candidates are the ones ``import-labels --from-listings --min-exterior`` reads
+    (:func:`fleetvision.labels_import.declared_candidates`, :func:`~fleetvision.declared_labels.select_declared`);
+    each drawn listing comes with the photo that shows its profile most surely (a 3/4 or side view, where a
+    labeller can tell a hatch from a sedan; :func:`~fleetvision.declared_audit.audit_sample`).
+
+    Raises:
+        ValueError: ``count`` < 1 or ``min_exterior`` outside [0, 1].
+    """
+    from fleetvision.declared_audit import audit_sample, with_profile
+    from fleetvision.declared_labels import DeclaredSpec, select_declared
+    from fleetvision.labels_import import declared_candidates
+    from fleetvision.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    spec = DeclaredSpec(min_exterior=min_exterior, per_listing=10**6, per_type=10**9)
+    candidates = declared_candidates(spark, config)
+    picked, _ = select_declared(candidates, taxonomy, spec)
+    sample = audit_sample(with_profile(picked, candidates, taxonomy), count, seed)
+    logger.info("suggest-labels --audit-declared: %d listings the import would take, %d drawn",
+                picked["listing_id"].nunique() if len(picked) else 0, len(sample))
+    exported, unreadable, csv_path = export_photos(spark, config, sample, out_dir)
+    return SuggestResult(None, len(candidates), exported, unreadable, csv_path)
+
+
+def export_photos(
+    spark: SparkSession, config: Config, picked: pd.DataFrame, out_dir: Path
+) -> tuple[int, tuple[str, ...], Path]:
+    """Write the picked photos (``image_id``, ``listing_id``, ``suggested_label``, ``reason``) as
+    ``<out>/photos/<image_id>.jpg`` and ``<out>/labels.csv``.
+
+    Returns:
+        (photos exported, picked photos that could not be read, the CSV).
+    """
+    from fleetvision.decode import PhotoRoots, photo_bytes
+    from fleetvision.tables import LISTING_IMAGES, validate_input_table
+
+    db = config.tables.database
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / PHOTOS_DIR).mkdir(exist_ok=True)
     ids = [str(i) for i in picked["image_id"]] if len(picked) else []
@@ -148,7 +200,7 @@ def suggest_labels(
                 }
             )
             exported += 1
-    return SuggestResult(run_id, len(candidates), exported, tuple(unreadable), csv_path)
+    return exported, tuple(unreadable), csv_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -162,6 +214,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--run-id", default=None, help="read this scoring run's tags (default: the last successful)")
     which.add_argument("--all", dest="all_tags", action="store_true", help="read every row of image_tags")
     parser.add_argument("--max-candidates", type=int, default=None, help="sample at most this many tag rows")
+    parser.add_argument(
+        "--audit-declared",
+        type=int,
+        default=None,
+        metavar="N",
+        help="instead: a uniform random sample of N listings whose declared body type import-labels "
+        "--from-listings would take, one photo each, to estimate how often sellers declare the wrong type",
+    )
+    parser.add_argument(
+        "--min-exterior", type=float, default=0.8, help="with --audit-declared: as import-labels (default 0.8)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="with --audit-declared: another seed, another sample")
 
 
 def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> int:
@@ -176,7 +240,15 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     """
     if spark is None:
         raise ValueError("fleetvision suggest-labels needs a SparkSession")
+    audit = getattr(args, "audit_declared", None)
     try:
+        if audit is not None:
+            if args.run_id or args.all_tags:
+                raise ValueError("--audit-declared reads the tags import-labels --from-listings reads; "
+                                 "drop --run-id/--all")
+            result = audit_declared(spark, config, audit, Path(args.out).expanduser().resolve(),
+                                    min_exterior=args.min_exterior, seed=args.seed)
+            return _finish(result, audit=True)
         spec = SuggestSpec(count=args.count, per_listing=args.per_listing, pool_factor=args.pool_factor)
         result = suggest_labels(
             spark,
@@ -190,11 +262,23 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     except ValueError as e:
         logger.error("fleetvision suggest-labels: %s", e)
         return ExitCode.USAGE
+    return _finish(result, audit=False)
+
+
+def _finish(result: SuggestResult, *, audit: bool) -> int:
     if result.unreadable:
         logger.warning("%d picked photos could not be read: %s", len(result.unreadable), result.unreadable[:10])
     if not result.exported:
         logger.error("suggest-labels: no photos exported (%d candidates)", result.candidates)
         return ExitCode.FAILED
+    if audit:
+        logger.info(
+            "suggest-labels --audit-declared: %d listings' photos in %s; labellers write the body type they see "
+            "in label (or unclear), then fleetvision import-labels --from-listings --audit <their CSVs>",
+            result.exported,
+            result.csv_path,
+        )
+        return ExitCode.OK
     logger.info(
         "suggest-labels: %d photos in %s; give each labeller a copy, then "
         "fleetvision import-labels --votes <their CSVs> --images-dir %s",
