@@ -118,3 +118,16 @@ def test_audit_sample_shows_each_listing_from_its_profile_where_the_tags_say_whe
     # without the column, the most surely exterior photo; the listings drawn are the same either way
     plain = audit_sample(picked, 5).set_index("listing_id")
     assert plain.loc["a", "image_id"] == "a/front" and list(plain.index) == list(sample.index)
+
+
+def test_a_listing_found_wrong_takes_the_labellers_type_on_every_photo() -> None:
+    from fleetvision.labels_import import corrected_by_audit
+
+    candidates = pd.DataFrame({"image_id": ["a1", "a2", "b1", "c1"], "listing_id": ["A", "A", "B", "C"],
+                               "declared_body_type": ["Sedan", "Sedan", "wagon", None]})
+    estimate = audit_estimate([_row("A", "sedan", "hatch"), _row("B", "wagon", "wagon")], TAXONOMY)
+    fixed = corrected_by_audit(candidates, estimate)
+    assert fixed["declared_body_type"].tolist() == ["hatch", "hatch", "wagon", None]
+    assert candidates["declared_body_type"].tolist() == ["Sedan", "Sedan", "wagon", None]  # a copy
+    nothing = audit_estimate([_row("B", "wagon", "wagon")], TAXONOMY)
+    assert corrected_by_audit(candidates, nothing) is candidates

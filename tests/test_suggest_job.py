@@ -216,7 +216,8 @@ def test_import_from_listings_labels_exterior_photos_with_the_declared_type(spar
     assert labels_import.main(spark, config, argparse.Namespace(**{**vars(args), "task": "angle"})) == 2
 
 
-def test_audit_declared_sample_then_import_leaves_out_listings_declared_wrong(spark, config, tmp_path: Path) -> None:
+def test_audit_declared_sample_then_import_corrects_listings_declared_wrong(spark, config, tmp_path: Path) -> None:
+    import hashlib
     import json
 
     from fleetvision import labels_import, suggest_job
@@ -255,12 +256,18 @@ def test_audit_declared_sample_then_import_leaves_out_listings_declared_wrong(sp
     written = json.loads(report.read_text())
     assert written["audit"]["audited"] == 2 and written["audit"]["wrong"] == 1
     assert written["audit"]["wrong_listings"] == [wrong_listing] and written["audit"]["rate"] == 0.5
-    assert written["dropped_by_reason"] == {"declared_wrong_in_audit": 2} and written["accepted"] == 4
+    assert written["audit"]["corrections"] == {wrong_listing: ["sedan", "hatch"]}
+    assert written["dropped"] == [] and written["accepted"] == 6
+    assert written["by_label"] == {"hatch": 2, "sedan": 4}
+    # every exterior photo of the listing found wrong takes the type the labeller saw; the others keep theirs
     rows = spark.table(qualified(db, TRAINING_IMAGES)).where(f"dataset = 'listings:{db}'").collect()
-    kept = {r["sample_id"] for r in rows}
-    assert len(kept) == 4 and {r["body_type"] for r in rows} == {"sedan"}
-    dropped = {d["image"] for d in written["dropped"]}
-    assert len(dropped) == 2 and all(d["detail"] == "declared sedan, labelled hatch" for d in written["dropped"])
+    assert len(rows) == 6
+    def sample_id(image: str) -> str:  # as label_rows.training_row names a row
+        return hashlib.sha256(f"listings:{db}\n{image}\nbody".encode()).hexdigest()[:32]
+
+    hatch = {sample_id(f"img/{i}") for i in range(6) if f"L{i % 3}" == wrong_listing}
+    assert {r["sample_id"] for r in rows if r["body_type"] == "hatch"} == hatch
+    assert {r["body_type"] for r in rows if r["sample_id"] not in hatch} == {"sedan"}
 
     # a CSV that is not an audit is refused before anything is written
     votes = tmp_path / "votes.csv"

@@ -4,8 +4,8 @@ The body types sellers declare (``import-labels --from-listings``, :mod:`fleetvi
 worth what the declarations are right: on the stand-in domain each 10% of wrong declarations cost about
 0.1 of body accuracy with the cross-entropy (docs/models.md, *Declared body types*). Before training on
 them, people label a **uniform random** sample of the listings the import would take (one photo each),
-which estimates the error rate without bias; the listings they find declared wrong are then left out of
-the import. (``suggest-labels``' usual picks favour photos whose predicted type disagrees with the
+which estimates the error rate without bias; the listings they find declared wrong then take the type
+the labellers saw. (``suggest-labels``' usual picks favour photos whose predicted type disagrees with the
 declared one: good for finding mistakes, biased for counting them.)
 
 1. ``fleetvision suggest-labels --audit-declared N`` exports :func:`audit_sample`: ``N`` listings drawn in
@@ -15,7 +15,7 @@ declared one: good for finding mistakes, biased for counting them.)
    see in ``label`` (or ``unclear``).
 2. ``fleetvision import-labels --from-listings --audit <their CSVs>`` reads the answers with
    :func:`audit_estimate`: the share of audited listings declared wrong with a 95% Wilson interval, and
-   the listings to leave out.
+   the corrections (every exterior photo of such a listing gets the labellers' type).
 
 No Spark here: :mod:`fleetvision.suggest_job` and :mod:`fleetvision.labels_import` read and write.
 """
@@ -35,8 +35,6 @@ from fleetvision.taxonomy import Taxonomy
 
 AUDIT_REASON = "declared_audit"
 """``reason`` of an audit photo in the suggest-labels CSV."""
-WRONG_IN_AUDIT = "declared_wrong_in_audit"
-"""Dropped reason of the photos of a listing that the audit found declared wrong."""
 UNCLEAR = frozenset({"", "unclear", "unknown", "?"})
 """Labels that say nothing about the body type (left out of the estimate)."""
 
@@ -120,7 +118,7 @@ class AuditEstimate:
         undecided: Listings whose labels were all unclear, or tied between types.
         labels_ignored: Labels that are not a body type and not an "unclear" word (typos; each named in
             ``ignored``).
-        wrong_listings: The listings found declared wrong (to leave out of the import), sorted.
+        wrong_listings: The listings found declared wrong, sorted.
         corrections: Listing -> (declared, labelled) for each of them.
         ignored: The ignored labels, as written.
     """

@@ -18,7 +18,7 @@ Two layouts:
   per listing and per type (:mod:`fleetvision.declared_labels`: which photos, and why). The photos are
   read from ``listing_images`` and written a chunk at a time. ``--audit CSV...``: the labelled sample of
   ``suggest-labels --audit-declared`` (:mod:`fleetvision.declared_audit`): the report gets how often
-  sellers declared the wrong type, and the listings found wrong are left out.
+  sellers declared the wrong type, and the listings found wrong take the labellers' type.
 
 For a folder or votes, the job turns the arguments into an :class:`~fleetvision.label_rows.ImportRequest`,
 plans the rows with the pure :func:`~fleetvision.label_rows.plan_import` (checks, upright RGB photos,
@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetvision.config import Config
-from fleetvision.declared_audit import WRONG_IN_AUDIT, AuditEstimate, audit_estimate
+from fleetvision.declared_audit import AuditEstimate, audit_estimate
 from fleetvision.declared_labels import SOURCE, TAG_COLUMNS, DeclaredSpec, declared_rows, select_declared
 from fleetvision.exit_codes import ExitCode
-from fleetvision.label_consensus import TASKS, Dropped
+from fleetvision.label_consensus import TASKS
 from fleetvision.label_rows import ImportReport, ImportRequest, plan_import
 from fleetvision.taxonomy import Taxonomy, load_taxonomy
 
@@ -99,8 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         type=Path,
         default=None,
-        help="labelled CSVs of suggest-labels --audit-declared: report the declared-type error rate and leave "
-        "out the listings the labellers found declared wrong",
+        help="labelled CSVs of suggest-labels --audit-declared: report the declared-type error rate; the "
+        "listings the labellers found declared wrong take the type they saw",
     )
     parser.add_argument(
         "--dataset",
@@ -201,7 +201,6 @@ def _main_from_listings(
         logger.error("fleetvision import-labels --audit: %s", e)
         return ExitCode.USAGE
     candidates = declared_candidates(spark, config)
-    audit_dropped: list[Dropped] = []
     if audit is not None:
         logger.info("%s", audit.summary())
         if audit.rate is not None and audit.rate >= 0.2:
@@ -209,15 +208,8 @@ def _main_from_listings(
                 "sellers declared the wrong body type on %.0f%% of the audited listings; unaudited listings keep "
                 "their mistakes, and on the stand-in domain 30%% wrong cost ~0.1 of body accuracy even with "
                 "models.body_loss=gce (docs/models.md, Declared body types)", 100 * audit.rate)
-        wrong = candidates["listing_id"].isin(audit.wrong_listings)
-        audit_dropped = [
-            Dropped(str(image), WRONG_IN_AUDIT, "declared {}, labelled {}".format(*audit.corrections[str(listing)]))
-            for image, listing in zip(candidates.loc[wrong, "image_id"], candidates.loc[wrong, "listing_id"],
-                                      strict=True)
-        ]
-        candidates = candidates[~wrong]
+        candidates = corrected_by_audit(candidates, audit)
     picked, dropped = select_declared(candidates, taxonomy, spec)
-    dropped = [*audit_dropped, *dropped]
     logger.info(
         "import-labels --from-listings: %d exterior photos with a declared body type, %d picked",
         len(candidates),
@@ -247,6 +239,17 @@ def _main_from_listings(
         dataset,
     )
     return ExitCode.OK
+
+
+def corrected_by_audit(candidates: Any, audit: AuditEstimate) -> Any:
+    """The candidates with the labellers' body type on every photo of a listing the audit found declared
+    wrong (they saw one photo of the car; the others show the same car). The report keeps what was declared
+    (``audit.corrections``)."""
+    if not audit.corrections:
+        return candidates
+    seen = {listing: labelled for listing, (_, labelled) in audit.corrections.items()}
+    fixed = candidates["listing_id"].map(seen)
+    return candidates.assign(declared_body_type=fixed.where(fixed.notna(), candidates["declared_body_type"]))
 
 
 def read_audit(paths: Sequence[Path], taxonomy: Taxonomy) -> AuditEstimate:

@@ -12,7 +12,7 @@ of the CSV (named after them, or fill the ``labeller`` column), then read them b
 ``import-labels --from-listings`` would train on, one photo each, instead
 (:func:`fleetvision.declared_audit.audit_sample`): labellers write the type they see, and
 ``import-labels --from-listings --audit <their CSVs>`` estimates how often sellers declare the wrong type
-and leaves those listings out.
+and gives the listings found wrong the type the labellers saw.
 
 Operating limit: the candidate tags (a few hundred bytes each: scores, top-3, ids) are collected on
 the driver; photo bytes only for the picked photos. ``--max-candidates`` bounds the first on a very
