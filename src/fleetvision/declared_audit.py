@@ -22,7 +22,6 @@ No Spark here: :mod:`fleetvision.suggest_job` and :mod:`fleetvision.labels_impor
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -31,16 +30,14 @@ from typing import Any
 
 import pandas as pd
 
+from fleetvision.declared_labels import exterior_share, stable_hash
+from fleetvision.label_consensus import normalise_label
 from fleetvision.taxonomy import Taxonomy
 
 AUDIT_REASON = "declared_audit"
 """``reason`` of an audit photo in the suggest-labels CSV."""
 UNCLEAR = frozenset({"", "unclear", "unknown", "?"})
 """Labels that say nothing about the body type (left out of the estimate)."""
-
-
-def _stable(key: str, seed: int) -> int:
-    return int(hashlib.sha256(f"audit\n{seed}\n{key}".encode()).hexdigest()[:12], 16)
 
 
 HEAD_ON = frozenset({"full_front", "full_rear"})
@@ -50,8 +47,6 @@ HEAD_ON = frozenset({"full_front", "full_rear"})
 def with_profile(picked: pd.DataFrame, tags: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
     """``picked`` with ``profile``: the share of the tags' top-3 probability on exterior views that show the
     body's profile (3/4 and side views, not :data:`HEAD_ON`), from ``tags``' ``angle_top3`` by ``image_id``."""
-    from fleetvision.declared_labels import exterior_share
-
     views = frozenset(taxonomy.in_group("exterior")) - HEAD_ON
     share = {str(i): exterior_share(top3, views) for i, top3 in zip(tags["image_id"], tags["angle_top3"], strict=True)}
     return picked.assign(profile=[share.get(str(i), 0.0) for i in picked["image_id"]])
@@ -87,7 +82,7 @@ def audit_sample(picked: pd.DataFrame, count: int, seed: int = 0) -> pd.DataFram
     best = (
         picked.sort_values(["listing_id", *order, "image_id"], ascending=[True, *[False] * len(order), True])
         .drop_duplicates("listing_id")
-        .assign(_order=lambda f: [_stable(str(x), seed) for x in f["listing_id"]])
+        .assign(_order=lambda f: [stable_hash(str(x), f"audit\n{seed}") for x in f["listing_id"]])
         .sort_values(["_order", "listing_id"])
         .head(count)
         .drop(columns="_order")
@@ -166,8 +161,7 @@ def audit_estimate(rows: Iterable[Mapping[str, Any]], taxonomy: Taxonomy) -> Aud
     vocab = {b.lower(): b for b in taxonomy.body_types}
 
     def body(value: Any) -> str | None:
-        text = str(value or "").strip().lower().replace(" ", "_").replace("-", "_")
-        return vocab.get(text)
+        return vocab.get(normalise_label(str(value or "")))
 
     declared: dict[str, str] = {}
     votes: dict[str, Counter[str]] = {}

@@ -101,7 +101,8 @@ def exterior_share(top3: Any, exterior: frozenset[str]) -> float:
     return total
 
 
-def _stable(key: str, seed: int) -> int:
+def stable_hash(key: str, seed: int | str) -> int:
+    """A stable pseudo-random number for ``key`` under ``seed`` (a draw order that survives re-runs)."""
     return int(hashlib.sha256(f"{seed}\n{key}".encode()).hexdigest()[:12], 16)
 
 
@@ -174,7 +175,7 @@ def select_declared(tags: pd.DataFrame, taxonomy: Taxonomy, spec: DeclaredSpec) 
     # at most per_type photos of a type: listing by listing in a stable pseudo-random order (the last cut)
     picked: list[dict[str, Any]] = []
     for label, listings in per_type.items():
-        listings.sort(key=lambda item: (_stable(item[0], spec.seed), item[0]))
+        listings.sort(key=lambda item: (stable_hash(item[0], spec.seed), item[0]))
         count = 0
         for _, photos in listings:
             take = photos[: max(0, spec.per_type - count)]
