@@ -19,16 +19,13 @@ from fleetvision.decode import (
     ERROR_CODES,
     DecodedPhoto,
     ErrorCode,
-    ForbiddenUriError,
-    PhotoRoots,
-    UnreadableUriError,
     content_hash,
     decode_batch,
     decode_photo,
     decode_source,
     make_thumbnail,
-    read_uri,
 )
+from fleetvision.photo_uris import ForbiddenUriError, PhotoRoots, UnreadableUriError, read_uri
 
 S = 64
 LIMIT = 40_000_000

@@ -1,6 +1,6 @@
 """No file outside the photo roots is read, and no error detail quotes a file's bytes.
 
-Tier 1: every hostile uri is ``forbidden_uri`` from :func:`fleetvision.decode.read_uri`, the decoder and
+Tier 1: every hostile uri is ``forbidden_uri`` from :func:`fleetvision.photo_uris.read_uri`, the decoder and
 the UDF frames, without the file ever being opened. Tier 2: a scoring run over a table with hostile
 uri rows writes exactly one ``image_tags`` row per input, the hostile ones ``forbidden_uri``, and
 counts them as failures.
@@ -17,7 +17,8 @@ from test_score_job_support import OracleModels, StandInModelSet, photo_bytes, w
 
 from fleetvision import decode
 from fleetvision.config import ConfigError, load_config
-from fleetvision.decode import ForbiddenUriError, PhotoRoots, decode_source, read_uri
+from fleetvision.decode import decode_source
+from fleetvision.photo_uris import ForbiddenUriError, PhotoRoots, read_uri
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring import udf as U
 from fleetvision.taxonomy import load_taxonomy

@@ -15,7 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from test_score_job_support import OracleModels, StandInModelSet, photo_bytes
 
-from fleetvision import decode
+from fleetvision import decode, photo_uris
 from fleetvision.config import load_config
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring import udf as U
@@ -23,7 +23,7 @@ from fleetvision.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy()
 BUCKET = "listing-photos"
-ROOTS = decode.PhotoRoots((f"s3://{BUCKET}/cars",))  # s3, s3a and s3n name the same store
+ROOTS = photo_uris.PhotoRoots((f"s3://{BUCKET}/cars",))  # s3, s3a and s3n name the same store
 
 
 def _free_port() -> int:
@@ -60,33 +60,33 @@ def s3():
 def test_read_uri_reads_s3_objects_under_every_spelling(s3) -> None:
     options, photos = s3
     for scheme in ("s3", "s3a", "s3n"):
-        got = decode.read_uri(f"{scheme}://{BUCKET}/cars/a.jpg", remote=options, roots=ROOTS)
+        got = photo_uris.read_uri(f"{scheme}://{BUCKET}/cars/a.jpg", remote=options, roots=ROOTS)
         assert got == photos["cars/a.jpg"]
     size = len(photos["cars/b.jpg"])
-    got = decode.read_uri(f"s3a://{BUCKET}/cars/b.jpg", max_bytes=size, remote=options, roots=ROOTS)
+    got = photo_uris.read_uri(f"s3a://{BUCKET}/cars/b.jpg", max_bytes=size, remote=options, roots=ROOTS)
     assert got == photos["cars/b.jpg"]
 
 
 def test_s3_failures_are_unreadable_uri_errors_with_the_reason(s3) -> None:
     options, _ = s3
-    with pytest.raises(decode.UnreadableUriError, match="no such object"):
-        decode.read_uri(f"s3a://{BUCKET}/cars/missing.jpg", remote=options, roots=ROOTS)
-    with pytest.raises(decode.UnreadableUriError, match="over the 100-byte limit"):
-        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", max_bytes=100, remote=options, roots=ROOTS)
-    with pytest.raises(decode.UnreadableUriError, match="not a file"):
-        decode.read_uri(f"s3a://{BUCKET}/cars", remote=options, roots=ROOTS)
-    with pytest.raises(decode.UnreadableUriError, match="without a bucket"):
-        decode.read_uri("s3a:///cars/a.jpg", remote=options, roots=ROOTS)
-    with pytest.raises(decode.UnreadableUriError, match="unsupported scheme 'ftp'"):
-        decode.read_uri("ftp://host/a.jpg", roots=ROOTS)
+    with pytest.raises(photo_uris.UnreadableUriError, match="no such object"):
+        photo_uris.read_uri(f"s3a://{BUCKET}/cars/missing.jpg", remote=options, roots=ROOTS)
+    with pytest.raises(photo_uris.UnreadableUriError, match="over the 100-byte limit"):
+        photo_uris.read_uri(f"s3a://{BUCKET}/cars/a.jpg", max_bytes=100, remote=options, roots=ROOTS)
+    with pytest.raises(photo_uris.UnreadableUriError, match="not a file"):
+        photo_uris.read_uri(f"s3a://{BUCKET}/cars", remote=options, roots=ROOTS)
+    with pytest.raises(photo_uris.UnreadableUriError, match="without a bucket"):
+        photo_uris.read_uri("s3a:///cars/a.jpg", remote=options, roots=ROOTS)
+    with pytest.raises(photo_uris.UnreadableUriError, match="unsupported scheme 'ftp'"):
+        photo_uris.read_uri("ftp://host/a.jpg", roots=ROOTS)
     closed = {"s3": {**options["s3"], "endpoint_override": f"127.0.0.1:{_free_port()}",
                      "connect_timeout": 1.0, "request_timeout": 1.0}}
-    with pytest.raises(decode.UnreadableUriError) as refused:
-        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=closed, roots=ROOTS)
+    with pytest.raises(photo_uris.UnreadableUriError) as refused:
+        photo_uris.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=closed, roots=ROOTS)
     assert refused.value.uri == f"s3a://{BUCKET}/cars/a.jpg" and "OSError" in refused.value.reason, refused.value
     bad_option = {"s3": {"no_such_option": "x"}}
-    with pytest.raises(decode.UnreadableUriError, match="TypeError"):
-        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=bad_option, roots=ROOTS)
+    with pytest.raises(photo_uris.UnreadableUriError, match="TypeError"):
+        photo_uris.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=bad_option, roots=ROOTS)
 
 
 def test_decode_and_the_udf_frames_read_s3_uris(s3) -> None:
@@ -117,8 +117,8 @@ def test_decode_and_the_udf_frames_read_s3_uris(s3) -> None:
 
 def test_s3_uris_outside_the_root_prefix_are_forbidden(s3) -> None:
     options, _ = s3
-    with pytest.raises(decode.ForbiddenUriError, match="outside the photo roots"):
-        decode.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=options)  # no roots at all
+    with pytest.raises(photo_uris.ForbiddenUriError, match="outside the photo roots"):
+        photo_uris.read_uri(f"s3a://{BUCKET}/cars/a.jpg", remote=options)  # no roots at all
     for uri in (
         f"s3a://{BUCKET}/secrets/key.pem",  # same bucket, other prefix
         f"s3a://{BUCKET}/carsX/a.jpg",  # a prefix of the name is not a folder
@@ -127,8 +127,8 @@ def test_s3_uris_outside_the_root_prefix_are_forbidden(s3) -> None:
         f"s3a://{BUCKET}/cars/%2e%2e/secrets/key.pem",
         f"gs://{BUCKET}/cars/a.jpg",  # another store
     ):
-        with pytest.raises(decode.ForbiddenUriError):
-            decode.read_uri(uri, remote=options, roots=ROOTS)
+        with pytest.raises(photo_uris.ForbiddenUriError):
+            photo_uris.read_uri(uri, remote=options, roots=ROOTS)
         photo = decode.decode_source(None, uri, 64, 40_000_000, remote=options, roots=ROOTS)
         assert photo.error_code == "forbidden_uri", uri
 

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 from pyspark import cloudpickle
 
-from fleetvision import decode
+from fleetvision import decode, photo_uris
 from fleetvision.taxonomy import Taxonomy
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -416,7 +416,7 @@ def truth_from_labels(spark: Any, config: Any, taxonomy: Taxonomy) -> dict[str, 
             r["uri"],
             config.models.input_size,
             config.scoring.max_image_pixels,
-            roots=decode.PhotoRoots(config.paths.photo_root_locations()),
+            roots=photo_uris.PhotoRoots(config.paths.photo_root_locations()),
         )
         if photo.ok:
             body = r["body_type"] if r["body_type"] in taxonomy.body_types else taxonomy.body_types[0]

@@ -12,7 +12,7 @@ import pytest
 from test_score_job_support import BAD_KIND_CODES, OracleModels, StandInModelSet, bad_bytes, inferred_rows, photo_bytes
 
 from fleetvision.config import load_config
-from fleetvision.decode import PhotoRoots
+from fleetvision.photo_uris import PhotoRoots
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring import udf as U
 from fleetvision.taxonomy import load_taxonomy

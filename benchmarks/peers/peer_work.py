@@ -120,7 +120,8 @@ def infer_uris(uris: Sequence[str | None], predict: PredictFn, settings: WorkSet
     Returns:
         float32 ``[len(uris), OUTPUT_WIDTH]``; the rows of photos that failed to decode are NaN.
     """
-    from fleetvision.decode import PhotoRoots, decode_batch
+    from fleetvision.decode import decode_batch
+    from fleetvision.photo_uris import PhotoRoots
 
     uris = list(uris)
     batch, photos = decode_batch(

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pyspark.sql.functions import pandas_udf
 
     from fleetvision.config import load_config
-    from fleetvision.decode import PhotoRoots
+    from fleetvision.photo_uris import PhotoRoots
     from fleetvision.scoring import ScoringRules
     from fleetvision.scoring.udf import PREDICTION_SCHEMA, UdfSettings, make_scoring_udf, score_frame, worker_models
     from fleetvision.spark import build_spark

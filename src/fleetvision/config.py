@@ -102,7 +102,7 @@ class PathsConfig(_Section):
 
     @model_validator(mode="after")
     def _valid_photo_roots(self) -> PathsConfig:
-        from fleetvision.decode import PhotoRoots
+        from fleetvision.photo_uris import PhotoRoots
 
         if self.photo_roots is not None and not self.photo_roots:
             raise ValueError("photo_roots is empty: no photo uri could be read (omit it for the photos directory)")

@@ -296,7 +296,7 @@ def declared_photo_bytes(spark: SparkSession, config: Config, image_ids: list[st
     """The bytes of these photos (inline, else read at their uri inside ``paths.photos``; None: unreadable)."""
     from pyspark.sql import functions as F
 
-    from fleetvision.decode import PhotoRoots, photo_bytes
+    from fleetvision.photo_uris import PhotoRoots, photo_bytes
     from fleetvision.tables import LISTING_IMAGES, validate_input_table
 
     images = validate_input_table(spark, config.tables.database, LISTING_IMAGES).filter(

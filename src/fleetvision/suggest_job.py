@@ -156,7 +156,7 @@ def export_photos(
     Returns:
         (photos exported, picked photos that could not be read, the CSV).
     """
-    from fleetvision.decode import PhotoRoots, photo_bytes
+    from fleetvision.photo_uris import PhotoRoots, photo_bytes
     from fleetvision.tables import LISTING_IMAGES, validate_input_table
 
     db = config.tables.database

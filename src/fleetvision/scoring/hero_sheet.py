@@ -10,7 +10,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from fleetvision.decode import PhotoRoots
+from fleetvision.photo_uris import PhotoRoots
 from fleetvision.scoring import work as W
 from fleetvision.tables import HERO_IMAGES, LISTING_IMAGES, qualified
 
@@ -30,12 +30,12 @@ def hero_contact_sheet(
 ) -> bytes | None:
     """A PNG grid of the hero picks of up to ``limit`` recomputed listings, captioned; None if none.
 
-    Photo uris are read only inside ``roots`` (a :class:`fleetvision.decode.PhotoRoots`; None: none),
+    Photo uris are read only inside ``roots`` (a :class:`fleetvision.photo_uris.PhotoRoots`; None: none),
     and only up to ``max_bytes`` (``scoring.max_image_bytes``), as the scoring job reads them.
     """
     from PIL import Image, ImageDraw
 
-    from fleetvision import decode
+    from fleetvision import decode, photo_uris
 
     if limit < 1:
         return None
@@ -56,7 +56,7 @@ def hero_contact_sheet(
     sheet = Image.new("RGB", (cols * thumb, math.ceil(len(rows) / cols) * (thumb + caption)), "white")
     draw = ImageDraw.Draw(sheet)
     for i, r in enumerate(rows):
-        data = decode.photo_bytes(r["content"], r["uri"], max_bytes=max_bytes, remote=remote, roots=roots)
+        data = photo_uris.photo_bytes(r["content"], r["uri"], max_bytes=max_bytes, remote=remote, roots=roots)
         jpeg = decode.make_thumbnail(data, thumb, max_pixels, max_declared_pixels=max_declared_pixels)
         x, y = (i % cols) * thumb, (i // cols) * (thumb + caption)
         if jpeg is not None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from fleetvision.decode import PhotoRoots
+from fleetvision.photo_uris import PhotoRoots
 from fleetvision.scoring.hero_sheet import hero_contact_sheet
 from fleetvision.scoring.summary import RunSummary
 

@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fleetvision.decode import PhotoRoots, make_thumbnail, photo_bytes
+from fleetvision.decode import make_thumbnail
 from fleetvision.exit_codes import ExitCode
+from fleetvision.photo_uris import PhotoRoots, photo_bytes
 from fleetvision.scoring import COMPONENTS
 from fleetvision.scoring.report_html import HEAD_BYTES, ErrorSample, HeroSample, ReportInputs, render_report
 

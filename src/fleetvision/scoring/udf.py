@@ -41,7 +41,7 @@ import pandas as pd
 from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
 
-from fleetvision import decode
+from fleetvision import decode, photo_uris
 from fleetvision._typing import ModelLoader, ModelSetLike, PredictFn
 from fleetvision.models import serving
 from fleetvision.scoring.faults import FAIL_AT_ENV
@@ -110,7 +110,7 @@ class UdfSettings:
     fail_first_attempt: bool = False
     fail_marker_dir: str | None = None
     remote_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    photo_roots: decode.PhotoRoots = field(default_factory=decode.PhotoRoots)
+    photo_roots: photo_uris.PhotoRoots = field(default_factory=photo_uris.PhotoRoots)
     max_declared_pixels: int | None = None
     decode_threads: int = 1
     model_threads: int = 0
@@ -128,7 +128,7 @@ class UdfSettings:
             raise ValueError(
                 f"UdfSettings.max_declared_pixels must be an int >= max_pixels, got {self.max_declared_pixels!r}"
             )
-        if not isinstance(self.photo_roots, decode.PhotoRoots):
+        if not isinstance(self.photo_roots, photo_uris.PhotoRoots):
             raise TypeError(f"UdfSettings.photo_roots must be a PhotoRoots, got {type(self.photo_roots).__name__}")
 
     @classmethod
@@ -143,7 +143,7 @@ class UdfSettings:
             fail_first_attempt=env.get(FAIL_AT_ENV, "") == "udf_first_attempt",
             fail_marker_dir=env.get(FAIL_MARKER_ENV) or None,
             remote_options={k: dict(v) for k, v in config.paths.remote_options.items()},
-            photo_roots=decode.PhotoRoots(config.paths.photo_root_locations()),
+            photo_roots=photo_uris.PhotoRoots(config.paths.photo_root_locations()),
             max_declared_pixels=config.scoring.max_declared_pixels,
             decode_threads=config.scoring.decode_threads,
             model_threads=config.scoring.model_threads,
@@ -282,7 +282,7 @@ def hash_frame(
     content: pd.Series,
     max_bytes: int,
     remote: Mapping[str, Mapping[str, Any]] | None = None,
-    roots: decode.PhotoRoots | None = None,
+    roots: photo_uris.PhotoRoots | None = None,
 ) -> pd.DataFrame:
     """Read each photo's bytes and hash them (columns of :data:`HASH_SCHEMA`, one row per input, the bytes with it).
 
@@ -297,9 +297,9 @@ def hash_frame(
         data: bytes | None = bytes(c) if c is not None else None
         if data is None and u:
             try:
-                data = decode.read_uri(u, max_bytes=max_bytes, remote=remote, roots=roots)
-            except decode.UnreadableUriError as e:
-                forbidden = isinstance(e, decode.ForbiddenUriError)
+                data = photo_uris.read_uri(u, max_bytes=max_bytes, remote=remote, roots=roots)
+            except photo_uris.UnreadableUriError as e:
+                forbidden = isinstance(e, photo_uris.ForbiddenUriError)
                 code = decode.ErrorCode.FORBIDDEN_URI if forbidden else decode.ErrorCode.UNREADABLE_URI
                 rows.append((None, None, code.value, str(e)[:300], None))
                 continue
@@ -367,7 +367,7 @@ def _inject_first_attempt_failure(marker_dir: str | None) -> None:
 
 # ------------------------------------------------------------------------------------ pandas UDFs
 def make_hash_udf(
-    max_bytes: int, remote: Mapping[str, Mapping[str, Any]] | None = None, roots: decode.PhotoRoots | None = None
+    max_bytes: int, remote: Mapping[str, Mapping[str, Any]] | None = None, roots: photo_uris.PhotoRoots | None = None
 ) -> Callable[..., Column]:
     """A pandas UDF ``(uri, content) -> struct<HASH_SCHEMA>`` that hashes each photo's bytes on the executor.
 
