@@ -205,8 +205,9 @@ def spark_child(method: str, args: argparse.Namespace) -> int:
     spark = build_spark(config, app_name=f"fleetvision-bench-peers-{method}")
     try:
         if method == "write_inventory":
+            from fleetvision.delta_writes import overwrite_table
             from fleetvision.synth.job import frame
-            from fleetvision.tables import IMAGE_LABELS, LISTING_IMAGES, LISTINGS, overwrite_table
+            from fleetvision.tables import IMAGE_LABELS, LISTING_IMAGES, LISTINGS
 
             data = pickle.loads(Path(args.child_inventory).read_bytes())
             db = config.tables.database

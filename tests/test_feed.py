@@ -53,7 +53,8 @@ def training_row(
 
 
 def write_training_rows(spark, database: str, rows: Sequence[dict[str, Any]]) -> None:
-    from fleetvision.tables import TRAINING_IMAGES, ensure_table, merge_upsert
+    from fleetvision.delta_writes import merge_upsert
+    from fleetvision.tables import TRAINING_IMAGES, ensure_table
 
     ensure_table(spark, database, TRAINING_IMAGES)
     merge_upsert(spark, database, TRAINING_IMAGES, spark.createDataFrame(list(rows), TRAINING_IMAGES.schema))

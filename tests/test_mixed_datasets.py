@@ -130,8 +130,9 @@ def _row(sample_id: str, dataset: str, split: str = "train", angle_index: int = 
 
 @pytest.mark.spark
 def test_training_frame_mixes_two_extra_prefixes_by_weight(spark, config, database) -> None:
+    from fleetvision.delta_writes import merge_upsert
     from fleetvision.feed import training_frame
-    from fleetvision.tables import TRAINING_IMAGES, ensure_table, merge_upsert
+    from fleetvision.tables import TRAINING_IMAGES, ensure_table
 
     rows = [_row(f"real{i}", "folder:/photos") for i in range(3)]
     rows += [_row(f"syn{i}", "synthetic-train-s7") for i in range(6)]

@@ -18,7 +18,7 @@ from test_score_job_support import (
     write_inventory,
 )
 
-from fleetvision import tables
+from fleetvision import delta_writes, tables
 from fleetvision.scoring import ScoringRules, job
 from fleetvision.scoring.completeness import completeness
 from fleetvision.scoring.hero import pick_hero
@@ -226,7 +226,7 @@ def test_incremental_run_scores_exactly_the_changes_and_matches_a_full_run(
     spark, config, inventory, taxonomy, tmp_path
 ):
     first = run_scoring(spark, config, _options(inventory, taxonomy, tmp_path))
-    completeness_version = tables.table_version(spark, config.tables.database, tables.LISTING_COMPLETENESS)
+    completeness_version = delta_writes.table_version(spark, config.tables.database, tables.LISTING_COMPLETENESS)
     evolution = evolve_inventory(spark, config.tables.database, inventory, taxonomy, size=config.models.input_size)
     calls = inferred_rows(tmp_path / "calls")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, UnidentifiedImageError
 
+from fleetvision.delta_writes import table_version
 from fleetvision.synth import job
 from fleetvision.tables import (
     IMAGE_LABELS,
@@ -18,7 +19,6 @@ from fleetvision.tables import (
     TRAINING_IMAGES,
     TableContractError,
     qualified,
-    table_version,
     validate_schema,
 )
 

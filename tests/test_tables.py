@@ -8,7 +8,7 @@ import functools
 import pytest
 from pyspark.sql import types as T
 
-from fleetvision import tables
+from fleetvision import delta_writes, tables
 from fleetvision.tables import LISTING_IMAGES, LISTINGS, TableContractError
 
 pytestmark = pytest.mark.spark
@@ -59,17 +59,17 @@ def test_missing_input_table_is_named(spark, database) -> None:
 def test_merge_upsert_is_idempotent_and_tags_commits_with_the_run_id(spark, database) -> None:
     tables.ensure_table(spark, database, LISTING_IMAGES)
     updates = spark.createDataFrame(_listing_images_rows(4), LISTING_IMAGES.schema)
-    tables.merge_upsert(spark, database, LISTING_IMAGES, updates, run_id="run-a")
+    delta_writes.merge_upsert(spark, database, LISTING_IMAGES, updates, run_id="run-a")
     first = sorted(spark.table(f"{database}.listing_images").collect())
-    tables.merge_upsert(spark, database, LISTING_IMAGES, updates, run_id="run-b")
+    delta_writes.merge_upsert(spark, database, LISTING_IMAGES, updates, run_id="run-b")
     assert sorted(spark.table(f"{database}.listing_images").collect()) == first
     assert len(first) == 4
     history = spark.sql(f"DESCRIBE HISTORY {database}.listing_images").collect()
     metadata = {r.userMetadata for r in history if r.operation == "MERGE"}
     assert metadata == {"fleetvision run_id=run-a", "fleetvision run_id=run-b"}
     # the session setting does not leak past the block
-    assert spark.conf.get(tables.commit_metadata.KEY, None) is None
-    assert tables.table_version(spark, database, LISTING_IMAGES) == 2
+    assert spark.conf.get(delta_writes.commit_metadata.KEY, None) is None
+    assert delta_writes.table_version(spark, database, LISTING_IMAGES) == 2
 
 
 def test_conform_orders_and_fills_missing_columns(spark) -> None:
@@ -80,14 +80,14 @@ def test_conform_orders_and_fills_missing_columns(spark) -> None:
 
 
 def test_the_key_condition_is_built_in_one_place_for_every_key_column() -> None:
-    assert tables.key_condition(tables.PREDICTION_CACHE) == (
+    assert delta_writes.key_condition(tables.PREDICTION_CACHE) == (
         "t.`content_hash` = s.`content_hash` AND t.`model_set_id` = s.`model_set_id`"
     )
-    assert tables.key_condition(LISTINGS, "a", "b") == "a.`listing_id` = b.`listing_id`"
+    assert delta_writes.key_condition(LISTINGS, "a", "b") == "a.`listing_id` = b.`listing_id`"
 
 
 def test_changed_condition_skips_the_key_and_the_run_columns_and_compares_maps_by_entries() -> None:
-    cond = tables.changed_condition(tables.IMAGE_TAGS)
+    cond = delta_writes.changed_condition(tables.IMAGE_TAGS)
     assert cond is not None
     for skipped in ("image_id", "run_id", "scored_at"):
         assert f"`{skipped}`" not in cond
@@ -98,7 +98,7 @@ def test_changed_condition_skips_the_key_and_the_run_columns_and_compares_maps_b
 def test_a_merge_without_any_clause_is_refused(spark, database) -> None:
     df = spark.createDataFrame(_listing_images_rows(1), LISTING_IMAGES.schema)
     with pytest.raises(ValueError, match="listing_images needs at least one of delete, update, insert"):
-        tables.merge_by_key(spark, database, LISTING_IMAGES, df, update=False, insert=False)
+        delta_writes.merge_by_key(spark, database, LISTING_IMAGES, df, update=False, insert=False)
 
 
 def _uris(spark, database) -> dict[str, str]:
@@ -114,13 +114,13 @@ def test_the_merge_variants_insert_new_update_changed_apply_actions_and_upsert_a
     base = _listing_images_rows(3)
     moved = [(r[0], r[1], r[2], r[3].replace("/x/", "/y/"), r[4], r[5]) for r in base]
     frame = lambda rows: spark.createDataFrame(rows, LISTING_IMAGES.schema)  # noqa: E731
-    tables.insert_new(spark, database, LISTING_IMAGES, frame(base[:2]), run_id="r1")
+    delta_writes.insert_new(spark, database, LISTING_IMAGES, frame(base[:2]), run_id="r1")
     # insert_new adds unknown keys only: img-0's new uri is ignored, img-2 is added
-    tables.insert_new(spark, database, LISTING_IMAGES, frame([moved[0], base[2]]), run_id="r2")
+    delta_writes.insert_new(spark, database, LISTING_IMAGES, frame([moved[0], base[2]]), run_id="r2")
     assert _uris(spark, database) == {"img-0": "file:///x/0.jpg", "img-1": "file:///x/1.jpg", "img-2": "file:///x/2.jpg"}
 
     # changed_only rewrites a matched row only when it differs outside the key and the run columns
-    changed = functools.partial(tables.upsert_and_delete, deleted_keys=None, changed_only=True)
+    changed = functools.partial(delta_writes.upsert_and_delete, deleted_keys=None, changed_only=True)
     assert changed(spark, database, LISTING_IMAGES, frame(base), run_id="r3") == 0
     assert int(_last_merge_metrics(spark, database)["numTargetRowsUpdated"]) == 0
     changed(spark, database, LISTING_IMAGES, frame([moved[1], *base[::2]]), run_id="r4")
@@ -134,7 +134,7 @@ def test_the_merge_variants_insert_new_update_changed_apply_actions_and_upsert_a
          (*base[1], "insert")],
         T.StructType([*LISTING_IMAGES.schema.fields, T.StructField("_op", T.StringType())]),
     )
-    tables.merge_actions(spark, database, LISTING_IMAGES, actions, run_id="r5")
+    delta_writes.merge_actions(spark, database, LISTING_IMAGES, actions, run_id="r5")
     assert _uris(spark, database) == {"img-1": "file:///y/1.jpg", "img-2": "file:///y/2.jpg", "img-5": "file:///x/5.jpg"}
     assert "_op" not in spark.table(f"{database}.listing_images").columns
 
@@ -145,7 +145,7 @@ def test_the_merge_variants_insert_new_update_changed_apply_actions_and_upsert_a
         [("img-5", "lst-1", 5, "file:///z/5.jpg", None, ts), ("img-6", "lst-1", 6, "file:///z/6.jpg", None, ts)]
     )
     version = spark.sql(f"DESCRIBE HISTORY {database}.listing_images LIMIT 1").first()["version"]
-    assert tables.upsert_and_delete(spark, database, LISTING_IMAGES, upserts, keys, run_id="r6") == 1
+    assert delta_writes.upsert_and_delete(spark, database, LISTING_IMAGES, upserts, keys, run_id="r6") == 1
     assert _uris(spark, database) == {"img-2": "file:///y/2.jpg", "img-5": "file:///z/5.jpg", "img-6": "file:///z/6.jpg"}
     assert spark.sql(f"DESCRIBE HISTORY {database}.listing_images LIMIT 1").first()["version"] == version + 1
     metrics = _last_merge_metrics(spark, database)
@@ -166,7 +166,7 @@ def test_write_scratch_writes_the_parquet_codec_asked_for(spark, tmp_path) -> No
     codecs = {}
     for codec in (None, "uncompressed"):
         path = tmp_path / f"scratch_{codec}"
-        reader = tables.write_scratch(spark, df, str(path), compression=codec)
+        reader = delta_writes.write_scratch(spark, df, str(path), compression=codec)
         assert sorted(r["id"] for r in reader.select("id").collect()) == list(range(50))
         files = sorted(path.glob("*.parquet"))
         codecs[codec] = {pq.ParquetFile(f).metadata.row_group(0).column(1).compression for f in files}

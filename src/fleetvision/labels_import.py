@@ -130,7 +130,8 @@ def import_request(args: argparse.Namespace) -> ImportRequest:
 
 def write_rows(spark: SparkSession, config: Config, rows: Sequence[dict[str, Any]], run_id: str) -> None:
     """MERGE the rows into ``training_images`` (created if missing), a chunk at a time."""
-    from fleetvision.tables import TRAINING_IMAGES, ensure_table, merge_upsert
+    from fleetvision.delta_writes import merge_upsert
+    from fleetvision.tables import TRAINING_IMAGES, ensure_table
 
     ensure_table(spark, config.tables.database, TRAINING_IMAGES)
     for start in range(0, len(rows), _WRITE_CHUNK):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from fleetvision import tables
+from fleetvision import delta_writes
 from fleetvision.scoring import work as W
 from fleetvision.scoring.one_pass import HASH_COLUMNS, make_one_pass_udf
 from fleetvision.scoring.udf import PREDICTION_SCHEMA, ModelLoader, UdfSettings, make_hash_udf, make_scoring_udf
@@ -201,7 +201,7 @@ def merge_predictions(
         .withColumn("created_at", F.lit(created_at))
         .withColumn("run_id", F.lit(run_id))
     )
-    tables.insert_new(spark, database, PREDICTION_CACHE, rows, run_id)
+    delta_writes.insert_new(spark, database, PREDICTION_CACHE, rows, run_id)
 
 
 def stage_tags(
@@ -293,4 +293,4 @@ def merge_tags(spark: SparkSession, database: str, staged_tags: DataFrame, delet
     Returns:
         The number of tag rows removed.
     """
-    return tables.upsert_and_delete(spark, database, IMAGE_TAGS, staged_tags, deleted, run_id=run_id)
+    return delta_writes.upsert_and_delete(spark, database, IMAGE_TAGS, staged_tags, deleted, run_id=run_id)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from fleetvision import tables
+from fleetvision import delta_writes, tables
 from fleetvision.scoring.lease_decision import (
     RENEW_FRACTION,
     SCORING_LEASE,
@@ -218,7 +218,7 @@ def _update_own(
     values = {k: _ts(v) for k, v in assignments.items()}
     for attempt in range(1, attempts + 1):
         try:
-            tables.update_where(spark, database, RUN_LEASES, held, values)
+            delta_writes.update_where(spark, database, RUN_LEASES, held, values)
             return
         except Exception as e:
             if attempt == attempts or not is_commit_conflict(e):
@@ -344,7 +344,9 @@ def acquire_lease(
         wanted = new_lease(lease_name, run_id, holder, now, ttl)
         try:
             # insert when there is no row; take it over when TAKE_OVER_CONDITION holds; else leave it
-            tables.merge_by_key(spark, database, RUN_LEASES, _lease_row(spark, wanted), update=TAKE_OVER_CONDITION)
+            delta_writes.merge_by_key(
+                spark, database, RUN_LEASES, _lease_row(spark, wanted), update=TAKE_OVER_CONDITION
+            )
         except Exception as e:
             if not is_commit_conflict(e):
                 raise
@@ -374,7 +376,7 @@ def break_lease(
     current = read_lease(spark, database, lease_name)
     if current is None or current.released_at is not None:
         return None
-    tables.update_where(
+    delta_writes.update_where(
         spark,
         database,
         RUN_LEASES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from fleetvision import tables
+from fleetvision import delta_writes
 from fleetvision.scoring.summary import RunSummary
 from fleetvision.tables import SCORING_RUNS, qualified
 
@@ -15,7 +15,8 @@ def write_ledger(spark: SparkSession, database: str, summary: RunSummary) -> Non
     # Every ledger column is a summary field of the same name.
     row = tuple(getattr(summary, f.name) for f in SCORING_RUNS.schema.fields)
     # A run id is new by construction: an append is enough, and one commit.
-    tables.append_rows(spark, database, SCORING_RUNS, spark.createDataFrame([row], SCORING_RUNS.schema), summary.run_id)
+    rows = spark.createDataFrame([row], SCORING_RUNS.schema)
+    delta_writes.append_rows(spark, database, SCORING_RUNS, rows, summary.run_id)
 
 
 def ledger_angle_counts(spark: SparkSession, database: str, run_id: str) -> dict[str, int] | None:

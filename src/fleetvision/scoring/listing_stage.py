@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from fleetvision import tables
+from fleetvision import delta_writes
 from fleetvision.scoring import work as W
 from fleetvision.tables import HERO_IMAGES, IMAGE_TAGS, LISTING_COMPLETENESS, LISTINGS, qualified
 
@@ -198,9 +198,9 @@ def recompute_listings(
     # one commit per table: the changed rows in, the rows of listings no longer active out. The two
     # MERGEs touch different tables and are mostly driver-side work (planning, the Delta log, the commit),
     # so they run side by side; the commit metadata is set once around both (it is a session setting).
-    with tables.commit_metadata(spark, run_id), ThreadPoolExecutor(2, thread_name_prefix="fv-listings") as pool:
+    with delta_writes.commit_metadata(spark, run_id), ThreadPoolExecutor(2, thread_name_prefix="fv-listings") as pool:
         merges = [
-            pool.submit(tables.upsert_and_delete, spark, database, spec, results, removed, run_id=run_id,
+            pool.submit(delta_writes.upsert_and_delete, spark, database, spec, results, removed, run_id=run_id,
                         changed_only=True)
             for spec in (LISTING_COMPLETENESS, HERO_IMAGES)
         ]

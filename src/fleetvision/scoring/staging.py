@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from fleetvision import hadoop_fs, tables
+from fleetvision import delta_writes, hadoop_fs
 
 STAGING_DIR = "_fv_staging"
 
@@ -26,8 +26,8 @@ class Staging:
 
     def write(self, name: str, df: DataFrame, *, compression: str | None = None) -> DataFrame:
         """Materialise ``df`` as a Delta table and return a reader of it (``compression``: see
-        :func:`fleetvision.tables.write_scratch`)."""
-        return tables.write_scratch(self.spark, df, f"{self.root}/{name}", compression=compression)
+        :func:`fleetvision.delta_writes.write_scratch`)."""
+        return delta_writes.write_scratch(self.spark, df, f"{self.root}/{name}", compression=compression)
 
     def remove(self, *, everything: bool = False) -> None:
         """Delete this run's staging tables (or every run's, with ``everything``)."""

@@ -35,6 +35,7 @@ from typing import Literal
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from fleetvision.delta_writes import table_version
 from fleetvision.tables import (
     HERO_IMAGES,
     IMAGE_TAGS,
@@ -44,7 +45,6 @@ from fleetvision.tables import (
     SCORING_RUNS,
     TABLES_BY_NAME,
     qualified,
-    table_version,
 )
 
 logger = logging.getLogger(__name__)

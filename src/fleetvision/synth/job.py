@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from fleetvision.config import Config
+from fleetvision.delta_writes import ACTION_COLUMN, merge_actions, merge_upsert, overwrite_table, overwrite_where
 from fleetvision.exit_codes import ExitCode
 from fleetvision.synth.evolve import plan_day
 from fleetvision.synth.inventory import (
@@ -42,7 +43,6 @@ from fleetvision.synth.inventory import (
 )
 from fleetvision.synth.training_set import render_training_set
 from fleetvision.tables import (
-    ACTION_COLUMN,
     IMAGE_LABELS,
     LISTING_IMAGES,
     LISTINGS,
@@ -50,10 +50,6 @@ from fleetvision.tables import (
     TableSpec,
     conform,
     ensure_table,
-    merge_actions,
-    merge_upsert,
-    overwrite_table,
-    overwrite_where,
     qualified,
     validate_input_table,
 )
