@@ -134,6 +134,11 @@ def test_caps_per_listing_and_per_type_keep_the_surest_photos_and_whole_listings
     # the draw is stable: the same listings come out of the same call
     again, _ = select_declared(tags.sample(frac=1.0, random_state=1), TAXONOMY, spec)
     assert again["image_id"].tolist() == picked["image_id"].tolist()
+    # no caps (None): every photo that passed the filters, none dropped as over a cap
+    uncapped, dropped = select_declared(tags, TAXONOMY, DeclaredSpec(per_listing=None, per_type=None))
+    assert len(uncapped) == 4 * 3 + 1 and OVER_CAP not in _reasons(dropped).values()
+    only_listing, _ = select_declared(tags, TAXONOMY, DeclaredSpec(per_listing=None, per_type=5))
+    assert len(only_listing[only_listing["label"] == "ute"]) == 5
 
 
 def test_spec_and_columns_are_checked() -> None:

@@ -66,8 +66,8 @@ class DeclaredSpec:
 
     Attributes:
         min_exterior: Least share of the angle model's top-3 probability on exterior classes.
-        per_listing: At most this many photos of one listing.
-        per_type: At most this many photos of one body type.
+        per_listing: At most this many photos of one listing; None: no cap (the audit's draw).
+        per_type: At most this many photos of one body type; None: no cap.
         seed: Salt of the stable draw of listings when a type is over ``per_type``.
 
     Raises:
@@ -75,15 +75,15 @@ class DeclaredSpec:
     """
 
     min_exterior: float = 0.8
-    per_listing: int = 4
-    per_type: int = 2000
+    per_listing: int | None = 4
+    per_type: int | None = 2000
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_exterior <= 1.0:
             raise ValueError(f"min_exterior must be in [0, 1], got {self.min_exterior}")
         for name in ("per_listing", "per_type"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
@@ -169,7 +169,8 @@ def select_declared(tags: pd.DataFrame, taxonomy: Taxonomy, spec: DeclaredSpec) 
     per_type: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
     for listing_id, photos in by_listing.items():
         photos.sort(key=lambda p: (-p["exterior"], p["image_id"]))
-        kept, extra = photos[: spec.per_listing], photos[spec.per_listing :]
+        cut = len(photos) if spec.per_listing is None else spec.per_listing
+        kept, extra = photos[:cut], photos[cut:]
         dropped.extend(Dropped(p["image_id"], OVER_CAP, f"over {spec.per_listing} a listing") for p in extra)
         per_type.setdefault(kept[0]["label"], []).append((listing_id, kept))
     # at most per_type photos of a type: listing by listing in a stable pseudo-random order (the last cut)
@@ -178,7 +179,7 @@ def select_declared(tags: pd.DataFrame, taxonomy: Taxonomy, spec: DeclaredSpec) 
         listings.sort(key=lambda item: (stable_hash(item[0], spec.seed), item[0]))
         count = 0
         for _, photos in listings:
-            take = photos[: max(0, spec.per_type - count)]
+            take = photos if spec.per_type is None else photos[: max(0, spec.per_type - count)]
             picked.extend(take)
             count += len(take)
             dropped.extend(

@@ -137,7 +137,7 @@ def audit_declared(
     from fleetvision.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
-    spec = DeclaredSpec(min_exterior=min_exterior, per_listing=10**6, per_type=10**9)
+    spec = DeclaredSpec(min_exterior=min_exterior, per_listing=None, per_type=None)  # every listing it would take
     candidates = declared_candidates(spark, config)
     picked, _ = select_declared(candidates, taxonomy, spec)
     sample = audit_sample(with_profile(picked, candidates, taxonomy), count, seed)
