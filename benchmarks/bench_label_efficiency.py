@@ -217,6 +217,7 @@ class HeldOutScorer:
         from fleetvision.taxonomy import load_taxonomy
 
         self.keras = keras
+        self.starter = starter
         self.taxonomy = load_taxonomy()
         self.driver_side = driver_side
         self.meta = json.loads((starter / "angle" / BACKBONE_FILE).read_text())
@@ -245,14 +246,16 @@ class HeldOutScorer:
 
         probs: dict[str, np.ndarray] = {}
         for task, output in (("angle", "angle"), ("body", "body")):
-            if not (heads_dir / task / HEAD_FILE).is_file():  # a whole model (a fine-tuned backbone)
-                model = self.keras.saving.load_model(heads_dir / task / MODEL_FILE, compile=False)
+            # a run whose rows label no photo for a task does not train it: the starter's stays in service
+            folder = heads_dir / task if (heads_dir / task).is_dir() else self.starter / task
+            if not (folder / HEAD_FILE).is_file():  # a whole model (a fine-tuned backbone)
+                model = self.keras.saving.load_model(folder / MODEL_FILE, compile=False)
                 probs[task] = np.asarray(model.predict(self.images, verbose=0, batch_size=32)[output])
                 continue
-            meta = json.loads((heads_dir / task / BACKBONE_FILE).read_text())
+            meta = json.loads((folder / BACKBONE_FILE).read_text())
             if meta["weights_digest"] != self.meta["weights_digest"] or meta["input_size"] != self.meta["input_size"]:
-                raise ValueError(f"{heads_dir / task}: trained on another backbone or size than the starter")
-            head = self.keras.saving.load_model(heads_dir / task / HEAD_FILE, compile=False)
+                raise ValueError(f"{folder}: trained on another backbone or size than the starter")
+            head = self.keras.saving.load_model(folder / HEAD_FILE, compile=False)
             out = head.predict([self.features[n] for n in HEAD_INPUTS[task]], verbose=0, batch_size=128)
             probs[task] = np.asarray(out[output] if isinstance(out, dict) else out)
         return coarse_scores(probs["angle"], self.buckets, self.taxonomy, self.driver_side,

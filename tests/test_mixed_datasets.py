@@ -157,3 +157,35 @@ def test_training_frame_mixes_two_extra_prefixes_by_weight(spark, config, databa
     assert sum(1 for k in capped if not k.startswith("real")) == 4  # ... extra_max_rows the extra rows
     with pytest.raises(ValueError, match=r"models\.extra_datasets: no rows .* \['synthetc'\]"):
         training_frame(spark, config, splits=("train",), dataset_prefix="folder:", extra_datasets={"synthetc": 1.0})
+
+
+def test_a_task_no_row_labels_is_left_out_of_the_run() -> None:
+    from fleetvision.models.spec import TrainSpec
+    from fleetvision.models.training_run import labelled_tasks_only
+
+    spec = TrainSpec(tasks=("angle", "banner", "plate", "body"), input_size=64, backbone="efficientnet_lite0",
+                     body_views=1, finetune_blocks=5)
+    kept, skipped = labelled_tasks_only(spec, {"angle": 300, "banner": 0, "plate": 0, "body": 210})
+    assert kept.tasks == ("angle", "body") and skipped == ("banner", "plate")
+    assert kept.outputs == ("angle", "body") and kept.finetune_blocks == 5  # the rest of the plan is kept
+    assert labelled_tasks_only(spec, dict.fromkeys(spec.tasks, 5)) == (spec, ())
+    # no labels at all: the spec as it is (the run then finds no rows and says so)
+    assert labelled_tasks_only(spec, dict.fromkeys(spec.tasks, 0)) == (spec, ())
+
+
+@pytest.mark.spark
+def test_labelled_counts_count_coarse_angle_labels_too(spark, config, database) -> None:
+    from fleetvision.delta_writes import merge_upsert
+    from fleetvision.feed import labelled_counts, training_frame
+    from fleetvision.tables import TRAINING_IMAGES, ensure_table
+
+    rows = [_row(f"a{i}", "folder:/photos") for i in range(3)]  # fine angle labels
+    rows.append({**_row("coarse", "folder:/photos", angle_index=-1), "angle_allowed": [8, 9]})  # a coarse label
+    rows.append({**_row("body", "folder:/photos", angle_index=-1), "body_type": "van", "body_index": 5})
+    ensure_table(spark, database, TRAINING_IMAGES)
+    merge_upsert(spark, database, TRAINING_IMAGES, spark.createDataFrame(rows, TRAINING_IMAGES.schema))
+    frame = training_frame(spark, config, splits=("train",), dataset_prefix="folder:")
+    counts = labelled_counts(frame, ("angle", "banner", "plate", "body"))
+    assert counts == {"angle": 4, "banner": 0, "plate": 0, "body": 1}
+    with pytest.raises(ValueError, match="unknown task 'wheels'"):
+        labelled_counts(frame, ("wheels",))

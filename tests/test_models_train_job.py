@@ -147,3 +147,41 @@ def test_fine_tuned_backbone_is_saved_whole_and_a_head_retrained_on_it_still_fus
     assert weights_fingerprint(nested_backbone(body)) == tuned
     mixed = {**models, "body": body}
     assert [group for group, _ in fuse_task_models(mixed)] == [tasks]
+
+
+def test_train_all_on_rows_that_label_angle_and_body_trains_and_logs_only_those(
+    spark, config, database, tmp_path: Path
+) -> None:
+    """Imported labels (angle and body) teach no banner or plate: ``train all`` leaves those two out (not
+    trained, saved, logged or registered; their current models stay) and says so."""
+    from fleetvision.models import train_job
+    from fleetvision.models.resolve import mlflow_client
+
+    rng = np.random.default_rng(5)
+    rows = [
+        training_row(
+            f"r{i:02d}",
+            jpeg_bytes(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)),
+            split="train" if i < 16 else "val",
+            dataset="folder:/labels",
+            angle_index=i % 8,
+            body_index=i % 7 if i % 2 else -1,
+        )
+        for i in range(20)
+    ]
+    write_training_rows(spark, database, rows)
+    cfg = _own_mlflow(config, tmp_path, training_dataset="folder:")
+    out = tmp_path / "labelled"
+    args = argparse.Namespace(
+        task="all", quick=True, epochs=None, register=True, out=out, no_eval=True, conf=None, overrides=[]
+    )
+    assert train_job.main(spark, cfg, args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["angle", "body"]
+    client = mlflow_client(cfg)
+    assert [len(client.search_model_versions(f"name='fleetvision-{t}'")) for t in ("angle", "body")] == [1, 1]
+    assert not client.search_model_versions("name='fleetvision-banner'")
+    run = client.get_run(json.loads((out / "angle" / "metrics.json").read_text())["mlflow_run_id"])
+    assert run.data.tags["fleetvision.tasks"] == "angle,body"
+    assert run.data.tags["fleetvision.skipped_tasks"] == "banner,plate"
+    # a task asked for by name with no labelled row is still an error, not a silent no-op
+    assert train_job.main(spark, cfg, argparse.Namespace(**{**vars(args), "task": "plate", "out": None})) == 2

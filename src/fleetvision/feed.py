@@ -85,6 +85,27 @@ class EmptyDatasetError(ValueError):
     """No rows of the requested dataset and split; the message names the table, prefix and splits."""
 
 
+def has_label(task: str) -> Column:
+    """True on a feed row (:data:`FEED_COLUMNS`) with a known label for ``task``.
+
+    A coarse angle label (``angle_index`` -1, a non-zero ``angle_mask``) counts: it trains the angle head.
+
+    Raises:
+        ValueError: Unknown task.
+    """
+    if task not in TASK_LABEL_COLUMN:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASK_LABEL_COLUMN)}")
+    return (F.col("angle_mask") != 0) if task == "angle" else F.col(TASK_LABEL_COLUMN[task]) >= 0
+
+
+def labelled_counts(frame: DataFrame, tasks: Sequence[str]) -> dict[str, int]:
+    """Rows of a :func:`training_frame` with a known label, per task (one Spark job)."""
+    if not tasks:
+        return {}
+    row = frame.agg(*(F.sum(has_label(t).cast("long")).alias(t) for t in tasks)).first()
+    return {t: int(row[t] or 0) if row is not None else 0 for t in tasks}
+
+
 def training_frame(
     spark: SparkSession,
     config: Config,
@@ -190,9 +211,7 @@ def training_frame(
         unknown = sorted(set(tasks) - set(TASK_LABEL_COLUMN))
         if unknown:
             raise ValueError(f"training_frame: unknown task(s) {unknown}")
-        # a coarse angle label (angle_index -1) still trains the angle head
-        labelled = [(F.col("angle_mask") != 0) if t == "angle" else F.col(TASK_LABEL_COLUMN[t]) >= 0 for t in tasks]
-        out = out.where(functools.reduce(lambda a, b: a | b, labelled))
+        out = out.where(functools.reduce(lambda a, b: a | b, [has_label(t) for t in tasks]))
     main = out.where(F.col("_main"))
     if max_rows is not None:
         main = main.orderBy(F.rand(seed)).limit(max_rows)

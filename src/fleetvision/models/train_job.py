@@ -90,10 +90,11 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         logger.error("fleetvision train: %s", e)
         return ExitCode.USAGE
     logger.info(
-        "trained %s in %.0f s (run %s); registered versions: %s",
-        "+".join(spec.tasks),
+        "trained %s in %.0f s (run %s); registered versions: %s%s",
+        "+".join(result.trained),
         result.train_seconds,
         result.run_id,
         result.versions or "none (use --register)",
+        f"; not trained (no labelled rows): {'+'.join(result.skipped)}" if result.skipped else "",
     )
     return ExitCode.OK

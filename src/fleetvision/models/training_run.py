@@ -24,7 +24,7 @@ import tensorflow as tf
 from pyspark.sql import SparkSession
 
 from fleetvision.config import Config
-from fleetvision.feed import EmptyDatasetError, EvalSet, load_eval_set, tf_examples, training_frame
+from fleetvision.feed import EmptyDatasetError, EvalSet, labelled_counts, load_eval_set, tf_examples, training_frame
 from fleetvision.models.architecture import (
     build_multitask_model,
     initialise_from_models,
@@ -74,6 +74,8 @@ class TrainResult:
         metrics: Task -> evaluation metrics on the frozen set (empty when there was none).
         versions: Task -> registered version (when registering).
         saved: Task -> saved ``.keras`` path (when ``out_dir`` was given).
+        trained: The tasks trained and logged.
+        skipped: Tasks asked for but left out: no training row labels them (:func:`labelled_tasks_only`).
     """
 
     run_id: str
@@ -84,6 +86,8 @@ class TrainResult:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     saved: dict[str, str] = field(default_factory=dict)
+    trained: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
 
 
 def _log_evaluations(evaluations: Mapping[str, TaskEvaluation], eval_set: EvalSet, prefix: str = "eval") -> None:
@@ -97,6 +101,28 @@ def _log_evaluations(evaluations: Mapping[str, TaskEvaluation], eval_set: EvalSe
                 evaluation, out, {"eval_set": eval_set.description, "eval_fingerprint": eval_set.fingerprint}
             )
             mlflow.log_artifacts(str(out), artifact_path=f"{prefix}/{task}")
+
+
+def labelled_tasks_only(spec: TrainSpec, counts: Mapping[str, int]) -> tuple[TrainSpec, tuple[str, ...]]:
+    """``spec`` without the tasks that have no labelled training row, and those tasks.
+
+    A run on imported labels (angle and body, say) trains and logs only the heads its rows teach: the
+    others would train on nothing (every loss weight 0) and be logged as new versions identical to where
+    they started, or, with ``models.finetune_blocks``, go stale on the fine-tuned backbone. Their
+    current models stay in service. When no task has a label, ``spec`` is returned as it is (the run
+    then finds no rows and says so).
+    """
+    skipped = tuple(t for t in spec.tasks if counts.get(t, 0) == 0)
+    if not skipped or len(skipped) == len(spec.tasks):
+        return spec, ()
+    kept = tuple(t for t in spec.tasks if t not in skipped)
+    logger.warning(
+        "no labelled training row for %s: not trained or logged in this run (their current models stay); "
+        "training %s",
+        ", ".join(skipped),
+        "+".join(kept),
+    )
+    return replace(spec, tasks=kept), skipped
 
 
 def train_models(
@@ -149,6 +175,7 @@ def train_models(
         extra_datasets=spec.extra_datasets,
         extra_max_rows=spec.extra_max_rows,
     )
+    spec, skipped = labelled_tasks_only(spec, labelled_counts(train_frame, spec.tasks))
     val_frame = (
         training_frame(spark, config, splits=("val",), dataset_prefix=spec.training_dataset, tasks=spec.tasks)
         if validate
@@ -168,6 +195,7 @@ def train_models(
                 "fleetvision.tasks": ",".join(spec.tasks),
                 "fleetvision.command": command,
                 "fleetvision.quick": str(spec.quick),
+                "fleetvision.skipped_tasks": ",".join(skipped),
             }
         )
         mlflow.log_params(
@@ -268,7 +296,9 @@ def train_models(
             metrics = {t: e.metrics for t, e in evaluations.items()}
             mlflow.set_tag("fleetvision.eval_fingerprint", eval_set.fingerprint)
 
-        result = TrainResult(run.info.run_id, train_seconds, 0.0, n_train, history, metrics)
+        result = TrainResult(
+            run.info.run_id, train_seconds, 0.0, n_train, history, metrics, trained=spec.tasks, skipped=skipped
+        )
         for task, task_keras in models.items():
             _, version = log_task_model(
                 task_keras,
