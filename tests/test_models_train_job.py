@@ -150,10 +150,11 @@ def test_fine_tuned_backbone_is_saved_whole_and_a_head_retrained_on_it_still_fus
 
 
 def test_train_all_on_rows_that_label_angle_and_body_trains_and_logs_only_those(
-    spark, config, database, tmp_path: Path
+    spark, config, database, tiny_table, tmp_path: Path
 ) -> None:
     """Imported labels (angle and body) teach no banner or plate: ``train all`` leaves those two out (not
-    trained, saved, logged or registered; their current models stay) and says so."""
+    trained, logged or registered; their current models stay) and says so; ``--out`` still gets a whole
+    model set when ``--init-from`` is a folder: the two it left out are copied from there unchanged."""
     from fleetvision.models import train_job
     from fleetvision.models.resolve import mlflow_client
 
@@ -185,3 +186,18 @@ def test_train_all_on_rows_that_label_angle_and_body_trains_and_logs_only_those(
     assert run.data.tags["fleetvision.skipped_tasks"] == "banner,plate"
     # a task asked for by name with no labelled row is still an error, not a silent no-op
     assert train_job.main(spark, cfg, argparse.Namespace(**{**vars(args), "task": "plate", "out": None})) == 2
+
+    # --init-from a folder (a whole set trained on the synthetic rows): --out holds all four again
+    start = tmp_path / "start"
+    synthetic = cfg.model_copy(update={"models": cfg.models.model_copy(update={"training_dataset": "synthetic"})})
+    assert train_job.main(spark, synthetic, argparse.Namespace(**{**vars(args), "register": False, "out": start})) == 0
+    again = tmp_path / "again"
+    args = argparse.Namespace(**{**vars(args), "register": False, "out": again})
+    args.init_from = str(start)
+    assert train_job.main(spark, cfg, args) == 0
+    assert sorted(p.name for p in again.iterdir()) == ["angle", "banner", "body", "plate"]
+    for task in ("banner", "plate"):  # copied as they were, their own card with them
+        assert {f.name: f.read_bytes() for f in (again / task).iterdir()} == {
+            f.name: f.read_bytes() for f in (start / task).iterdir()
+        }
+    assert (again / "angle" / "head.keras").read_bytes() != (start / "angle" / "head.keras").read_bytes()

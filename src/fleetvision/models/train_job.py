@@ -95,6 +95,9 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         result.train_seconds,
         result.run_id,
         result.versions or "none (use --register)",
-        f"; not trained (no labelled rows): {'+'.join(result.skipped)}" if result.skipped else "",
+        f"; not trained (no labelled rows): {'+'.join(result.skipped)}"
+        + (f" ({'+'.join(result.carried)} copied to --out from --init-from)" if result.carried else "")
+        if result.skipped
+        else "",
     )
     return ExitCode.OK

@@ -12,9 +12,10 @@ import json
 import logging
 import math
 import platform
+import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ class TrainResult:
         saved: Task -> saved ``.keras`` path (when ``out_dir`` was given).
         trained: The tasks trained and logged.
         skipped: Tasks asked for but left out: no training row labels them (:func:`labelled_tasks_only`).
+        carried: Skipped tasks copied unchanged from the ``--init-from`` folder into ``out_dir``
+            (:func:`carry_over`), so the folder stays a whole model set.
     """
 
     run_id: str
@@ -88,6 +91,7 @@ class TrainResult:
     saved: dict[str, str] = field(default_factory=dict)
     trained: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    carried: tuple[str, ...] = ()
 
 
 def _log_evaluations(evaluations: Mapping[str, TaskEvaluation], eval_set: EvalSet, prefix: str = "eval") -> None:
@@ -123,6 +127,35 @@ def labelled_tasks_only(spec: TrainSpec, counts: Mapping[str, int]) -> tuple[Tra
         "+".join(kept),
     )
     return replace(spec, tasks=kept), skipped
+
+
+def carry_over(init_from: str | None, out_dir: Path, tasks: Sequence[str]) -> tuple[str, ...]:
+    """Copy ``tasks`` unchanged from the ``--init-from`` folder into ``out_dir``; the tasks copied.
+
+    A run that leaves tasks out (:func:`labelled_tasks_only`) still writes a whole model set to
+    ``--out``: what it trained, and for the rest the models it started from, as they were (their own
+    ``metrics.json`` with them). ``--init-from`` a single model or an MLflow URI has no task folders to
+    copy; a task the folder lacks is left out (both logged).
+    """
+    if not tasks:
+        return ()
+    source = Path(init_from).expanduser() if init_from and "://" not in init_from else None
+    copied = []
+    for task in tasks:
+        folder = source / task if source is not None and source.is_dir() else None
+        if folder is None or not any((folder / f).is_file() for f in (HEAD_FILE, STARTER_FILE)):
+            continue
+        if folder.resolve() != (out_dir / task).resolve():
+            shutil.rmtree(out_dir / task, ignore_errors=True)
+            shutil.copytree(folder, out_dir / task)
+        copied.append(task)
+    missing = [t for t in tasks if t not in copied]
+    if copied:
+        logger.info("--out %s: %s copied unchanged from --init-from %s", out_dir, ", ".join(copied), init_from)
+    if missing:
+        logger.warning("--out %s holds no %s: not trained in this run, and no --init-from folder of them to copy",
+                       out_dir, ", ".join(missing))
+    return tuple(copied)
 
 
 def train_models(
@@ -326,6 +359,7 @@ def train_models(
                     path = save_task_model(task_keras, out_dir / task / STARTER_FILE)
                 result.saved[task] = str(path)
                 _write_model_card(out_dir / task / "metrics.json", task, spec, result, eval_set, command)
+            result.carried = carry_over(spec.init_from, out_dir, skipped)
     logger.info("run %s: %s", result.run_id, json.dumps({"versions": result.versions, "metrics": result.metrics}))
     return result
 
