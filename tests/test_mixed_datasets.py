@@ -189,3 +189,25 @@ def test_labelled_counts_count_coarse_angle_labels_too(spark, config, database) 
     assert counts == {"angle": 4, "banner": 0, "plate": 0, "body": 1}
     with pytest.raises(ValueError, match="unknown task 'wheels'"):
         labelled_counts(frame, ("wheels",))
+
+
+def test_carry_over_copies_the_left_out_tasks_from_an_init_folder(tmp_path: Path, caplog) -> None:
+    from fleetvision.models.training_run import carry_over
+
+    start = tmp_path / "start"
+    for task, name in (("banner", "head.keras"), ("plate", "model.keras")):
+        (start / task).mkdir(parents=True)
+        (start / task / name).write_bytes(task.encode())
+        (start / task / "metrics.json").write_text("{}")
+    out = tmp_path / "out"
+    (out / "plate").mkdir(parents=True)
+    (out / "plate" / "stale.keras").write_bytes(b"old")  # replaced, not merged
+    assert carry_over(str(start), out, ("banner", "plate")) == ("banner", "plate")
+    assert sorted(f.name for f in (out / "plate").iterdir()) == ["metrics.json", "model.keras"]
+    assert (out / "banner" / "head.keras").read_bytes() == b"banner"
+    # nothing to copy from a model URI or a folder without the task; what was there before stays, and is said
+    (out / "body").mkdir()
+    with caplog.at_level("WARNING", logger="fleetvision.models.training_run"):
+        assert carry_over("models:/fleetvision-body@champion", out, ("body", "angle")) == ()
+    assert "keeps what an earlier run saved there" in caplog.text and "holds no angle" in caplog.text
+    assert carry_over(str(start), out, ("body",)) == () and carry_over(str(start), out, ()) == ()

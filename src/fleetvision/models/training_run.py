@@ -149,9 +149,13 @@ def carry_over(init_from: str | None, out_dir: Path, tasks: Sequence[str]) -> tu
             shutil.rmtree(out_dir / task, ignore_errors=True)
             shutil.copytree(folder, out_dir / task)
         copied.append(task)
-    missing = [t for t in tasks if t not in copied]
     if copied:
         logger.info("--out %s: %s copied unchanged from --init-from %s", out_dir, ", ".join(copied), init_from)
+    earlier = [t for t in tasks if t not in copied and (out_dir / t).is_dir()]
+    missing = [t for t in tasks if t not in copied and t not in earlier]
+    if earlier:
+        logger.warning("--out %s: %s not trained in this run; the folder keeps what an earlier run saved there",
+                       out_dir, ", ".join(earlier))
     if missing:
         logger.warning("--out %s holds no %s: not trained in this run, and no --init-from folder of them to copy",
                        out_dir, ", ".join(missing))
