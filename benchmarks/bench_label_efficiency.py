@@ -217,7 +217,6 @@ class HeldOutScorer:
         from fleetvision.taxonomy import load_taxonomy
 
         self.keras = keras
-        self.starter = starter
         self.taxonomy = load_taxonomy()
         self.driver_side = driver_side
         self.meta = json.loads((starter / "angle" / BACKBONE_FILE).read_text())
@@ -246,8 +245,7 @@ class HeldOutScorer:
 
         probs: dict[str, np.ndarray] = {}
         for task, output in (("angle", "angle"), ("body", "body")):
-            # a run whose rows label no photo for a task does not train it: the starter's stays in service
-            folder = heads_dir / task if (heads_dir / task).is_dir() else self.starter / task
+            folder = heads_dir / task  # a task the run left out is copied there from --init-from
             if not (folder / HEAD_FILE).is_file():  # a whole model (a fine-tuned backbone)
                 model = self.keras.saving.load_model(folder / MODEL_FILE, compile=False)
                 probs[task] = np.asarray(model.predict(self.images, verbose=0, batch_size=32)[output])

@@ -9,8 +9,9 @@ symlink swapped in since; ``s3``/``gs``/``hdfs`` uris go through pyarrow's files
 options per process). :func:`photo_bytes` is the forgiving variant for side readers (reports, label
 suggestions) that show a photo when they can.
 
-The decoder (:mod:`fleetvision.decode`) turns the bytes into model input; :func:`~fleetvision.decode.
-decode_source` maps these two errors onto the ``forbidden_uri`` and ``unreadable_uri`` error codes.
+The decoder (:mod:`fleetvision.decode`) turns the bytes into model input;
+:func:`~fleetvision.decode.decode_source` maps these two errors onto the ``forbidden_uri`` and
+``unreadable_uri`` error codes.
 """
 
 from __future__ import annotations

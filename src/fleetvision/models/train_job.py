@@ -89,15 +89,17 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     except EmptyDatasetError as e:
         logger.error("fleetvision train: %s", e)
         return ExitCode.USAGE
+    left_out = ""
+    if result.skipped:
+        left_out = f"; not trained (no labelled rows): {'+'.join(result.skipped)}"
+    if result.carried:
+        left_out += f" ({'+'.join(result.carried)} copied to --out from --init-from)"
     logger.info(
         "trained %s in %.0f s (run %s); registered versions: %s%s",
         "+".join(result.trained),
         result.train_seconds,
         result.run_id,
         result.versions or "none (use --register)",
-        f"; not trained (no labelled rows): {'+'.join(result.skipped)}"
-        + (f" ({'+'.join(result.carried)} copied to --out from --init-from)" if result.carried else "")
-        if result.skipped
-        else "",
+        left_out,
     )
     return ExitCode.OK

@@ -139,7 +139,7 @@ def carry_over(init_from: str | None, out_dir: Path, tasks: Sequence[str]) -> tu
     """
     if not tasks:
         return ()
-    source = Path(init_from).expanduser() if init_from and "://" not in init_from else None
+    source = Path(init_from).expanduser() if init_from else None  # a model URI or file is no folder
     copied = []
     for task in tasks:
         folder = source / task if source is not None and source.is_dir() else None
