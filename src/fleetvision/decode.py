@@ -123,6 +123,11 @@ ERROR_CODE_MEANINGS: Mapping[str, str] = {
 """One line per error code, for the docs (``docs/tables.md`` is generated from it)."""
 
 
+def uri_error_code(error: UnreadableUriError) -> ErrorCode:
+    """The error code of a uri that was not read: ``forbidden_uri`` (never opened) or ``unreadable_uri``."""
+    return ErrorCode.FORBIDDEN_URI if isinstance(error, ForbiddenUriError) else ErrorCode.UNREADABLE_URI
+
+
 @dataclass(frozen=True, eq=False)  # eq on arrays is ambiguous; compare fields explicitly
 class DecodedPhoto:
     """One photo after decoding: the model input, or why there is none.
@@ -475,8 +480,7 @@ def decode_source(
             content = read_uri(uri, max_bytes=max_bytes, remote=remote, roots=roots)
         except UnreadableUriError as e:
             _check_args(size, max_pixels, max_declared_pixels)
-            code = ErrorCode.FORBIDDEN_URI if isinstance(e, ForbiddenUriError) else ErrorCode.UNREADABLE_URI
-            return _failed(DecodedPhoto(array=None), code, str(e))[1]
+            return _failed(DecodedPhoto(array=None), uri_error_code(e), str(e))[1]
     return decode_photo(
         content, size, max_pixels, max_declared_pixels=max_declared_pixels, draft=draft, formats=formats
     )

@@ -299,9 +299,7 @@ def hash_frame(
             try:
                 data = photo_uris.read_uri(u, max_bytes=max_bytes, remote=remote, roots=roots)
             except photo_uris.UnreadableUriError as e:
-                forbidden = isinstance(e, photo_uris.ForbiddenUriError)
-                code = decode.ErrorCode.FORBIDDEN_URI if forbidden else decode.ErrorCode.UNREADABLE_URI
-                rows.append((None, None, code.value, str(e)[:300], None))
+                rows.append((None, None, decode.uri_error_code(e).value, str(e)[:300], None))
                 continue
         if data is None:
             rows.append((None, None, decode.ErrorCode.EMPTY.value, "no bytes: content and uri are null", None))
