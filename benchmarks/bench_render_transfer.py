@@ -1,27 +1,31 @@
-"""Benchmark: how well does a renderer's photo teach real photos? A linear probe per renderer.
+"""Benchmark: how well does a renderer's photo teach real photos, and through which backbone? A linear probe.
 
 Run from the repository root::
 
     .venv/bin/python benchmarks/bench_render_transfer.py --views /elsewhere/views.csv
-    .venv/bin/python benchmarks/bench_render_transfer.py --views FILE --per-family 140 --renderers painter,pbr
+    .venv/bin/python benchmarks/bench_render_transfer.py --views FILE --renderers pbr \
+        --backbones efficientnet_lite0@224,efficientnet_lite1@240,efficientnet_lite2@260 --out FILE
 
 For each renderer (``painter``: :func:`fleetvision.synth.render.render_photo`; ``pbr``: Mitsuba,
 :func:`fleetvision.synth.pbr_scene.render_exterior`) the same exterior specs are rendered (5 view
 families x ``--per-family``, body types in turn, flanks at random, 288 x 216 or portrait, JPEG 50-95),
-decoded by the scoring decoder at 224 and passed through the frozen EfficientNet-Lite0 backbone; the
-stride-32 map's left and right halves are pooled apart (2 x 1280 features, as in issue 10's probe). A
-multinomial logistic regression (numpy, L2, fixed settings: nothing is tuned on the real photos) learns
-the 5 unsided views and, separately, the 7 body types from each renderer's photos and their mirror
-images, and is scored, averaging a photo and its mirror, on:
+decoded by the scoring decoder at the backbone's input size and passed through the frozen ImageNet
+backbone (``--backbones``: ``name@size`` entries, default EfficientNet-Lite0 at 224; Lite1 and Lite2 need
+the ``backbones`` extra); the stride-32 map's left and right halves are pooled apart (2 x 1280 features,
+as in issue 10's probe). A multinomial logistic regression (numpy, full-batch Adam, 400 steps) learns the
+5 unsided views and, separately, the 7 body types from each renderer's photos and their mirror images,
+at each L2 strength of ``--l2`` (all reported: the probe's answer moves with it, and nothing is chosen
+on the real photos), and is scored, averaging a photo and its mirror, on:
 
 * the real dev photos (``../shared/realdev``, evaluation only, never trained on) against someone's own
   labels of them (``--views``: ``file,view,body``, ``fleetvision.models.real_view_labels``; keep the
   file out of the repository);
 * the other renderer's photos (held-out renders of a different look).
 
-It measures the renders, not the models: the same probe, the same backbone, only the training photos
-change. Features are cached under ``--cache`` by renderer, count and generator code. Result (aggregates
-only): ``benchmarks/results/render_transfer.json``.
+It measures the renders and the backbones, not the models: the same probe, only the training photos or the
+backbone change. The rendered photos are cached under ``--cache`` by renderer, count, seed and generator
+code, their features by backbone and size besides. Result (aggregates only):
+``benchmarks/results/render_transfer.json``.
 """
 
 from __future__ import annotations
@@ -81,15 +85,16 @@ def render_set(renderer: str, per_family: int, seed: int) -> tuple[list[bytes], 
     return photos, np.array(views), np.array(body)
 
 
-def features(photos: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """(features, features of the mirror images): [N, 2560] each, float32."""
+def features(photos: Sequence[bytes], backbone_name: str = "efficientnet_lite0",
+             size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """(features, features of the mirror images): [N, 2 x channels] each, float32."""
     from fleetvision.decode import decode_photo
     from fleetvision.models.efficientnet_lite import pretrained_backbone
 
-    backbone, _ = pretrained_backbone("efficientnet_lite0", (SIZE, SIZE, 3))
+    backbone, _ = pretrained_backbone(backbone_name, (size, size, 3))
     images = []
     for data in photos:
-        decoded = decode_photo(data, SIZE, 10**9)
+        decoded = decode_photo(data, size, 10**9)
         if decoded.array is None:
             raise ValueError(f"a photo did not decode: {decoded.error_code} {decoded.error_detail}")
         images.append(decoded.array)
@@ -114,22 +119,41 @@ def _generator_digest() -> str:
     return digest.hexdigest()[:12]
 
 
-def cached_set(renderer: str, per_family: int, seed: int, cache: Path) -> dict[str, np.ndarray]:
-    key = f"{renderer}-n{per_family}-s{seed}-{_generator_digest()}"
-    path = cache / f"{key}.npz"
-    if path.is_file():
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
-    start = time.perf_counter()
-    photos, views, body = render_set(renderer, per_family, seed)
-    render_s = time.perf_counter() - start
-    f, mirrored = features(photos)
-    out = {"f": f, "mirrored": mirrored, "view": views, "body": body, "render_s": np.array(render_s)}
-    cache.mkdir(parents=True, exist_ok=True)
+def _save(path: Path, **arrays: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **out)
+    np.savez(tmp, **arrays)
     os.replace(tmp, path)
-    return out
+
+
+def cached_photos(renderer: str, per_family: int, seed: int, cache: Path) -> dict[str, Any]:
+    """The rendered set (JPEG bytes and labels), cached by renderer, count, seed and generator code."""
+    path = cache / f"photos-{renderer}-n{per_family}-s{seed}-{_generator_digest()}.npz"
+    if not path.is_file():
+        start = time.perf_counter()
+        photos, views, body = render_set(renderer, per_family, seed)
+        render_s = time.perf_counter() - start
+        ends = np.cumsum([len(p) for p in photos])
+        _save(path, jpeg=np.frombuffer(b"".join(photos), np.uint8), ends=ends, view=views, body=body,
+              render_s=np.array(render_s))
+    with np.load(path) as data:
+        buffer, ends = data["jpeg"].tobytes(), data["ends"]
+        starts = np.concatenate([[0], ends[:-1]])
+        return {"photos": [buffer[a:b] for a, b in zip(starts, ends)], "view": data["view"],
+                "body": data["body"], "render_s": float(data["render_s"])}
+
+
+def cached_set(renderer: str, per_family: int, seed: int, cache: Path, backbone: str = "efficientnet_lite0",
+               size: int = SIZE) -> dict[str, np.ndarray]:
+    """Features of the rendered set through ``backbone`` at ``size``, cached beside the photos."""
+    path = cache / f"{backbone}-{size}-{renderer}-n{per_family}-s{seed}-{_generator_digest()}.npz"
+    if not path.is_file():
+        rendered = cached_photos(renderer, per_family, seed, cache)
+        f, mirrored = features(rendered["photos"], backbone, size)
+        _save(path, f=f, mirrored=mirrored, view=rendered["view"], body=rendered["body"],
+              render_s=np.array(rendered["render_s"]))
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
 
 
 def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-3, steps: int = 400,
@@ -187,19 +211,89 @@ def body_report(pred: np.ndarray, truth: np.ndarray, names: Sequence[str]) -> di
             "predicted_share": {names[i]: round(float(c / len(pred)), 3) for i, c in enumerate(counts) if c}}
 
 
-def real_set(photos_dir: Path, views_file: Path) -> dict[str, Any]:
+def real_set(photos_dir: Path, views_file: Path, backbone: str = "efficientnet_lite0",
+             size: int = SIZE) -> dict[str, Any]:
+    """The labelled real photos' features; a photo counts for each task it has a label for (else -1)."""
     from fleetvision.models.real_view_labels import read_view_labels
     from fleetvision.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
     files = sorted(p.name for p in (photos_dir / "plates").glob("*.jpg"))
     labels = read_view_labels(views_file, files, taxonomy)
-    keep = [i for i, v in enumerate(labels["view"]) if v in FAMILIES]
+    keep = [i for i, (v, b) in enumerate(zip(labels["view"], labels["body"]))
+            if v in FAMILIES or b in taxonomy.body_types]
     photos = [(photos_dir / "plates" / files[i]).read_bytes() for i in keep]
-    f, mirrored = features(photos)
-    body = [labels["body"][i] for i in keep]
-    return {"f": f, "mirrored": mirrored, "view": np.array([FAMILIES.index(labels["view"][i]) for i in keep]),
-            "body": np.array([taxonomy.body_types.index(b) if b in taxonomy.body_types else -1 for b in body])}
+    f, mirrored = features(photos, backbone, size)
+    return {"f": f, "mirrored": mirrored,
+            "view": np.array([FAMILIES.index(labels["view"][i]) if labels["view"][i] in FAMILIES else -1
+                              for i in keep]),
+            "body": np.array([taxonomy.body_types.index(labels["body"][i])
+                              if labels["body"][i] in taxonomy.body_types else -1 for i in keep])}
+
+
+def probe(sets: dict[str, dict[str, np.ndarray]], real: dict[str, Any], names: Sequence[str],
+          l2s: Sequence[float]) -> dict[str, Any]:
+    """Each renderer's probe at each L2, scored on the real photos and on the other renderers' photos.
+
+    The full reports (confusion, recalls) are kept for the first L2; the rest give the headline figures.
+    """
+    out: dict[str, Any] = {}
+    for name, data in sets.items():
+        entry: dict[str, Any] = {"photos": len(data["view"]),
+                                 "render_seconds_per_photo": round(float(data["render_s"]) / len(data["view"]), 3),
+                                 "by_l2": {}}
+        for k, l2 in enumerate(l2s):
+            at: dict[str, Any] = {}
+            for task in ("view", "body"):
+                x = np.concatenate([data["f"], data["mirrored"]])
+                y = np.concatenate([data[task], data[task]])
+                predict = fit_softmax(x, y, 5 if task == "view" else len(names), l2=l2)
+
+                def pred(d: dict[str, np.ndarray], predict: Any = predict) -> np.ndarray:
+                    return ((predict(d["f"]) + predict(d["mirrored"])) / 2).argmax(1)
+
+                keep = real[task] >= 0
+                if keep.any():
+                    p = pred(real)[keep]
+                    report = (view_report(p, real[task][keep]) if task == "view"
+                              else body_report(p, real[task][keep], names))
+                    if k == 0:
+                        entry[f"real_{task}"] = report
+                    headline = ("accuracy", "end_right", "head_on_vs_3q_when_end_right") if task == "view" \
+                        else ("accuracy", "balanced_accuracy")
+                    at.update({f"real_{task}_{h}": report[h] for h in headline})
+                for other, odata in sets.items():
+                    if other != name:
+                        at[f"{other}_renders_{task}_accuracy"] = round(float((pred(odata) == odata[task]).mean()), 3)
+            entry["by_l2"][f"{l2:g}"] = at
+        out[name] = entry
+    return out
+
+
+def parse_backbones(text: str, default_size: int) -> list[tuple[str, int]]:
+    """``name[@size],...`` -> [(name, size)]."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if item:
+            name, _, size = item.partition("@")
+            out.append((name, int(size) if size else default_size))
+    return out
+
+
+def time_backbone(backbone: str, size: int, photos: int = 64, repeats: int = 3) -> float:
+    """Milliseconds a photo through the backbone alone, batches of 32 (best of ``repeats``, after a warm-up)."""
+    from fleetvision.models.efficientnet_lite import pretrained_backbone
+
+    model, _ = pretrained_backbone(backbone, (size, size, 3))
+    x = np.random.default_rng(0).integers(0, 256, (photos, size, size, 3)).astype("float32")
+    model(x[:32], training=False)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, photos, 32):
+            model(x[i:i + 32], training=False)
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best / photos
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -207,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--views", type=Path, required=True, help="file,view,body labels of the real photos")
     ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
     ap.add_argument("--renderers", default="painter,pbr")
+    ap.add_argument("--backbones", default=f"efficientnet_lite0@{SIZE}",
+                    help="comma-separated name[@input size] (lite1/2: the backbones extra), each probed alone")
+    ap.add_argument("--l2", default="1e-3,1e-4,1e-2,1e-1",
+                    help="L2 strengths of the probe, each reported; the first gets the full report")
     ap.add_argument("--per-family", type=int, default=140)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
@@ -218,46 +316,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     names = load_taxonomy().body_types
     renderers = [r for r in args.renderers.split(",") if r]
-    sets = {r: cached_set(r, args.per_family, args.seed, args.cache) for r in renderers}
-    real = real_set(args.photos, args.views)
+    backbones = parse_backbones(args.backbones, SIZE)
+    l2s = [float(v) for v in args.l2.split(",") if v]
     result: dict[str, Any] = {
         "benchmark": "render_transfer", "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python benchmarks/bench_render_transfer.py " + " ".join(
             a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("/")),
-        "probe": "frozen EfficientNet-Lite0 at 224, stride-32 map pooled by left/right half, softmax regression",
-        "per_family": args.per_family, "seed": args.seed,
+        "probe": "frozen backbone, stride-32 map pooled by left/right half, softmax regression (400 Adam steps)",
+        "per_family": args.per_family, "seed": args.seed, "l2": l2s,
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-        "real_photos": {"n_view_labels": len(real["view"]), "n_body_labels": int((real["body"] >= 0).sum())},
-        "renderers": {},
+        "backbones": {},
     }
-    for name, data in sets.items():
-        entry: dict[str, Any] = {"photos": len(data["view"]),
-                                 "render_seconds_per_photo": round(float(data["render_s"]) / len(data["view"]), 3)}
-        for task in ("view", "body"):
-            x = np.concatenate([data["f"], data["mirrored"]])
-            y = np.concatenate([data[task], data[task]])
-            n_classes = 5 if task == "view" else len(names)
-            predict = fit_softmax(x, y, n_classes)
-
-            def pred(d: dict[str, np.ndarray], predict: Any = predict) -> np.ndarray:
-                return ((predict(d["f"]) + predict(d["mirrored"])) / 2).argmax(1)
-
-            keep = real[task] >= 0
-            p = pred(real)[keep]
-            entry[f"real_{task}"] = (view_report(p, real[task][keep]) if task == "view"
-                                     else body_report(p, real[task][keep], names))
-            for other, odata in sets.items():
-                if other != name:
-                    entry[f"{other}_renders_{task}_accuracy"] = round(float((pred(odata) == odata[task]).mean()), 3)
-        result["renderers"][name] = entry
+    for backbone, size in backbones:
+        sets = {r: cached_set(r, args.per_family, args.seed, args.cache, backbone, size) for r in renderers}
+        real = real_set(args.photos, args.views, backbone, size)
+        result["real_photos"] = {"n_view_labels": int((real["view"] >= 0).sum()),
+                                 "n_body_labels": int((real["body"] >= 0).sum())}
+        result["backbones"][f"{backbone}@{size}"] = {
+            "backbone": backbone, "input_size": size,
+            "backbone_ms_per_photo": round(time_backbone(backbone, size), 2),
+            "renderers": probe(sets, real, names, l2s)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    for name, entry in result["renderers"].items():
-        v, b = entry["real_view"], entry["real_body"]
-        print(f"{name:8s} real view {v['accuracy']:.3f} (end {v['end_right']:.3f}, head-on vs 3/4 "
-              f"{v['head_on_vs_3q_when_end_right']}), real body {b['accuracy']:.3f} "
-              f"(majority {b['majority_class_accuracy']:.3f}, balanced {b['balanced_accuracy']:.3f}); "
-              f"{entry['render_seconds_per_photo']} s/photo")
+    for key, entries in result["backbones"].items():
+        for name, entry in entries["renderers"].items():
+            line = f"{key:24s} {name:8s} {entries['backbone_ms_per_photo']:6.1f} ms/photo"
+            for figure, label in (("real_view_accuracy", "real view"),
+                                  ("real_body_balanced_accuracy", "body balanced")):
+                values = [at[figure] for at in entry["by_l2"].values() if figure in at]
+                if values:
+                    line += (f"  {label} {values[0]:.3f} (L2 range {min(values):.3f}-{max(values):.3f}, "
+                             f"mean {np.mean(values):.3f})")
+            print(line)
     print(f"results: {args.out}")
     return 0
 
