@@ -22,6 +22,10 @@ Models load as the registry loads them (``keras.saving.load_model(..., compile=F
 to the original photo (squash decode), and is compared with the labelled box in that frame
 (``fleetvision.models.real_photos``). Result: ``benchmarks/results/real_dev.json``.
 
+Each photo's mirror image is scored too (a second pass, not in the timing): ``report.flank_mirror`` says
+how often the mirror gets the other flank among the photos called 3/4 or side, a check of the flank that
+needs no labels (``fleetvision.models.real_view_labels.mirror_flank_report``).
+
 ``--views`` adds view and body accuracy from someone's own labels of the same photos (``file,view,body``;
 ``fleetvision.models.real_view_labels``). Keep such a file out of the repository: the set's licence
 covers anything derived from its photos.
@@ -108,7 +112,7 @@ def run(
 
     from fleetvision import decode
     from fleetvision.config import load_config
-    from fleetvision.models import real_photos
+    from fleetvision.models import real_photos, real_view_labels
     from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model
     from fleetvision.models.serving import predict_fn_for
     from fleetvision.models.spec import TASK_OUTPUTS, TASKS
@@ -175,20 +179,27 @@ def run(
         per_photo, plate_threshold=rules.plate_threshold, banner_threshold=rules.banner_threshold
     )
     n = len(truth)
+    # label-free: the flank answer for each photo and for its mirror image (a second, untimed pass)
+    flipped = np.ascontiguousarray(batch[:, :, ::-1])
+    mirrored = validate_outputs(run_models(models, flipped, settings.model_batch_size), len(batch), taxonomy)
+    families = np.full((len(photos), len(real_view_labels.family_names())), np.nan)
+    families[ok] = real_view_labels.view_family_probabilities(outputs["angle"], taxonomy)
+    flanks, mirrored_flanks = (np.full((len(photos), len(real_view_labels.FLANKS)), np.nan) for _ in range(2))
+    flanks[ok] = real_view_labels.flank_probabilities(outputs["angle"], taxonomy)
+    mirrored_flanks[ok] = real_view_labels.flank_probabilities(mirrored["angle"], taxonomy)
+    report["flank_mirror"] = real_view_labels.mirror_flank_report(flanks, mirrored_flanks, families)
     labelled = None
     if views is not None:
-        from fleetvision.models import real_view_labels
-
         labels = real_view_labels.read_view_labels(views, truth["file"].tolist(), taxonomy)
-        families = np.full((len(photos), len(real_view_labels.family_names())), np.nan)
-        families[ok] = real_view_labels.view_family_probabilities(outputs["angle"], taxonomy)
-        flanks = np.full((len(photos), len(real_view_labels.FLANKS)), np.nan)
-        flanks[ok] = real_view_labels.flank_probabilities(outputs["angle"], taxonomy)
         body = [b if isinstance(b, str) else None for b in frame["body_type"].tolist()]
         labelled = {
             "labels": f"{views.name}: labels by eye, not shipped (file, view without side, body type, flank)",
             **real_view_labels.labelled_report(families, body, labels, flanks),
         }
+        has_flank = np.array([f is not None for f in labels["flank"]], dtype=bool)
+        if has_flank.any():
+            labelled["flank"]["mirror"] = real_view_labels.mirror_flank_report(
+                flanks, mirrored_flanks, families, among=has_flank)
     return {
         "benchmark": "real photos (evaluation only): plate recall and IoU, shot group, score distributions",
         "photos": {
@@ -253,6 +264,13 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"present&>=0.5 {plate['present_and_iou50_rate']:.3f}  exterior {shot['exterior_rate']:.3f}  "
             f"banner flagged {part['banner']['flagged_rate']:.3f}  top class {top[0]} ({top[1]['share']:.2f})"
         )
+    mirror = report.get("flank_mirror")
+    if mirror:
+        lines.append(
+            f"flank under mirroring (no labels): of {mirror['n']} photos called 3/4 or side, the mirror image "
+            f"gets the other flank on {mirror['flips']}  (right answered {mirror['right_share']}, for the mirrors "
+            f"{mirror['right_share_mirrored']})"
+        )
     labelled = result.get("labelled")
     if labelled:
         v, b = labelled["view"], labelled["body"]
@@ -266,6 +284,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
                 f"labelled flank: n={f['n']} accuracy {f['accuracy']}  when the view is right "
                 f"{f['accuracy_when_view_right']} (n={f['n_view_right']})  one-answer baseline {f['majority_share']}  "
                 f"called right {f['predicted_right_share']}"
+                + (f"  mirror image gets the other flank {f['mirror']['flips']}" if "mirror" in f else "")
             )
     return lines
 

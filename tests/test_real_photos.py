@@ -172,6 +172,8 @@ def test_bench_scores_five_real_photos(tmp_path: Path, capsys: pytest.CaptureFix
     assert set(result["models"]["by_task"]) == {"angle", "banner", "plate", "body"}
     assert all(len(m["sha256"]) == 64 for m in result["models"]["by_task"].values())
     assert result["machine"]["cpu_count"] >= 1 and result["timing"]["seconds_per_photo"] > 0
+    mirror = result["report"]["flank_mirror"]  # label-free: of the photos called 3/4 or side (maybe none)
+    assert 0 <= mirror["n"] <= 5 and (mirror["flips"] is None) == (mirror["n"] == 0)
     text = out.read_text()
     assert ".jpg" not in text  # aggregates only: no file names of the evaluation-only photos
     assert "plate recall" in capsys.readouterr().out

@@ -13,6 +13,7 @@ from fleetvision.models.real_view_labels import (
     family_of,
     flank_probabilities,
     labelled_report,
+    mirror_flank_report,
     read_view_labels,
     view_family_probabilities,
 )
@@ -127,3 +128,25 @@ def test_flank_labels_are_optional_and_scored_against_the_flank_classes(tmp_path
     assert "flank" not in labelled_report(view_family_probabilities(probs[:1], TAXONOMY), [None], plain, flanks[:1])
     with pytest.raises(ValueError, match="column 'flank'"):
         read_view_labels(_labels(tmp_path, "file,view,body,flank\na,side,van,port\n"), ["a"], TAXONOMY)
+
+
+def test_mirror_report_asks_whether_the_flank_answer_follows_the_photo() -> None:
+    names = TAXONOMY.flank_names
+    photo, mirror = np.zeros((5, len(names))), np.zeros((5, len(names)))
+    # 0: reads the car (left, mirror right); 1: same answer for both (a prior); 2: head-on, not counted;
+    # 3: reads the car the other way round; 4: not decoded (NaN), not counted
+    for row, (a, b) in enumerate([("side_left", "side_right"), ("rear_3q_right", "rear_3q_right"),
+                                  ("full_rear", "full_rear"), ("front_3q_right", "front_3q_left")]):
+        photo[row, names.index(a)] = mirror[row, names.index(b)] = 1.0
+    photo[4] = mirror[4] = np.nan
+    flanks, mirrored = flank_probabilities(photo, TAXONOMY), flank_probabilities(mirror, TAXONOMY)
+    families = view_family_probabilities(photo, TAXONOMY)
+    assert mirror_flank_report(flanks, mirrored, families) == {
+        "n": 3, "flips": 0.6667, "right_share": 0.6667, "right_share_mirrored": 0.6667}
+    # over a mask instead (the labelled photos): the head-on one has no flank answer at all (NaN)
+    among = np.array([True, True, True, False, True])
+    assert mirror_flank_report(flanks, mirrored, families, among=among) == {
+        "n": 2, "flips": 0.5, "right_share": 0.5, "right_share_mirrored": 1.0}
+    assert mirror_flank_report(flanks[:0], mirrored[:0], families[:0])["flips"] is None
+    with pytest.raises(ValueError, match="mirror_flank_report"):
+        mirror_flank_report(flanks, mirrored[:4], families)

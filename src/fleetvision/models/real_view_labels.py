@@ -12,6 +12,8 @@ photo's left (``docs/models.md``, *Flank classes*). The angle model's flank-clas
 summed into the unsided view families plus the non-exterior groups (:func:`view_family_probabilities`)
 and the answer is the family with the most mass, as :mod:`fleetvision.models.coarse_metrics` does for
 the 10-way buckets; the flank is the more likely of left and right (:func:`flank_probabilities`).
+:func:`mirror_flank_report` needs no labels: it asks whether the flank answer changes when the photo is
+mirrored, as it must when the model reads the flank from the car.
 """
 
 from __future__ import annotations
@@ -222,3 +224,50 @@ def labelled_report(
             "predicted_right_share": _rate(pred_f == "right"),
         }
     return report
+
+
+SIDED_FAMILIES: tuple[str, ...] = ("front_3q", "side", "rear_3q")
+
+
+def mirror_flank_report(
+    flank_probs: np.ndarray,
+    mirrored_flank_probs: np.ndarray,
+    family_probs: np.ndarray,
+    among: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Does the flank answer follow the photo? A label-free check: a mirror image shows the other flank.
+
+    A model that reads the flank from the car must answer the other flank for a photo's mirror image; one
+    that leans on a prior answers the same for both. Counted over the photos whose answered view family is
+    sided (3/4 or side), or over ``among`` (a boolean mask, e.g. the photos with a flank label).
+
+    Args:
+        flank_probs: [N, 2] from :func:`flank_probabilities` for the photos (NaN rows: not decoded).
+        mirrored_flank_probs: [N, 2], the same for their left-right mirror images.
+        family_probs: [N, len(family_names())] from :func:`view_family_probabilities` for the photos.
+        among: Count these photos instead of those called sided.
+
+    Returns:
+        ``n``; ``flips`` (the share whose mirror image gets the other flank: 1.0 for a model that
+        reads the flank, near 0 for one that always gives the same answer); ``right_share`` and
+        ``right_share_mirrored`` (how often "right" is answered for the photos and for their mirrors).
+
+    Raises:
+        ValueError: Lengths differ.
+    """
+    fp = np.asarray(flank_probs, dtype=np.float64)
+    mp = np.asarray(mirrored_flank_probs, dtype=np.float64)
+    probs = np.asarray(family_probs, dtype=np.float64)
+    if not (len(fp) == len(mp) == len(probs)) or (among is not None and len(among) != len(fp)):
+        raise ValueError(f"mirror_flank_report: {len(fp)}, {len(mp)} flank rows, {len(probs)} family rows, "
+                         f"{None if among is None else len(among)} mask entries")
+    answered = np.isfinite(fp).all(axis=1) & np.isfinite(mp).all(axis=1) & np.isfinite(probs).all(axis=1)
+    if among is None:
+        sided = np.array([family_names().index(f) for f in SIDED_FAMILIES])
+        keep = answered & np.isin(np.nan_to_num(probs, nan=-1.0).argmax(axis=1), sided)
+    else:
+        keep = answered & np.asarray(among, dtype=bool)
+    right = FLANKS.index("right")
+    orig, mirrored = fp[keep].argmax(axis=1), mp[keep].argmax(axis=1)
+    return {"n": int(keep.sum()), "flips": _rate(orig != mirrored),
+            "right_share": _rate(orig == right), "right_share_mirrored": _rate(mirrored == right)}
