@@ -30,6 +30,8 @@ from fleetvision.taxonomy import FLANK_SUFFIX, GROUPS, Taxonomy
 
 VIEW_FAMILIES: tuple[str, ...] = ("full_front", "front_3q", "side", "rear_3q", "full_rear")
 """Exterior views without a side, front to rear."""
+SIDED_FAMILIES: tuple[str, ...] = ("front_3q", "side", "rear_3q")
+"""The views in which a flank shows."""
 UNCLEAR = "unclear"
 """The label for "the labeller could not tell": the photo is left out of that figure."""
 FRONT, REAR = "front", "rear"
@@ -224,9 +226,6 @@ def labelled_report(
             "predicted_right_share": _rate(pred_f == "right"),
         }
     return report
-
-
-SIDED_FAMILIES: tuple[str, ...] = ("front_3q", "side", "rear_3q")
 
 
 def mirror_flank_report(
