@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from script_modules import script_module
 
-ROOT = Path(__file__).resolve().parents[1]
 TYPES = ["hatch", "sedan", "suv", "van"]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    name = "bench_label_efficiency_under_test"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "bench_label_efficiency.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
+    with script_module("benchmarks/bench_label_efficiency.py") as module:
         yield module
-    finally:
-        sys.modules.pop(name, None)
 
 
 def _pool() -> list[dict[str, str]]:

@@ -5,26 +5,14 @@ The benchmark itself (``make bench-peers``) needs its own venv and minutes per m
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from script_modules import script_module
 
 
 @pytest.fixture(scope="module")
 def peer_work():
-    name = "bench_peers_peer_work"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "peers" / "peer_work.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)
+    with script_module("benchmarks/peers/peer_work.py") as module:
         yield module
-    finally:
-        sys.modules.pop(name, None)
 
 
 def test_rates_and_ratios_are_against_the_floor_and_a_failed_method_is_kept(peer_work):

@@ -3,29 +3,18 @@ real dev photos, someone's labels of them and minutes of rendering, so they stay
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
+from script_modules import script_module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        path = ROOT / "benchmarks" / "bench_render_transfer.py"
-        spec = importlib.util.spec_from_file_location("bench_render_transfer", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with script_module("benchmarks/bench_render_transfer.py") as module:
         yield module
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
 
 
 def test_backbones_are_named_with_an_optional_input_size(bench):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
+from script_modules import script_module
 
 from fleetvision.models.real_photos import (
     NOT_EXTERIOR,
@@ -143,25 +144,25 @@ def test_report_refuses_bad_frames() -> None:
     assert set(PHOTO_COLUMNS) == set(_photos().columns)
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_real_dev", ROOT / "benchmarks" / "bench_real_dev.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def bench() -> Iterator[ModuleType]:
+    with script_module("benchmarks/bench_real_dev.py") as module:
+        yield module
 
 
-def test_bench_fails_clearly_without_the_photos(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = _bench().main(["--photos", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out.json")])
+def test_bench_fails_clearly_without_the_photos(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = bench.main(["--photos", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out.json")])
     assert code == 2
     assert "real photos not found" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
 
 
 @pytest.mark.skipif(not (REAL_DEV / "plates.csv").is_file(), reason=f"real photos not available at {REAL_DEV}")
-def test_bench_scores_five_real_photos(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_scores_five_real_photos(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "real_dev.json"
-    assert _bench().main(["--limit", "5", "--out", str(out)]) == 0
+    assert bench.main(["--limit", "5", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["photos"]["n"] == 5 and result["photos"]["n_size_mismatch"] == 0
     assert set(result["report"]["by_region"]) == {"eu", "br"}  # the spread reaches both regions
@@ -180,13 +181,13 @@ def test_bench_scores_five_real_photos(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.skipif(not (REAL_DEV / "plates.csv").is_file(), reason=f"real photos not available at {REAL_DEV}")
-def test_bench_scores_views_and_body_from_a_users_own_labels(tmp_path: Path) -> None:
+def test_bench_scores_views_and_body_from_a_users_own_labels(bench: ModuleType, tmp_path: Path) -> None:
     files = pd.read_csv(REAL_DEV / "plates.csv")["file"].tolist()
     views = tmp_path / "views.csv"  # made-up labels: what is checked is that they are read and counted
     views.write_text("file,view,body\n" + "".join(f"{f},full_rear,{'hatch' if i % 2 else 'unclear'}\n"
                                                  for i, f in enumerate(files)))
     out = tmp_path / "real_dev.json"
-    assert _bench().main(["--limit", "4", "--views", str(views), "--out", str(out)]) == 0
+    assert bench.main(["--limit", "4", "--views", str(views), "--out", str(out)]) == 0
     labelled = json.loads(out.read_text())["labelled"]
     assert labelled["view"]["n"] == labelled["view"]["front_rear_n"] == 4
     assert sum(sum(row.values()) for row in labelled["view"]["confusion"].values()) == 4
