@@ -31,6 +31,7 @@ code, their features by backbone and size besides. Result (aggregates only):
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -85,13 +86,20 @@ def render_set(renderer: str, per_family: int, seed: int) -> tuple[list[bytes], 
     return photos, np.array(views), np.array(body)
 
 
+@functools.lru_cache(maxsize=1)  # one backbone at a time: the features of each set and the timing share it
+def backbone_model(name: str, size: int) -> Any:
+    """The frozen backbone ``name`` at ``size`` x ``size`` (float RGB -> its 4 feature maps)."""
+    from fleetvision.models.efficientnet_lite import pretrained_backbone
+
+    return pretrained_backbone(name, (size, size, 3))[0]
+
+
 def features(photos: Sequence[bytes], backbone_name: str = "efficientnet_lite0",
              size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
     """(features, features of the mirror images): [N, 2 x channels] each, float32."""
     from fleetvision.decode import decode_photo
-    from fleetvision.models.efficientnet_lite import pretrained_backbone
 
-    backbone, _ = pretrained_backbone(backbone_name, (size, size, 3))
+    backbone = backbone_model(backbone_name, size)
     images = []
     for data in photos:
         decoded = decode_photo(data, size, 10**9)
@@ -242,10 +250,10 @@ def probe(sets: dict[str, dict[str, np.ndarray]], real: dict[str, Any], names: S
         entry: dict[str, Any] = {"photos": len(data["view"]),
                                  "render_seconds_per_photo": round(float(data["render_s"]) / len(data["view"]), 3),
                                  "by_l2": {}}
+        x = np.concatenate([data["f"], data["mirrored"]])  # each photo and its mirror image, same labels
         for k, l2 in enumerate(l2s):
             at: dict[str, Any] = {}
             for task in ("view", "body"):
-                x = np.concatenate([data["f"], data["mirrored"]])
                 y = np.concatenate([data[task], data[task]])
                 predict = fit_softmax(x, y, 5 if task == "view" else len(names), l2=l2)
 
@@ -282,9 +290,7 @@ def parse_backbones(text: str, default_size: int) -> list[tuple[str, int]]:
 
 def time_backbone(backbone: str, size: int, photos: int = 64, repeats: int = 3) -> float:
     """Milliseconds a photo through the backbone alone, batches of 32 (best of ``repeats``, after a warm-up)."""
-    from fleetvision.models.efficientnet_lite import pretrained_backbone
-
-    model, _ = pretrained_backbone(backbone, (size, size, 3))
+    model = backbone_model(backbone, size)
     x = np.random.default_rng(0).integers(0, 256, (photos, size, size, 3)).astype("float32")
     model(x[:32], training=False)
     best = float("inf")

@@ -10,8 +10,8 @@ options per process). :func:`photo_bytes` is the forgiving variant for side read
 suggestions) that show a photo when they can.
 
 The decoder (:mod:`fleetvision.decode`) turns the bytes into model input;
-:func:`~fleetvision.decode.decode_source` maps these two errors onto the ``forbidden_uri`` and
-``unreadable_uri`` error codes.
+:func:`~fleetvision.decode.uri_error_code` maps these two errors onto the ``forbidden_uri`` and
+``unreadable_uri`` error codes (for ``decode_source`` and the scoring job's hashing pass).
 """
 
 from __future__ import annotations

@@ -263,7 +263,7 @@ def mirror_flank_report(
     answered = np.isfinite(fp).all(axis=1) & np.isfinite(mp).all(axis=1) & np.isfinite(probs).all(axis=1)
     if among is None:
         sided = np.array([family_names().index(f) for f in SIDED_FAMILIES])
-        keep = answered & np.isin(np.nan_to_num(probs, nan=-1.0).argmax(axis=1), sided)
+        keep = answered & np.isin(probs.argmax(axis=1), sided)  # a NaN row is not answered anyway
     else:
         keep = answered & np.asarray(among, dtype=bool)
     right = FLANKS.index("right")
