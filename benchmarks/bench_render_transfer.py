@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import os
 import platform
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_cache import pack_photos, save_npz, synth_digest, unpack_photos
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "realdev"
@@ -119,46 +119,27 @@ def features(photos: Sequence[bytes], backbone_name: str = "efficientnet_lite0",
     return pooled(x), pooled(x[:, :, ::-1].copy())
 
 
-def _generator_digest() -> str:
-    """Every module of ``fleetvision/synth`` (the painter's and the path tracer's)."""
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "src" / "fleetvision" / "synth").glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def _save(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def cached_photos(renderer: str, per_family: int, seed: int, cache: Path) -> dict[str, Any]:
     """The rendered set (JPEG bytes and labels), cached by renderer, count, seed and generator code."""
-    path = cache / f"photos-{renderer}-n{per_family}-s{seed}-{_generator_digest()}.npz"
+    path = cache / f"photos-{renderer}-n{per_family}-s{seed}-{synth_digest()}.npz"
     if not path.is_file():
         start = time.perf_counter()
         photos, views, body = render_set(renderer, per_family, seed)
         render_s = time.perf_counter() - start
-        ends = np.cumsum([len(p) for p in photos])
-        _save(path, jpeg=np.frombuffer(b"".join(photos), np.uint8), ends=ends, view=views, body=body,
-              render_s=np.array(render_s))
+        save_npz(path, **pack_photos(photos), view=views, body=body, render_s=np.array(render_s))
     with np.load(path) as data:
-        buffer, ends = data["jpeg"].tobytes(), data["ends"]
-        starts = np.concatenate([[0], ends[:-1]])
-        return {"photos": [buffer[a:b] for a, b in zip(starts, ends)], "view": data["view"],
+        return {"photos": unpack_photos(data["jpeg"], data["ends"]), "view": data["view"],
                 "body": data["body"], "render_s": float(data["render_s"])}
 
 
 def cached_set(renderer: str, per_family: int, seed: int, cache: Path, backbone: str = "efficientnet_lite0",
                size: int = SIZE) -> dict[str, np.ndarray]:
     """Features of the rendered set through ``backbone`` at ``size``, cached beside the photos."""
-    path = cache / f"{backbone}-{size}-{renderer}-n{per_family}-s{seed}-{_generator_digest()}.npz"
+    path = cache / f"{backbone}-{size}-{renderer}-n{per_family}-s{seed}-{synth_digest()}.npz"
     if not path.is_file():
         rendered = cached_photos(renderer, per_family, seed, cache)
         f, mirrored = features(rendered["photos"], backbone, size)
-        _save(path, f=f, mirrored=mirrored, view=rendered["view"], body=rendered["body"],
+        save_npz(path, f=f, mirrored=mirrored, view=rendered["view"], body=rendered["body"],
               render_s=np.array(rendered["render_s"]))
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
