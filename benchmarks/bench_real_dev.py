@@ -24,7 +24,9 @@ to the original photo (squash decode), and is compared with the labelled box in 
 
 Each photo's mirror image is scored too (a second pass, not in the timing): ``report.flank_mirror`` says
 how often the mirror gets the other flank among the photos called 3/4 or side, a check of the flank that
-needs no labels (``fleetvision.models.real_view_labels.mirror_flank_report``).
+needs no labels (``fleetvision.models.real_view_labels.mirror_flank_report``). It reads the flank as the
+job tags it, informed by the plate's position (``scoring.plate_flank_*``, ``tags.with_plate_flank``);
+``report.flank_mirror_head`` (and ``labelled.flank_head`` with ``--views``) is the angle head alone.
 
 ``--views`` adds view and body accuracy from someone's own labels of the same photos (``file,view,body``;
 ``fleetvision.models.real_view_labels``). Keep such a file out of the repository: the set's licence
@@ -117,7 +119,7 @@ def run(
     from fleetvision.models.serving import predict_fn_for
     from fleetvision.models.spec import TASK_OUTPUTS, TASKS
     from fleetvision.scoring import ScoringRules
-    from fleetvision.scoring.tags import prediction_frame, validate_outputs
+    from fleetvision.scoring.tags import prediction_frame, validate_outputs, with_plate_flank
     from fleetvision.scoring.udf import UdfSettings, run_models
     from fleetvision.taxonomy import load_taxonomy
 
@@ -179,15 +181,26 @@ def run(
         per_photo, plate_threshold=rules.plate_threshold, banner_threshold=rules.banner_threshold
     )
     n = len(truth)
-    # label-free: the flank answer for each photo and for its mirror image (a second, untimed pass)
+    # label-free: the flank answer for each photo and for its mirror image (a second, untimed pass), as
+    # the job tags it (with the plate-position cue: tags.with_plate_flank) and from the angle head alone
     flipped = np.ascontiguousarray(batch[:, :, ::-1])
     mirrored = validate_outputs(run_models(models, flipped, settings.model_batch_size), len(batch), taxonomy)
-    families = np.full((len(photos), len(real_view_labels.family_names())), np.nan)
-    families[ok] = real_view_labels.view_family_probabilities(outputs["angle"], taxonomy)
-    flanks, mirrored_flanks = (np.full((len(photos), len(real_view_labels.FLANKS)), np.nan) for _ in range(2))
-    flanks[ok] = real_view_labels.flank_probabilities(outputs["angle"], taxonomy)
-    mirrored_flanks[ok] = real_view_labels.flank_probabilities(mirrored["angle"], taxonomy)
+
+    def per_photo(angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """View-family and flank probabilities of every photo, NaN rows for those not decoded."""
+        families = np.full((len(photos), len(real_view_labels.family_names())), np.nan)
+        families[ok] = real_view_labels.view_family_probabilities(angle, taxonomy)
+        flanks = np.full((len(photos), len(real_view_labels.FLANKS)), np.nan)
+        flanks[ok] = real_view_labels.flank_probabilities(angle, taxonomy)
+        return families, flanks
+
+    families, flanks = per_photo(with_plate_flank(outputs, taxonomy, rules)["angle"])
+    mirrored_flanks = per_photo(with_plate_flank(mirrored, taxonomy, rules)["angle"])[1]
+    head_families, head_flanks = per_photo(outputs["angle"])
+    head_mirrored_flanks = per_photo(mirrored["angle"])[1]
     report["flank_mirror"] = real_view_labels.mirror_flank_report(flanks, mirrored_flanks, families)
+    report["flank_mirror_head"] = real_view_labels.mirror_flank_report(head_flanks, head_mirrored_flanks,
+                                                                       head_families)
     labelled = None
     if views is not None:
         labels = real_view_labels.read_view_labels(views, truth["file"].tolist(), taxonomy)
@@ -200,6 +213,10 @@ def run(
         if has_flank.any():
             labelled["flank"]["mirror"] = real_view_labels.mirror_flank_report(
                 flanks, mirrored_flanks, families, among=has_flank)
+            labelled["flank_head"] = real_view_labels.labelled_report(
+                head_families, [None] * len(photos), labels, head_flanks)["flank"]
+            labelled["flank_head"]["mirror"] = real_view_labels.mirror_flank_report(
+                head_flanks, head_mirrored_flanks, head_families, among=has_flank)
     return {
         "benchmark": "real photos (evaluation only): plate recall and IoU, shot group, score distributions",
         "photos": {
@@ -222,6 +239,8 @@ def run(
             "banner_threshold": rules.banner_threshold,
             "model_batch_size": settings.model_batch_size,
             "driver_side": config.market.driver_side,
+            "plate_flank_strength": rules.plate_flank_strength,
+            "plate_flank_outlier_rate": rules.plate_flank_outlier_rate,
             "scorer_version": rules.version,
         },
         "report": report,
@@ -264,13 +283,14 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"present&>=0.5 {plate['present_and_iou50_rate']:.3f}  exterior {shot['exterior_rate']:.3f}  "
             f"banner flagged {part['banner']['flagged_rate']:.3f}  top class {top[0]} ({top[1]['share']:.2f})"
         )
-    mirror = report.get("flank_mirror")
-    if mirror:
-        lines.append(
-            f"flank under mirroring (no labels): of {mirror['n']} photos called 3/4 or side, the mirror image "
-            f"gets the other flank on {mirror['flips']}  (right answered {mirror['right_share']}, for the mirrors "
-            f"{mirror['right_share_mirrored']})"
-        )
+    for key, how in (("flank_mirror", "as tagged"), ("flank_mirror_head", "angle head alone")):
+        mirror = report.get(key)
+        if mirror:
+            lines.append(
+                f"flank under mirroring, {how} (no labels): of {mirror['n']} photos called 3/4 or side, the mirror "
+                f"image gets the other flank on {mirror['flips']}  (right answered {mirror['right_share']}, for "
+                f"the mirrors {mirror['right_share_mirrored']})"
+            )
     labelled = result.get("labelled")
     if labelled:
         v, b = labelled["view"], labelled["body"]
@@ -278,10 +298,12 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"labelled: view n={v['n']} accuracy {v['accuracy']}  front/rear {v['front_rear_accuracy']} "
             f"(n={v['front_rear_n']})  head-on vs 3/4 {v['head_on_accuracy']}  body n={b['n']} accuracy {b['accuracy']}"
         )
-        if "flank" in labelled:
-            f = labelled["flank"]
+        for key, how in (("flank", "as tagged"), ("flank_head", "angle head alone")):
+            if key not in labelled:
+                continue
+            f = labelled[key]
             lines.append(
-                f"labelled flank: n={f['n']} accuracy {f['accuracy']}  when the view is right "
+                f"labelled flank, {how}: n={f['n']} accuracy {f['accuracy']}  when the view is right "
                 f"{f['accuracy_when_view_right']} (n={f['n_view_right']})  one-answer baseline {f['majority_share']}  "
                 f"called right {f['predicted_right_share']}"
                 + (f"  mirror image gets the other flank {f['mirror']['flips']}" if "mirror" in f else "")

@@ -173,8 +173,10 @@ def test_bench_scores_five_real_photos(bench: ModuleType, tmp_path: Path, capsys
     assert set(result["models"]["by_task"]) == {"angle", "banner", "plate", "body"}
     assert all(len(m["sha256"]) == 64 for m in result["models"]["by_task"].values())
     assert result["machine"]["cpu_count"] >= 1 and result["timing"]["seconds_per_photo"] > 0
-    mirror = result["report"]["flank_mirror"]  # label-free: of the photos called 3/4 or side (maybe none)
-    assert 0 <= mirror["n"] <= 5 and (mirror["flips"] is None) == (mirror["n"] == 0)
+    for key in ("flank_mirror", "flank_mirror_head"):  # as tagged (plate cue) and from the angle head alone
+        mirror = result["report"][key]  # label-free: of the photos called 3/4 or side (maybe none)
+        assert 0 <= mirror["n"] <= 5 and (mirror["flips"] is None) == (mirror["n"] == 0)
+    assert result["scoring"]["plate_flank_strength"] > 0
     text = out.read_text()
     assert ".jpg" not in text  # aggregates only: no file names of the evaluation-only photos
     assert "plate recall" in capsys.readouterr().out
@@ -184,13 +186,16 @@ def test_bench_scores_five_real_photos(bench: ModuleType, tmp_path: Path, capsys
 def test_bench_scores_views_and_body_from_a_users_own_labels(bench: ModuleType, tmp_path: Path) -> None:
     files = pd.read_csv(REAL_DEV / "plates.csv")["file"].tolist()
     views = tmp_path / "views.csv"  # made-up labels: what is checked is that they are read and counted
-    views.write_text("file,view,body\n" + "".join(f"{f},full_rear,{'hatch' if i % 2 else 'unclear'}\n"
-                                                 for i, f in enumerate(files)))
+    views.write_text("file,view,body,flank\n" + "".join(
+        f"{f},rear_3q,{'hatch' if i % 2 else 'unclear'},{'left' if i % 2 else 'right'}\n"
+        for i, f in enumerate(files)))
     out = tmp_path / "real_dev.json"
     assert bench.main(["--limit", "4", "--views", str(views), "--out", str(out)]) == 0
     labelled = json.loads(out.read_text())["labelled"]
     assert labelled["view"]["n"] == labelled["view"]["front_rear_n"] == 4
     assert sum(sum(row.values()) for row in labelled["view"]["confusion"].values()) == 4
-    assert set(labelled["view"]["confusion"]) == {"full_rear"}
+    assert set(labelled["view"]["confusion"]) == {"rear_3q"}
+    for key in ("flank", "flank_head"):  # the flank as tagged and from the angle head alone, on the same photos
+        assert labelled[key]["n"] == labelled[key]["mirror"]["n"] == 4
     assert 0 <= labelled["body"]["n"] <= 4 and 0.0 <= labelled["view"]["accuracy"] <= 1.0
     assert ".jpg" not in out.read_text()

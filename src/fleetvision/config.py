@@ -378,6 +378,12 @@ class ScoringConfig(_Section):
     one_pass: Literal["auto", "always", "never"] = "auto"
     banner_threshold: float = Field(0.5, ge=0, le=1)
     plate_threshold: float = Field(0.5, ge=0, le=1)
+    # The flank of a 3/4 shot read from where its plate sits (fleetvision.scoring.plate_flank; docs/models.md,
+    # *The flank from the plate's position*): log-odds per unit of the plate's offset from the middle, and the
+    # share of plates found that say nothing about the flank. Fitted on renders by benchmarks/fit_plate_flank.py
+    # (benchmarks/results/plate_flank_fit.json); strength 0 turns the cue off.
+    plate_flank_strength: float = Field(33.78, ge=0, le=1000)
+    plate_flank_outlier_rate: float = Field(0.007, ge=0, lt=0.5)
     max_decode_error_rate: float = Field(0.10, ge=0, le=1)
     min_scored_share: float = Field(0.95, ge=0, le=1)
     max_angle_drift: float = Field(0.25, ge=0, le=2)

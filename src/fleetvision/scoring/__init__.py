@@ -56,6 +56,8 @@ class ScoringRules:
     drift_metric: Literal["tvd", "psi"]
     drift_min_images: int
     driver_side: Literal["left", "right"] = "right"
+    plate_flank_strength: float = 0.0
+    plate_flank_outlier_rate: float = 0.0
 
     @classmethod
     def from_config(cls, scoring: ScoringConfig, taxonomy: Taxonomy, *, driver_side: str = "right") -> ScoringRules:
@@ -114,6 +116,8 @@ class ScoringRules:
             drift_metric=scoring.drift_metric,
             drift_min_images=scoring.drift_min_images,
             driver_side=driver_side,  # type: ignore[arg-type]
+            plate_flank_strength=scoring.plate_flank_strength,
+            plate_flank_outlier_rate=scoring.plate_flank_outlier_rate,
         )
 
     @classmethod

@@ -23,6 +23,7 @@ import pandas as pd
 from fleetvision.decode import DecodedPhoto
 from fleetvision.quality import measure_quality
 from fleetvision.scoring import ScoringRules
+from fleetvision.scoring.plate_flank import plate_flank
 from fleetvision.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
@@ -58,20 +59,40 @@ MODEL_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[5:16]
 """The columns :func:`tag_rows` produces (angle .. body_score)."""
 
 
-def prediction_cache_key(model_set_id: str, driver_side: str) -> str:
+def with_plate_flank(
+    outputs: Mapping[str, np.ndarray], taxonomy: Taxonomy, rules: ScoringRules
+) -> dict[str, np.ndarray]:
+    """``outputs`` with the angle softmax's 3/4 flanks informed by the plate's position
+    (:func:`fleetvision.scoring.plate_flank.plate_flank`, ``rules.plate_flank_strength`` and
+    ``plate_flank_outlier_rate``), where the outputs hold the angle, plate presence and plate box and
+    the strength is above 0; otherwise ``outputs`` as they are. Every tag, completeness score and hero
+    pick reads the angle from here."""
+    out = dict(outputs)
+    if rules.plate_flank_strength > 0 and {"angle", "plate_presence", "plate_box"} <= out.keys():
+        out["angle"] = plate_flank(out["angle"], out["plate_presence"], out["plate_box"], taxonomy,
+                                   rules.plate_flank_strength, rules.plate_flank_outlier_rate)
+    return out
+
+
+def prediction_cache_key(model_set_id: str, driver_side: str, plate_flank: tuple[float, float] = (0.0, 0.0)) -> str:
     """The ``prediction_cache.model_set_id`` a run reads and writes its predictions under.
 
     Cached rows hold tag fields in market names (:func:`tag_rows`), which depend on the market's
     driver side as well as on the models, so a left-hand-drive run must not reuse a right-hand-drive
     run's rows of the same photo. Right-hand drive keeps the plain model set id (every cache row written
-    before flank classes is right-hand drive); left-hand drive appends ``+lhd``.
+    before flank classes is right-hand drive); left-hand drive appends ``+lhd``. The plate-position flank
+    cue (``plate_flank``: ``scoring.plate_flank_strength`` and ``plate_flank_outlier_rate``) changes the
+    cached angle too, so a strength above 0 appends ``+pf<strength>/<outlier rate>``: rows cached under
+    another setting are scored again, not reused.
 
     Raises:
         ValueError: ``driver_side`` is not ``left`` or ``right``.
     """
     if driver_side not in ("left", "right"):
         raise ValueError(f"driver_side must be 'left' or 'right', got {driver_side!r}")
-    return model_set_id if driver_side == "right" else f"{model_set_id}+lhd"
+    key = model_set_id if driver_side == "right" else f"{model_set_id}+lhd"
+    strength, outlier_rate = plate_flank
+    return key if strength == 0 else f"{key}+pf{strength:g}/{outlier_rate:g}"
 
 
 def output_widths(taxonomy: Taxonomy) -> dict[str, int]:
@@ -195,8 +216,9 @@ def tag_rows(
     Args:
         outputs: See :func:`validate_outputs`.
         taxonomy: Class names and groups.
-        rules: ``banner_threshold``, ``plate_threshold`` and ``driver_side`` (names the angle
-            softmax's flank classes: the car's right flank is ``*_driver`` under right-hand drive).
+        rules: ``banner_threshold``, ``plate_threshold``, ``driver_side`` (names the angle
+            softmax's flank classes: the car's right flank is ``*_driver`` under right-hand drive) and
+            ``plate_flank_*`` (:func:`with_plate_flank`).
         n: The number of inputs (default: the rows of the first output; still checked for all).
         names: The outputs expected; the columns of a missing task are null.
 
@@ -209,7 +231,7 @@ def tag_rows(
         ValueError: See :func:`validate_outputs`.
     """
     rows = _n_rows(outputs) if n is None else n
-    out = validate_outputs(outputs, rows, taxonomy, names=names)
+    out = with_plate_flank(validate_outputs(outputs, rows, taxonomy, names=names), taxonomy, rules)
     frame: dict[str, object] = {c: pd.Series([None] * rows, dtype=object) for c in MODEL_COLUMNS}
     class_names = np.asarray(taxonomy.market_names(rules.driver_side), dtype=object)  # by flank index
     groups = np.asarray([c.group for c in taxonomy.classes], dtype=object)
