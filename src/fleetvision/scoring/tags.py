@@ -74,14 +74,14 @@ def with_plate_flank(
     return out
 
 
-def prediction_cache_key(model_set_id: str, driver_side: str, plate_flank: tuple[float, float] = (0.0, 0.0)) -> str:
+def prediction_cache_key(model_set_id: str, driver_side: str, flank_cue: tuple[float, float] = (0.0, 0.0)) -> str:
     """The ``prediction_cache.model_set_id`` a run reads and writes its predictions under.
 
     Cached rows hold tag fields in market names (:func:`tag_rows`), which depend on the market's
     driver side as well as on the models, so a left-hand-drive run must not reuse a right-hand-drive
     run's rows of the same photo. Right-hand drive keeps the plain model set id (every cache row written
     before flank classes is right-hand drive); left-hand drive appends ``+lhd``. The plate-position flank
-    cue (``plate_flank``: ``scoring.plate_flank_strength`` and ``plate_flank_outlier_rate``) changes the
+    cue (``flank_cue``: ``scoring.plate_flank_strength`` and ``plate_flank_outlier_rate``) changes the
     cached angle too, so a strength above 0 appends ``+pf<strength>/<outlier rate>``: rows cached under
     another setting are scored again, not reused.
 
@@ -91,7 +91,7 @@ def prediction_cache_key(model_set_id: str, driver_side: str, plate_flank: tuple
     if driver_side not in ("left", "right"):
         raise ValueError(f"driver_side must be 'left' or 'right', got {driver_side!r}")
     key = model_set_id if driver_side == "right" else f"{model_set_id}+lhd"
-    strength, outlier_rate = plate_flank
+    strength, outlier_rate = flank_cue
     return key if strength == 0 else f"{key}+pf{strength:g}/{outlier_rate:g}"
 
 
