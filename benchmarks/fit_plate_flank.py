@@ -84,8 +84,11 @@ def rendered_set(renderer: str, n: int, seed: int, cache: Path, workers: int) ->
     path = cache / f"photos-{renderer}-n{n}-s{seed}-{synth_digest()}.npz"
     if not path.is_file():
         start = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-            done = list(pool.map(render_one, [renderer] * n, [seed] * n, range(n), chunksize=8))
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                done = list(pool.map(render_one, [renderer] * n, [seed] * n, range(n), chunksize=8))
+        else:  # in this process: no fork (a caller that has TensorFlow loaded must not fork)
+            done = [render_one(renderer, seed, i) for i in range(n)]
         render_s = time.perf_counter() - start
         save_npz(path, **pack_photos([p for p, _ in done]), flank_class=np.array([c for _, c in done]),
                  render_s=np.array(render_s))
