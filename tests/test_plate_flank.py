@@ -146,3 +146,43 @@ def test_the_generators_3q_renders_put_the_plate_where_the_cue_expects_it() -> N
         offset = PAIR_SIGNS[flank.rsplit("_", 1)[0]] * ((box[0] + box[2]) / 2 - 0.5)
         agree.append((offset > 0) == flank.endswith("_left"))
     assert len(agree) >= 24 and np.mean(agree) >= 0.9
+
+
+def test_the_frozen_evaluation_reports_the_angle_with_the_cue_beside_the_models_own() -> None:
+    """``evaluate_predictors`` on stand-in predictors: a head that cannot tell the flanks apart, a plate
+    head that puts the plate where the geometry says; the model's own top-1 stays, the cue's is reported."""
+    import io
+
+    from PIL import Image
+
+    from fleetvision.feed import EvalSet
+    from fleetvision.models.eval_metrics import EvalLabels
+    from fleetvision.models.frozen_eval import FLANK_CUE_METRICS, evaluate_predictors
+
+    classes = ["front_3q_left", "front_3q_right", "rear_3q_left", "rear_3q_right"] * 2
+    centre = {"front_3q_left": 0.2, "front_3q_right": 0.8, "rear_3q_left": 0.8, "rear_3q_right": 0.2}
+    n = len(classes)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(buffer, format="JPEG")
+
+    def fused(batch: np.ndarray) -> dict[str, np.ndarray]:
+        rows = len(batch)
+        angle = np.vstack([_angle({c.rsplit("_", 1)[0] + "_left": 0.4, c.rsplit("_", 1)[0] + "_right": 0.41})
+                           for c in classes[:rows]])
+        return {"angle": angle.astype(np.float32), "plate_presence": np.ones((rows, 1), np.float32),
+                "plate_box": np.vstack([_box(centre[c]) for c in classes[:rows]]).astype(np.float32)}
+
+    labels = EvalLabels(np.array([NAMES.index(c) for c in classes]), np.full(n, -1), np.ones(n, int),
+                        np.vstack([_box(centre[c]) for c in classes]), np.ones(n, int), np.full(n, -1))
+    eval_set = EvalSet(tuple(f"s{i}" for i in range(n)), (buffer.getvalue(),) * n, labels, "stand-in", "f")
+    kwargs = {"size": 32, "max_pixels": 1 << 20, "banner_threshold": 0.5, "plate_threshold": 0.5}
+    predictors = {"angle": fused, "plate": fused}
+    plain = evaluate_predictors(predictors, eval_set, TAX, **kwargs)
+    cued = evaluate_predictors(predictors, eval_set, TAX, flank_cue=(33.78, 0.007), **kwargs)
+    assert plain["angle"].metrics["top1"] == cued["angle"].metrics["top1"] == 0.5  # always "right"
+    assert not any(k.startswith("with_plate_flank.") for k in plain["angle"].metrics)
+    assert cued["angle"].metrics["with_plate_flank.top1"] == cued["angle"].metrics[
+        "with_plate_flank.mirror_pair_accuracy"] == 1.0
+    assert {f"with_plate_flank.{k}" for k in FLANK_CUE_METRICS} <= set(cued["angle"].metrics)
+    angle_only = evaluate_predictors({"angle": fused}, eval_set, TAX, flank_cue=(33.78, 0.007), **kwargs)
+    assert "with_plate_flank.top1" not in angle_only["angle"].metrics  # no plate model: nothing to read

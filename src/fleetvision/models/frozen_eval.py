@@ -22,6 +22,7 @@ from fleetvision._typing import PredictFn
 from fleetvision.decode import decode_batch
 from fleetvision.feed import EvalSet
 from fleetvision.models.eval_metrics import TaskEvaluation, evaluate_task, write_evaluation
+from fleetvision.scoring.plate_flank import plate_flank
 from fleetvision.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from fleetvision.models.resolve import ModelRef
 
 logger = logging.getLogger(__name__)
+
+FLANK_CUE_METRICS: tuple[str, ...] = ("top1", "mirror_pair_accuracy", "mirror_swap_rate")
+"""Angle metrics also reported with the plate-position flank cue applied (:func:`evaluate_predictors`)."""
 
 
 def decode_eval_set(eval_set: EvalSet, size: int, max_pixels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +68,7 @@ def evaluate_predictors(
     banner_threshold: float,
     plate_threshold: float,
     decoded: tuple[np.ndarray, np.ndarray] | None = None,
+    flank_cue: tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, TaskEvaluation]:
     """Evaluate each task's predictor on the set.
 
@@ -78,6 +83,11 @@ def evaluate_predictors(
         banner_threshold: ``scoring.banner_threshold``.
         plate_threshold: ``scoring.plate_threshold``.
         decoded: Already decoded (batch, ok mask), to decode once for several models.
+        flank_cue: ``(scoring.plate_flank_strength, scoring.plate_flank_outlier_rate)``. With a strength
+            above 0 and both an angle and a plate predictor, the angle evaluation also gets
+            ``with_plate_flank.<metric>`` for :data:`FLANK_CUE_METRICS`: the angle softmax as the job
+            tags it (:func:`fleetvision.scoring.plate_flank.plate_flank`); its own metrics stay the
+            model's alone.
 
     Returns:
         Task -> evaluation; each carries ``n_failed_decode``.
@@ -95,6 +105,15 @@ def evaluate_predictors(
         )
         evaluation.metrics["n_failed_decode"] = float((~ok).sum())
         results[task] = evaluation
+    strength, outlier_rate = flank_cue
+    if strength > 0 and "angle" in results and "plate" in predictors:
+        angle, plate = predicted[id(predictors["angle"])], predicted[id(predictors["plate"])]
+        informed = plate_flank(angle["angle"], plate["plate_presence"], plate["plate_box"], taxonomy, strength,
+                               outlier_rate)
+        cued = evaluate_task("angle", {"angle": informed}, labels, taxonomy, banner_threshold=banner_threshold,
+                             plate_threshold=plate_threshold)
+        results["angle"].metrics.update({f"with_plate_flank.{k}": cued.metrics[k] for k in FLANK_CUE_METRICS})
+    for task, evaluation in results.items():
         logger.info("eval %s: %s", task, ", ".join(f"{k}={v:.4f}" for k, v in sorted(evaluation.metrics.items())))
     return results
 
