@@ -76,6 +76,7 @@ def test_train_all_quick_registers_four_models(spark, config, tiny_table, tmp_pa
     run = client.get_run(versions[0].tags["fleetvision.train_run_id"])
     assert run.data.params["quick"] == "True" and run.data.params["n_val"] == "8"
     assert "eval.angle.mirror_pair_accuracy" in run.data.metrics and "eval.plate.mean_iou" in run.data.metrics
+    assert "eval.angle.with_plate_flank.mirror_pair_accuracy" in run.data.metrics  # angle and plate trained together
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train.loss")] == [1]
     assert "train.val_loss" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "eval/angle")}
