@@ -81,11 +81,18 @@ def plate_offset_evidence(
             f"plate_flank: plate_box must be [N, 4] beside plate_presence [N], got {box.shape} and {presence.shape}"
         )
     offset = np.nan_to_num((box[:, 0] + box[:, 2]) / 2.0 - 0.5)
-    right_end = outlier_rate + (1.0 - 2.0 * outlier_rate) / (1.0 + np.exp(-np.clip(strength * offset, -60.0, 60.0)))
-    presence = np.clip(np.nan_to_num(presence), 0.0, 1.0)
-    q = presence * right_end + (1.0 - presence) * 0.5
-    q = np.clip(q, _TINY, 1.0 - _TINY)
+    q = np.clip(_right_end_probability(offset, presence, strength, outlier_rate), _TINY, 1.0 - _TINY)
     return np.log(q) - np.log1p(-q)
+
+
+def _right_end_probability(
+    offset: np.ndarray, presence: np.ndarray, strength: float | np.ndarray, outlier_rate: float
+) -> np.ndarray:
+    """The model of :func:`plate_offset_evidence`: the probability that the plate is on the end right of
+    the middle. Broadcasts, so :func:`fit_plate_flank` evaluates a column of strengths at once."""
+    presence = np.clip(np.nan_to_num(presence), 0.0, 1.0)
+    sharp = 1.0 / (1.0 + np.exp(-np.clip(strength * offset, -60.0, 60.0)))
+    return presence * (outlier_rate + (1.0 - 2.0 * outlier_rate) * sharp) + (1.0 - presence) * 0.5
 
 
 def plate_flank(
@@ -146,7 +153,7 @@ def fit_plate_flank(
         ValueError: Lengths differ, no photos, or negative weights.
     """
     z = np.asarray(offsets, dtype=np.float64).reshape(-1)
-    p = np.clip(np.nan_to_num(np.asarray(presence, dtype=np.float64).reshape(-1)), 0.0, 1.0)
+    p = np.asarray(presence, dtype=np.float64).reshape(-1)
     y = np.asarray(left, dtype=bool).reshape(-1)
     w = np.ones_like(z) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
     if not len(z) or not (len(z) == len(p) == len(y) == len(w)):
@@ -157,10 +164,9 @@ def fit_plate_flank(
     ks = np.geomspace(1.0, 400.0, 161) if strengths is None else np.asarray(strengths, dtype=np.float64)
     es = np.linspace(0.0, 0.2, 201) if outlier_rates is None else np.asarray(outlier_rates, dtype=np.float64)
     z = np.nan_to_num(z)
-    sig = 1.0 / (1.0 + np.exp(-np.clip(ks[:, None] * z[None, :], -60.0, 60.0)))  # [K, N]
     best = (np.inf, 0.0, 0.0)
     for e in es:
-        q = p * (e + (1.0 - 2.0 * e) * sig) + (1.0 - p) * 0.5
+        q = _right_end_probability(z[None, :], p[None, :], ks[:, None], float(e))  # [K, N]
         q = np.clip(np.where(y, q, 1.0 - q), _TINY, 1.0)
         loss = -(np.log(q) * w).sum(axis=1)
         i = int(np.argmin(loss))
