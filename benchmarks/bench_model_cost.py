@@ -44,21 +44,21 @@ def measure(sets: dict[str, Path]) -> dict[str, object]:
     """ms per photo of each set's variants (see the module docstring)."""
     import tensorflow as tf
 
-    from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model, nested_backbone
-    from fleetvision.models.serving import predict_fn_for
-    from fleetvision.models.spec import TASK_OUTPUTS, TASKS
+    from fleetvision.models.pretrained import nested_backbone
+    from fleetvision.models.serving import predict_fn_for, read_model_folder
+    from fleetvision.models.spec import TASK_OUTPUTS
 
     variants: dict[str, dict[str, Callable[[np.ndarray], object]]] = {}
     sizes: dict[str, int] = {}
     passes: dict[str, int] = {}
     for name, folder in sets.items():
-        models = {t: load_saved_task_model(folder / t, t) for t in TASKS}
-        size = int(next(iter(models.values())).input_shape[1])
+        loaded = read_model_folder(folder)
+        models, size = loaded.models, loaded.input_size
         sizes[name] = size
-        fused = fuse_task_models(models)
+        fused = loaded.predictors()
         passes[name] = len(fused)
         fns = {
-            "fused": [predict_fn_for(m, size, [o for t in ts for o in TASK_OUTPUTS[t]]) for ts, m in fused],
+            "fused": list(fused.values()),
             "unfused": [predict_fn_for(m, size, TASK_OUTPUTS[t]) for t, m in models.items()],
         }
         backbone = nested_backbone(next(iter(models.values())))

@@ -34,13 +34,11 @@ def child(batch: int) -> dict[str, float]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
 
-    from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model
-    from fleetvision.models.serving import predict_fn_for
-    from fleetvision.models.spec import TASKS
+    from fleetvision.models.serving import read_model_folder
 
-    models = {t: load_saved_task_model(STARTER / t, t) for t in TASKS}
-    size = int(models["angle"].input_shape[1])
-    predict = [predict_fn_for(m, size) for _, m in fuse_task_models(models)]
+    folder = read_model_folder(STARTER)
+    size = folder.input_size
+    predict = list(folder.predictors().values())
     images = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), np.uint8)
     for p in predict:
         p(images[:8])

@@ -115,9 +115,7 @@ def run(
     from fleetvision import decode
     from fleetvision.config import load_config
     from fleetvision.models import real_photos, real_view_labels
-    from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model
-    from fleetvision.models.serving import predict_fn_for
-    from fleetvision.models.spec import TASK_OUTPUTS, TASKS
+    from fleetvision.models.serving import read_model_folder
     from fleetvision.scoring import ScoringRules
     from fleetvision.scoring.tags import prediction_frame, validate_outputs, with_plate_flank
     from fleetvision.scoring.udf import UdfSettings, run_models
@@ -132,20 +130,13 @@ def run(
     truth = truth.iloc[real_photos.select_spread(len(truth), limit)].reset_index(drop=True)
 
     start = time.perf_counter()
-    loaded = {t: load_saved_task_model(models_dir / t, t) for t in TASKS}
-    sizes = {t: int(m.input_shape[1]) for t, m in loaded.items()}
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"the models of {models_dir} take different input sizes {sizes}; scoring needs one")
-    size = next(iter(sizes.values()))
+    folder = read_model_folder(models_dir)
+    size = folder.input_size
     if size != config.models.input_size:
         # The scoring job refuses this (resolve.resolve_model_ref); here the models' own size wins so a
         # new set can be compared, and the report says so.
         logger.warning("models take %d px input but models.input_size is %d", size, config.models.input_size)
-    # as the scoring workers do (serving.load_models): task models on one backbone run as one model
-    models = {
-        "+".join(tasks): predict_fn_for(m, size, [o for t in tasks for o in TASK_OUTPUTS[t]])
-        for tasks, m in fuse_task_models(loaded)
-    }
+    models = folder.predictors()  # as the scoring workers hold them: task models on one backbone fused
     load_s = time.perf_counter() - start
     warm = np.zeros((1, size, size, 3), dtype=np.uint8)
     for predict in models.values():
@@ -228,7 +219,7 @@ def run(
         },
         "models": {
             "dir": _display(models_dir),
-            "by_task": {t: _model_identity(models_dir, t, m) for t, m in loaded.items()},
+            "by_task": {t: _model_identity(models_dir, t, m) for t, m in folder.models.items()},
         },
         "scoring": {
             "input_size": size,

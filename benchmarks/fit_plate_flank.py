@@ -101,18 +101,14 @@ def rendered_set(renderer: str, n: int, seed: int, cache: Path, workers: int) ->
 def scorer(models_dir: Path) -> tuple[Any, int]:
     """``score(list of JPEG bytes) -> outputs`` with the task models fused as the scoring job fuses them."""
     from fleetvision import decode
-    from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model
-    from fleetvision.models.serving import predict_fn_for
-    from fleetvision.models.spec import TASK_OUTPUTS, TASKS
+    from fleetvision.models.serving import read_model_folder
     from fleetvision.scoring.tags import validate_outputs
     from fleetvision.scoring.udf import run_models
     from fleetvision.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
-    loaded = {t: load_saved_task_model(models_dir / t, t) for t in TASKS}
-    size = int(next(iter(loaded.values())).input_shape[1])
-    models = {"+".join(ts): predict_fn_for(m, size, [o for t in ts for o in TASK_OUTPUTS[t]])
-              for ts, m in fuse_task_models(loaded)}
+    folder = read_model_folder(models_dir)
+    size, models = folder.input_size, folder.predictors()
 
     def score(photos: Sequence[bytes]) -> dict[str, np.ndarray]:
         batch, decoded = decode.decode_batch(list(photos), size, 64_000_000)

@@ -112,11 +112,10 @@ def prepare(folder: Path, starter: Path, skip_wheels: bool) -> dict[str, Any]:
     import keras
     import numpy as np
 
-    from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model
-    from fleetvision.models.spec import TASKS
+    from fleetvision.models.serving import read_model_folder
 
     folder.mkdir(parents=True, exist_ok=True)
-    fused = fuse_task_models({t: load_saved_task_model(starter / t, t) for t in TASKS})
+    fused = read_model_folder(starter).fused()
     if len(fused) != 1:
         raise ValueError(f"starter models in {starter} fuse into {len(fused)} models, expected one")
     model = fused[0][1]

@@ -38,3 +38,39 @@ def test_starter_model_matches_the_contract(task: str) -> None:
 def test_starter_models_are_small() -> None:
     total = sum(p.stat().st_size for p in STARTER.rglob("*.keras"))
     assert total < 25 * 1024 * 1024, f"starter models take {total / 1e6:.1f} MB"
+
+
+def test_read_model_folder_fuses_the_starter_set_as_scoring_does(tmp_path: Path) -> None:
+    import keras
+
+    from fleetvision.models.serving import read_model_folder
+
+    folder = read_model_folder(STARTER)
+    size = load_config(environ={}).models.input_size
+    assert folder.input_size == size and set(folder.models) == set(TASKS)
+    # one backbone pass for the four heads, keyed as serving.read_models keys a registry's set
+    predictors = folder.predictors()
+    assert list(predictors) == ["+".join(TASKS)]
+    batch = np.random.default_rng(1).integers(0, 256, (3, size, size, 3), np.uint8)
+    out = predictors["+".join(TASKS)](batch)
+    assert set(out) == {o for t in TASKS for o in TASK_OUTPUTS[t]}
+    # the fused answer is each task model's own answer
+    alone = folder.models["body"](batch, training=False)
+    np.testing.assert_allclose(out["body"], np.asarray(alone["body"] if isinstance(alone, dict) else alone),
+                               atol=1e-5)
+
+    with pytest.raises(FileNotFoundError, match="no 'angle' model"):
+        read_model_folder(tmp_path)
+    with pytest.raises(ValueError, match="no tasks"):
+        read_model_folder(STARTER, tasks=[])
+    # a whole model.keras at another input size beside the starter heads: refused, sizes named
+    (tmp_path / "banner").mkdir()
+    inputs = keras.Input((64, 64, 3), dtype="uint8")
+    x = keras.layers.GlobalAveragePooling2D()(keras.ops.cast(inputs, "float32"))
+    keras.Model(inputs, {"banner": keras.layers.Dense(1, activation="sigmoid", name="banner")(x)}).save(
+        tmp_path / "banner" / "model.keras"
+    )
+    for task in ("angle",):
+        (tmp_path / task).symlink_to(STARTER / task)
+    with pytest.raises(ValueError, match="different input sizes"):
+        read_model_folder(tmp_path, tasks=["angle", "banner"])

@@ -134,3 +134,93 @@ def test_evaluate_writes_metrics_json_and_tags_the_version(spark, promo_config, 
     assert tags["eval.f1"] == "0" and tags["eval.fingerprint"] == payload["eval_fingerprint"]
     # an alias nobody holds is a clean usage error
     assert evaluate_job.main(spark, cfg, argparse.Namespace(task="banner", version=None, alias="nope", out=out)) == 2
+
+
+def _constant_angle_model(probabilities: np.ndarray):
+    """The same angle softmax for every photo."""
+    import keras
+
+    image = keras.Input((SIZE, SIZE, 3), dtype="uint8", name="image")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(image))
+    dense = keras.layers.Dense(len(probabilities), activation="softmax", name="angle")
+    out = dense(x)
+    dense.set_weights([np.zeros((3, len(probabilities)), np.float32), np.log(probabilities).astype(np.float32)])
+    return keras.Model(image, {"angle": out})
+
+
+def _brightness_plate_model():
+    """A plate in every photo, its box centred at x = the photo's mean brightness (0 dark .. 1 bright)."""
+    import keras
+
+    image = keras.Input((SIZE, SIZE, 3), dtype="uint8", name="image")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(image))
+    presence, box = (keras.layers.Dense(1, activation="sigmoid", name="plate_presence"),
+                     keras.layers.Dense(4, name="plate_box"))
+    outputs = {"plate_presence": presence(x), "plate_box": box(x)}
+    presence.set_weights([np.zeros((3, 1), np.float32), np.array([10.0], np.float32)])
+    box.set_weights([np.tile(np.array([[1, 0, 1, 0]], np.float32) / 3, (3, 1)),
+                     np.array([-0.05, 0.45, 0.05, 0.55], np.float32)])
+    return keras.Model(image, outputs)
+
+
+def test_evaluate_angle_reports_the_plate_flank_cue_beside_the_plate_champion(
+    spark, promo_config, database, taxonomy, tmp_path: Path
+) -> None:
+    """``evaluate angle`` runs the angle version beside the plate champion, as the nightly job does: its
+    metrics hold the model's own top-1 and, under ``with_plate_flank.``, the top-1 of the tags."""
+    import mlflow
+
+    from fleetvision.models import evaluate_job
+    from fleetvision.models.registration import log_task_model
+    from fleetvision.models.resolve import mlflow_client
+    from fleetvision.scoring.plate_flank import flank_pairs
+    from fleetvision.tracking import configure_mlflow
+
+    cfg = promo_config
+    assert cfg.scoring.plate_flank_strength > 0
+    left, right, _ = next(p for p in flank_pairs(taxonomy) if p[2] < 0)  # front 3/4: plate left = left flank
+    # front 3/4 photos, half on each flank; dark photos hold their plate left of the middle, bright ones right
+    rows = [
+        training_row(f"a{i:02d}", jpeg_bytes(np.full((40, 50, 3), 25 if i % 2 else 230, np.uint8)), split="eval",
+                     dataset="synthetic-eval-t", angle_index=left if i % 2 else right)
+        for i in range(12)
+    ]
+    write_training_rows(spark, database, rows)
+    # the angle model leans "right" for all of them: right on half
+    probabilities = np.full(len(taxonomy.names), 1e-4)
+    probabilities[[left, right]] = 0.45, 0.55
+    probabilities /= probabilities.sum()
+
+    configure_mlflow(cfg)
+    example = np.zeros((1, SIZE, SIZE, 3), np.uint8)
+    versions = {}
+    for task, model in (("angle", _constant_angle_model(probabilities)), ("plate", _brightness_plate_model())):
+        with mlflow.start_run():
+            _, versions[task] = log_task_model(model, cfg, task, example=example, register=True, source="test",
+                                               taxonomy_version=1)
+    out = tmp_path / "angle.json"
+
+    def evaluate() -> dict:
+        args = argparse.Namespace(task="angle", version=str(versions["angle"]), alias=None, out=out)
+        assert evaluate_job.main(spark, cfg, args) == 0
+        return json.loads(out.read_text())
+
+    # no plate champion yet: the angle model is evaluated alone
+    alone = evaluate()
+    assert alone["metrics"]["top1"] == 0.5 and "evaluated_beside" not in alone
+    assert not any(k.startswith("with_plate_flank.") for k in alone["metrics"])
+
+    client = mlflow_client(cfg)
+    client.set_registered_model_alias("fleetvision-plate", cfg.mlflow.model_alias, str(versions["plate"]))
+    beside = evaluate()
+    assert beside["metrics"]["top1"] == 0.5  # the model's own figure is unchanged
+    assert beside["metrics"]["with_plate_flank.top1"] == 1.0  # the plate's side settles each flank
+    assert beside["evaluated_beside"] == [f"models:/fleetvision-plate/{versions['plate']}"]
+    tags = client.get_model_version("fleetvision-angle", str(versions["angle"])).tags
+    assert float(tags["eval.with_plate_flank.top1"]) == 1.0
+
+    # the cue turned off: evaluated alone again
+    off = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update={"plate_flank_strength": 0.0})})
+    args = argparse.Namespace(task="angle", version=str(versions["angle"]), alias=None, out=out)
+    assert evaluate_job.main(spark, off, args) == 0
+    assert "evaluated_beside" not in json.loads(out.read_text())

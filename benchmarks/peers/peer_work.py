@@ -77,21 +77,17 @@ def load_fused_model(settings: WorkSettings) -> PredictFn:
     Raises:
         ValueError: The starter models do not fuse into one model (more than one backbone pass).
     """
-    from fleetvision.models.pretrained import fuse_task_models, load_saved_task_model
-    from fleetvision.models.spec import TASK_OUTPUTS, TASKS
+    from fleetvision.models.serving import read_model_folder
 
-    try:
-        from fleetvision.models.serving import predict_fn_for
-    except ImportError:  # before the registry split
-        from fleetvision.models.registry import predict_fn_for  # type: ignore[no-redef]
-
-    folder = Path(settings.starter_dir)
-    models = {t: load_saved_task_model(folder / t, t) for t in TASKS}
-    fused = fuse_task_models(models)
+    folder = read_model_folder(Path(settings.starter_dir))
+    if folder.input_size != settings.image_size:
+        raise ValueError(f"starter models in {folder.folder} take {folder.input_size} px, the work settings "
+                         f"{settings.image_size}")
+    fused = folder.predictors()
     if len(fused) != 1:
-        raise ValueError(f"starter models in {folder} fuse into {len(fused)} models, expected one backbone pass")
-    tasks, model = fused[0]
-    return predict_fn_for(model, settings.image_size, [o for t in tasks for o in TASK_OUTPUTS[t]])
+        raise ValueError(f"starter models in {folder.folder} fuse into {len(fused)} models, "
+                         "expected one backbone pass")
+    return next(iter(fused.values()))
 
 
 class StarterModelSet:

@@ -81,6 +81,8 @@ class TaskEvaluation:
         per_class: Per-class table (angle, body), or None.
         confusion: Confusion matrix (rows: truth, columns: prediction), or None.
         class_names: Row/column names of ``confusion``.
+        beside: URIs of the other registered versions some of the figures were computed with (an angle
+            version's ``with_plate_flank.*`` figures read the plate version it ran beside).
     """
 
     task: str
@@ -88,6 +90,7 @@ class TaskEvaluation:
     per_class: pd.DataFrame | None = None
     confusion: np.ndarray | None = None
     class_names: tuple[str, ...] = field(default_factory=tuple)
+    beside: tuple[str, ...] = ()
 
 
 def _safe_div(a: float, b: float) -> float:

@@ -3,7 +3,10 @@
 Scores one registered model version on the frozen evaluation set (``models.eval_dataset`` /
 ``models.eval_split``: generated with ``synth.eval_seed``, never trained on), the way the nightly job
 decodes photos, and writes the metrics as JSON and to MLflow (a run ``evaluate-<task>-v<V>`` with
-the confusion matrix and per-class table; the version is tagged ``eval.<metric>``).
+the confusion matrix and per-class table; the version is tagged ``eval.<metric>``). An angle version
+runs beside the plate version at ``mlflow.model_alias``, as the nightly job runs them, and its metrics also
+hold ``with_plate_flank.*`` (the angle with the plate-position flank cue; ``evaluated_beside`` names the
+plate version).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     evaluation = evaluate_ref(config, ref, eval_set)
     out = args.out or config.paths.resolve("reports") / f"evaluate-{ref.task}-v{ref.version}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"task": ref.task, "metrics": evaluation.metrics, **eval_provenance(ref, eval_set)}
+    payload = {"task": ref.task, "metrics": evaluation.metrics, **eval_provenance(ref, eval_set, evaluation.beside)}
     out.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     logger.info("%s: %s -> %s", ref.uri, ", ".join(f"{k}={v:.4f}" for k, v in sorted(evaluation.metrics.items())), out)
     return ExitCode.OK

@@ -5,7 +5,8 @@ pipeline, so the numbers are the ones production gets. Photos that fail to decod
 (``n_failed_decode``) and left out of the metrics (:mod:`fleetvision.models.eval_metrics`).
 :func:`evaluate_predictors` takes predict functions (a training run's models);
 :func:`evaluate_ref` a registered version, whose run and tags it records in MLflow (the evaluate and
-promote jobs).
+promote jobs); an angle version is run beside the plate champion (:func:`flank_cue_partner`), so its
+evaluation also holds the ``with_plate_flank.*`` figures the nightly tags will have.
 """
 
 from __future__ import annotations
@@ -131,7 +132,10 @@ def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlf
     from fleetvision.taxonomy import load_taxonomy
     from fleetvision.tracking import configure_mlflow
 
-    predictors = load_models(ModelSet((ref,)))
+    partner = flank_cue_partner(config, ref)
+    loaded = load_models(ModelSet((ref,) if partner is None else (ref, partner)))
+    # a fused set answers several tasks with one function: evaluate_predictors predicts it once
+    predictors = {task: fn for tasks, fn in loaded.items() for task in tasks.split("+")}
     evaluation = evaluate_predictors(
         predictors,
         eval_set,
@@ -140,7 +144,10 @@ def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlf
         max_pixels=config.scoring.max_image_pixels,
         banner_threshold=config.scoring.banner_threshold,
         plate_threshold=config.scoring.plate_threshold,
+        flank_cue=(config.scoring.plate_flank_strength, config.scoring.plate_flank_outlier_rate),
     )[ref.task]
+    if partner is not None:
+        evaluation.beside = (partner.uri,)
     if log_to_mlflow:
         configure_mlflow(config)
         with mlflow.start_run(run_name=f"evaluate-{ref.task}-v{ref.version}"), tempfile.TemporaryDirectory() as tmp:
@@ -153,8 +160,10 @@ def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlf
                 }
             )
             mlflow.log_params({"model": ref.name, "version": ref.version, "eval_rows": len(eval_set)})
+            if partner is not None:
+                mlflow.set_tag("fleetvision.evaluated_beside", partner.uri)
             mlflow.log_metrics({f"eval.{k}": v for k, v in evaluation.metrics.items()})
-            write_evaluation(evaluation, Path(tmp), eval_provenance(ref, eval_set))
+            write_evaluation(evaluation, Path(tmp), eval_provenance(ref, eval_set, evaluation.beside))
             mlflow.log_artifacts(tmp, artifact_path=f"eval/{ref.task}")
         client = mlflow_client(config)
         for k, v in evaluation.metrics.items():
@@ -163,9 +172,34 @@ def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlf
     return evaluation
 
 
-def eval_provenance(ref: ModelRef, eval_set: EvalSet) -> dict[str, Any]:
-    """Which model version was evaluated on which frozen set (written beside its metrics)."""
-    return {
+def flank_cue_partner(config: Config, ref: ModelRef) -> ModelRef | None:
+    """The plate version an angle version is evaluated beside, for its ``with_plate_flank.*`` figures.
+
+    The nightly job tags the angle with the plate-position flank cue (``scoring.plate_flank_strength``
+    above 0), reading the plate model it runs beside; the plate version at ``mlflow.model_alias`` is that
+    model. None for other tasks, with the cue off, or when no such plate version resolves (the angle
+    is then evaluated alone, and says so in the log).
+    """
+    from fleetvision.models.resolve import ModelNotFoundError, resolve_model_ref
+
+    if ref.task != "angle" or config.scoring.plate_flank_strength <= 0:
+        return None
+    try:
+        plate = resolve_model_ref(config, "plate")
+    except (ModelNotFoundError, ValueError) as e:
+        logger.info("evaluating %s without the plate flank cue: no plate model to run beside it (%s)", ref.uri, e)
+        return None
+    if plate.input_size != ref.input_size:
+        logger.info("evaluating %s without the plate flank cue: %s takes %d px, the angle model %d px",
+                    ref.uri, plate.uri, plate.input_size, ref.input_size)
+        return None
+    return plate
+
+
+def eval_provenance(ref: ModelRef, eval_set: EvalSet, beside: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Which model version was evaluated on which frozen set (written beside its metrics), and, under
+    ``evaluated_beside``, the other versions some figures read (:attr:`TaskEvaluation.beside`)."""
+    provenance: dict[str, Any] = {
         "model": ref.name,
         "version": ref.version,
         "uri": ref.uri,
@@ -173,3 +207,6 @@ def eval_provenance(ref: ModelRef, eval_set: EvalSet) -> dict[str, Any]:
         "eval_fingerprint": eval_set.fingerprint,
         "eval_rows": len(eval_set),
     }
+    if beside:
+        provenance["evaluated_beside"] = list(beside)
+    return provenance

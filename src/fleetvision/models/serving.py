@@ -17,6 +17,8 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -152,6 +154,62 @@ def read_models(model_set: ModelSet) -> dict[str, PredictFn]:
         outputs = [o for t in tasks for o in refs[t].outputs]
         fns["+".join(tasks)] = predict_fn_for(model, refs[tasks[0]].input_size, outputs)
     return fns
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A folder's task models, loaded as saved (:func:`read_model_folder`).
+
+    Attributes:
+        folder: Where they were read from.
+        models: Task -> task model (a starter head composed on its backbone, or a whole model).
+        input_size: The side S of the uint8 [N, S, S, 3] batches every one of them takes.
+    """
+
+    folder: Path
+    models: dict[str, keras.Model]
+    input_size: int
+
+    def fused(self) -> list[tuple[tuple[str, ...], keras.Model]]:
+        """The models as scoring runs them: those on one pretrained backbone fused (one pass a photo)."""
+        from fleetvision.models.pretrained import fuse_task_models
+
+        return fuse_task_models(self.models)
+
+    def predictors(self) -> dict[str, PredictFn]:
+        """Tasks joined by ``+`` -> predict function, as :func:`read_models` gives a registry's versions."""
+        from fleetvision.models.spec import TASK_OUTPUTS
+
+        return {
+            "+".join(tasks): predict_fn_for(model, self.input_size, [o for t in tasks for o in TASK_OUTPUTS[t]])
+            for tasks, model in self.fused()
+        }
+
+
+def read_model_folder(folder: Path, tasks: Sequence[str] | None = None) -> ModelFolder:
+    """Load a folder of task models: ``<task>/head.keras`` + ``backbone.json`` (``models/starter``,
+    ``train --out``) or ``<task>/model.keras``, for benchmarks and scripts that score outside the registry.
+
+    Args:
+        folder: The folder holding one sub-folder per task.
+        tasks: The tasks to load; every task (:data:`fleetvision.models.spec.TASKS`) when None.
+
+    Raises:
+        FileNotFoundError: A task's folder holds neither layout.
+        ValueError: No tasks, or the models take different input sizes (one decoded batch feeds them all).
+    """
+    from fleetvision.models.pretrained import load_saved_task_model
+    from fleetvision.models.spec import TASKS
+
+    folder = Path(folder)
+    tasks = TASKS if tasks is None else tuple(tasks)
+    if not tasks:
+        raise ValueError(f"read_model_folder({folder}): no tasks to load")
+    models = {t: load_saved_task_model(folder / t, t) for t in tasks}
+    sizes = {t: int(m.input_shape[1]) for t, m in models.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"the models of {folder} take different input sizes {sizes}; scoring needs one")
+    return ModelFolder(folder, models, next(iter(sizes.values())))
 
 
 def model_set_key(model_set: ModelSetLike) -> str:

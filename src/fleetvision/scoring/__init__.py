@@ -128,6 +128,13 @@ class ScoringRules:
         return cls.from_config(ScoringConfig(), taxonomy, driver_side=driver_side)
 
     @property
+    def flank_cue(self) -> tuple[float, float]:
+        """``(plate_flank_strength, plate_flank_outlier_rate)``: the plate-position flank cue's setting
+        (:mod:`fleetvision.scoring.plate_flank`), as tags apply it and the prediction cache is keyed by it;
+        a strength of 0 turns the cue off."""
+        return (self.plate_flank_strength, self.plate_flank_outlier_rate)
+
+    @property
     def weights(self) -> Mapping[str, float]:
         return dict(self.completeness_weights)
 

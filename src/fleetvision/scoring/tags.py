@@ -63,14 +63,14 @@ def with_plate_flank(
     outputs: Mapping[str, np.ndarray], taxonomy: Taxonomy, rules: ScoringRules
 ) -> dict[str, np.ndarray]:
     """``outputs`` with the angle softmax's 3/4 flanks informed by the plate's position
-    (:func:`fleetvision.scoring.plate_flank.plate_flank`, ``rules.plate_flank_strength`` and
-    ``plate_flank_outlier_rate``), where the outputs hold the angle, plate presence and plate box and
-    the strength is above 0; otherwise ``outputs`` as they are. Every tag, completeness score and hero
-    pick reads the angle from here."""
+    (:func:`fleetvision.scoring.plate_flank.plate_flank` at ``rules.flank_cue``), where the outputs hold
+    the angle, plate presence and plate box and the cue's strength is above 0; otherwise ``outputs`` as
+    they are. Every tag, completeness score and hero pick reads the angle from here."""
     out = dict(outputs)
-    if rules.plate_flank_strength > 0 and {"angle", "plate_presence", "plate_box"} <= out.keys():
+    strength, outlier_rate = rules.flank_cue
+    if strength > 0 and {"angle", "plate_presence", "plate_box"} <= out.keys():
         out["angle"] = plate_flank(out["angle"], out["plate_presence"], out["plate_box"], taxonomy,
-                                   rules.plate_flank_strength, rules.plate_flank_outlier_rate)
+                                   strength, outlier_rate)
     return out
 
 
@@ -81,7 +81,7 @@ def prediction_cache_key(model_set_id: str, driver_side: str, flank_cue: tuple[f
     driver side as well as on the models, so a left-hand-drive run must not reuse a right-hand-drive
     run's rows of the same photo. Right-hand drive keeps the plain model set id (every cache row written
     before flank classes is right-hand drive); left-hand drive appends ``+lhd``. The plate-position flank
-    cue (``flank_cue``: ``scoring.plate_flank_strength`` and ``plate_flank_outlier_rate``) changes the
+    cue (``flank_cue``: :attr:`ScoringRules.flank_cue`) changes the
     cached angle too, so a strength above 0 appends ``+pf<strength>/<outlier rate>``: rows cached under
     another setting are scored again, not reused.
 
