@@ -124,3 +124,23 @@ def test_spec_refuses_fine_tuning_where_it_means_nothing() -> None:
         _spec(finetune_learning_rate=0.0)
     backbone, _ = pretrained_backbone("efficientnet_lite0", (SIZE, SIZE, 3))
     assert len(backbone_blocks(backbone)) == 16
+
+
+def test_feature_passes_auto_gives_few_rows_more_augmented_passes() -> None:
+    from fleetvision.models.spec import AUTO_FEATURE_ROWS, MAX_AUTO_PASSES, feature_passes_for
+
+    # a few hundred or thousand labelled photos: 4 augmentations each; the starter's 14,000 renders: once
+    assert feature_passes_for("auto", 300) == MAX_AUTO_PASSES == 4
+    assert feature_passes_for("auto", 1_700) == 4
+    assert feature_passes_for("auto", 2_500) == 3
+    assert feature_passes_for("auto", 3_000) == 2
+    assert feature_passes_for("auto", AUTO_FEATURE_ROWS) == 1
+    assert feature_passes_for("auto", 14_000) == 1
+    assert feature_passes_for("auto", 0) == 4
+    # a number is taken as it is
+    assert feature_passes_for(1, 300) == 1 and feature_passes_for(8, 14_000) == 8
+    for bad in (0, -1, "4", 2.0, True):
+        with pytest.raises(ValueError, match="feature_passes"):
+            feature_passes_for(bad, 100)
+    with pytest.raises(ValueError, match="rows"):
+        feature_passes_for("auto", -1)

@@ -75,6 +75,9 @@ def test_train_all_quick_registers_four_models(spark, config, tiny_table, tmp_pa
         assert card["train_rows"] == 24 and "n" in card["metrics"]
     run = client.get_run(versions[0].tags["fleetvision.train_run_id"])
     assert run.data.params["quick"] == "True" and run.data.params["n_val"] == "8"
+    # models.feature_passes auto: 24 rows are each seen in 4 augmentations; the card holds the number used
+    assert run.data.params["feature_passes"] == "auto" and run.data.params["feature_passes_used"] == "4"
+    assert card["spec"]["feature_passes"] == 4
     assert "eval.angle.mirror_pair_accuracy" in run.data.metrics and "eval.plate.mean_iou" in run.data.metrics
     assert "eval.angle.with_plate_flank.mirror_pair_accuracy" in run.data.metrics  # angle and plate trained together
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train.loss")] == [1]

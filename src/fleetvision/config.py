@@ -17,7 +17,7 @@ import difflib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -283,8 +283,10 @@ class ModelsConfig(_Section):
     # cost of each in docs/models.md.
     body_views: Literal[1, 2, 4] = 1
     body_zoom: float = Field(0.88, ge=0.5, lt=1)
-    # pretrained backbones: augmented passes over the training rows whose backbone features are cached
-    feature_passes: int = Field(1, ge=1, le=8)
+    # pretrained backbones: augmented passes over the training rows whose backbone features are cached;
+    # auto = enough for about 6,000 feature rows, 1-4 (4 for a few hundred labels, 1 for the starter's
+    # 14,000 renders): models.spec.feature_passes_for, docs/models.md
+    feature_passes: Literal["auto"] | Annotated[int, Field(ge=1, le=8)] = "auto"
     # pretrained backbones: after the heads, fine-tune the backbone's last N MBConv blocks and its head conv
     # on the cached map that enters them (0 = a frozen backbone; Lite0 has 16 blocks, its last stage 1, the
     # last two stages 5). Batch norm stays frozen. Costs per row and accuracy: docs/models.md, Fine-tuning.

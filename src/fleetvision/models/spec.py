@@ -51,6 +51,33 @@ def parse_tasks(task: str, configured: Sequence[str]) -> tuple[str, ...]:
     return (task,)
 
 
+AUTO_FEATURE_ROWS = 6000
+"""``models.feature_passes: auto`` makes about this many augmented feature rows (:func:`feature_passes_for`)."""
+MAX_AUTO_PASSES = 4
+
+
+def feature_passes_for(setting: int | str, rows: int) -> int:
+    """The augmented passes over ``rows`` training rows whose features a run caches.
+
+    ``auto`` (``models.feature_passes``' default) takes enough passes for about :data:`AUTO_FEATURE_ROWS`
+    feature rows, between 1 and :data:`MAX_AUTO_PASSES`: a few hundred or thousand labelled photos are each
+    seen in 4 augmentations (flip with the flank label swapped, zoom-crop, jitter), which on labels from a
+    new domain took the 10-way errors from 20 of 500 to 13-14 (docs/models.md, *More augmented passes over
+    few labels*), while a rendered set of 6,000 rows or more (the starter's 14,000) is seen once, as before.
+    An int is taken as it is.
+
+    Raises:
+        ValueError: ``setting`` is neither ``auto`` nor an int >= 1, or ``rows`` is negative.
+    """
+    if rows < 0:
+        raise ValueError(f"feature_passes_for: rows must be >= 0, got {rows}")
+    if setting == "auto":
+        return max(1, min(MAX_AUTO_PASSES, -(-AUTO_FEATURE_ROWS // max(rows, 1))))
+    if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
+        raise ValueError(f"models.feature_passes must be 'auto' or an int >= 1, got {setting!r}")
+    return setting
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """Everything a training run needs, validated on construction.
@@ -91,7 +118,8 @@ class TrainSpec:
             (:func:`fleetvision.models.architecture.multi_view_body`).
         body_zoom: The centre crop's side as a share of the photo's (``body_views`` = 4).
         feature_passes: Pretrained backbones: augmented passes over the training rows whose features
-            are cached (each pass is another random flip/crop/jitter of every row).
+            are cached (each pass is another random flip/crop/jitter of every row), or ``auto``
+            (:func:`feature_passes_for`, once the rows are counted).
         finetune_blocks: Pretrained backbones: after the heads, train the backbone's last N MBConv
             blocks and its head conv with the heads (0: the backbone stays frozen).
         finetune_epochs: Epochs of that second phase.
@@ -127,7 +155,7 @@ class TrainSpec:
     init_from: str | None = None
     body_views: int = 4
     body_zoom: float = 0.88
-    feature_passes: int = 1
+    feature_passes: int | str = "auto"
     finetune_blocks: int = 0
     finetune_epochs: int = 10
     finetune_learning_rate: float = 2e-4
@@ -167,8 +195,7 @@ class TrainSpec:
                 f"TrainSpec.body_views={self.body_views}: multi-view body models exist for end-to-end backbones "
                 f"only; {self.backbone} answers from one view (set models.body_views=1)"
             )
-        if self.feature_passes < 1:
-            raise ValueError(f"TrainSpec.feature_passes must be >= 1, got {self.feature_passes}")
+        feature_passes_for(self.feature_passes, 0)  # raises on anything but auto or an int >= 1
         if self.learning_rate <= 0 or self.finetune_learning_rate <= 0:
             raise ValueError(
                 f"TrainSpec.learning_rate and finetune_learning_rate must be > 0, got {self.learning_rate} "

@@ -55,7 +55,7 @@ from fleetvision.models.pretrained import (
 )
 from fleetvision.models.registration import log_task_model
 from fleetvision.models.serving import predict_fn_for
-from fleetvision.models.spec import TrainSpec
+from fleetvision.models.spec import TrainSpec, feature_passes_for
 from fleetvision.models.starter import STARTER_FILE, save_task_model
 from fleetvision.taxonomy import load_taxonomy
 
@@ -262,6 +262,9 @@ def train_models(
                     pretrained = build_pretrained_model(spec, taxonomy.num_classes, len(taxonomy.body_types))
                     model = pretrained.model
                     mlflow.log_param("backbone_id", pretrained.backbone_id)
+                    # `auto` resolved on the counted rows; the model card's spec holds the number used
+                    spec = replace(spec, feature_passes=feature_passes_for(spec.feature_passes, n_train))
+                    mlflow.log_param("feature_passes_used", spec.feature_passes)
                 else:
                     model = build_multitask_model(spec, taxonomy.num_classes, len(taxonomy.body_types))
                 if spec.init_from:
