@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetvision.config import ScoringConfig
+from fleetvision.config import ScoringConfig, load_config
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring.plate_flank import PAIR_SIGNS, fit_plate_flank, plate_flank, plate_offset_evidence
 from fleetvision.scoring.tags import prediction_cache_key, tag_rows, with_plate_flank
@@ -186,3 +186,13 @@ def test_the_frozen_evaluation_reports_the_angle_with_the_cue_beside_the_models_
     assert {f"with_plate_flank.{k}" for k in FLANK_CUE_METRICS} <= set(cued["angle"].metrics)
     angle_only = evaluate_predictors({"angle": fused}, eval_set, TAX, flank_cue=(33.78, 0.007), **kwargs)
     assert "with_plate_flank.top1" not in angle_only["angle"].metrics  # no plate model: nothing to read
+
+
+def test_the_cue_setting_is_one_pair_for_scoring_training_and_evaluation(taxonomy) -> None:
+    config = load_config(environ={}, overrides=["scoring.plate_flank_strength=12.5",
+                                                "scoring.plate_flank_outlier_rate=0.02"])
+    rules = ScoringRules.from_config(config.scoring, taxonomy)
+    assert config.scoring.flank_cue == rules.flank_cue == (12.5, 0.02)
+    default = load_config(environ={}).scoring
+    assert default.flank_cue == (default.plate_flank_strength, default.plate_flank_outlier_rate)
+    assert default.plate_flank_strength > 0  # on by default: tags, train all and evaluate angle read it

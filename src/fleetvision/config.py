@@ -468,6 +468,12 @@ class ScoringConfig(_Section):
             raise ValueError(f"brightness_low ({self.brightness_low}) >= brightness_high ({self.brightness_high})")
         return self
 
+    @property
+    def flank_cue(self) -> tuple[float, float]:
+        """``(plate_flank_strength, plate_flank_outlier_rate)``: the plate-position flank cue's setting as
+        training and evaluation apply it (``ScoringRules.flank_cue`` carries the same pair to scoring)."""
+        return (self.plate_flank_strength, self.plate_flank_outlier_rate)
+
 
 class Config(_Section):
     """The whole configuration. Build with :func:`load_config`."""

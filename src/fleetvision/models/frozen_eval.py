@@ -84,7 +84,7 @@ def evaluate_predictors(
         banner_threshold: ``scoring.banner_threshold``.
         plate_threshold: ``scoring.plate_threshold``.
         decoded: Already decoded (batch, ok mask), to decode once for several models.
-        flank_cue: ``(scoring.plate_flank_strength, scoring.plate_flank_outlier_rate)``. With a strength
+        flank_cue: ``config.scoring.flank_cue`` (strength, outlier rate). With a strength
             above 0 and both an angle and a plate predictor, the angle evaluation also gets
             ``with_plate_flank.<metric>`` for :data:`FLANK_CUE_METRICS`: the angle softmax as the job
             tags it (:func:`fleetvision.scoring.plate_flank.plate_flank`); its own metrics stay the
@@ -144,7 +144,7 @@ def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlf
         max_pixels=config.scoring.max_image_pixels,
         banner_threshold=config.scoring.banner_threshold,
         plate_threshold=config.scoring.plate_threshold,
-        flank_cue=(config.scoring.plate_flank_strength, config.scoring.plate_flank_outlier_rate),
+        flank_cue=config.scoring.flank_cue,
     )[ref.task]
     if partner is not None:
         evaluation.beside = (partner.uri,)

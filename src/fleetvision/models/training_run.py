@@ -331,7 +331,7 @@ def train_models(
                 banner_threshold=config.scoring.banner_threshold,
                 plate_threshold=config.scoring.plate_threshold,
                 decoded=decoded,
-                flank_cue=(config.scoring.plate_flank_strength, config.scoring.plate_flank_outlier_rate),
+                flank_cue=config.scoring.flank_cue,
             )
             _log_evaluations(evaluations, eval_set)
             metrics = {t: e.metrics for t, e in evaluations.items()}
