@@ -128,14 +128,12 @@ def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlf
     import mlflow
 
     from fleetvision.models.resolve import ModelSet, mlflow_client
-    from fleetvision.models.serving import load_models
+    from fleetvision.models.serving import load_models, per_task
     from fleetvision.taxonomy import load_taxonomy
     from fleetvision.tracking import configure_mlflow
 
     partner = flank_cue_partner(config, ref)
-    loaded = load_models(ModelSet((ref,) if partner is None else (ref, partner)))
-    # a fused set answers several tasks with one function: evaluate_predictors predicts it once
-    predictors = {task: fn for tasks, fn in loaded.items() for task in tasks.split("+")}
+    predictors = per_task(load_models(ModelSet((ref,) if partner is None else (ref, partner))))
     evaluation = evaluate_predictors(
         predictors,
         eval_set,

@@ -133,6 +133,36 @@ def _output_specs(model: keras.Model) -> dict[str, Any]:
     return {model.output_names[0]: out}
 
 
+def fused_predictors(
+    models: Mapping[str, keras.Model], input_size: int, outputs: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, PredictFn]:
+    """Task models as scoring runs them: those on one pretrained backbone fused into one model
+    (:func:`fleetvision.models.pretrained.fuse_task_models`), each group wrapped by :func:`predict_fn_for`.
+
+    Args:
+        models: Task -> task model.
+        input_size: S of their uint8 [N, S, S, 3] input.
+        outputs: Task -> its output names; :data:`fleetvision.models.spec.TASK_OUTPUTS` when None.
+
+    Returns:
+        Tasks joined by ``+`` (``angle+banner+plate+body``, or one task) -> predict function.
+    """
+    from fleetvision.models.pretrained import fuse_task_models
+    from fleetvision.models.spec import TASK_OUTPUTS
+
+    names = TASK_OUTPUTS if outputs is None else outputs
+    return {
+        "+".join(tasks): predict_fn_for(model, input_size, [o for t in tasks for o in names[t]])
+        for tasks, model in fuse_task_models(models)
+    }
+
+
+def per_task(predictors: Mapping[str, PredictFn]) -> dict[str, PredictFn]:
+    """``+``-joined task keys (:func:`fused_predictors`) -> one entry per task; the tasks of a fused
+    model share its function (``frozen_eval.evaluate_predictors`` then predicts it once)."""
+    return {task: fn for tasks, fn in predictors.items() for task in tasks.split("+")}
+
+
 def read_models(model_set: ModelSet) -> dict[str, PredictFn]:
     """Load every model of the set from its artifact location, uncached (the registry's loader).
 
@@ -142,18 +172,14 @@ def read_models(model_set: ModelSet) -> dict[str, PredictFn]:
     """
     import mlflow.keras
 
-    from fleetvision.models.pretrained import fuse_task_models
-
     refs = {ref.task: ref for ref in model_set.models}
     loaded = {}
     for task, ref in refs.items():
         logger.info("loading %s from %s", ref.uri, ref.artifact_uri)
         loaded[task] = mlflow.keras.load_model(ref.artifact_uri, load_model_kwargs={"compile": False})
-    fns: dict[str, PredictFn] = {}
-    for tasks, model in fuse_task_models(loaded):
-        outputs = [o for t in tasks for o in refs[t].outputs]
-        fns["+".join(tasks)] = predict_fn_for(model, refs[tasks[0]].input_size, outputs)
-    return fns
+    # one input size: resolve_model_ref refuses a version registered for another than models.input_size
+    size = next(iter(refs.values())).input_size
+    return fused_predictors(loaded, size, {t: ref.outputs for t, ref in refs.items()})
 
 
 @dataclass(frozen=True)
@@ -178,12 +204,7 @@ class ModelFolder:
 
     def predictors(self) -> dict[str, PredictFn]:
         """Tasks joined by ``+`` -> predict function, as :func:`read_models` gives a registry's versions."""
-        from fleetvision.models.spec import TASK_OUTPUTS
-
-        return {
-            "+".join(tasks): predict_fn_for(model, self.input_size, [o for t in tasks for o in TASK_OUTPUTS[t]])
-            for tasks, model in self.fused()
-        }
+        return fused_predictors(self.models, self.input_size)
 
 
 def read_model_folder(folder: Path, tasks: Sequence[str] | None = None) -> ModelFolder:

@@ -48,13 +48,12 @@ from fleetvision.models.pretrained import (
     compose_task_model,
     feature_maps_for,
     freeze,
-    fuse_task_models,
     is_pretrained,
     save_head,
     weights_fingerprint,
 )
 from fleetvision.models.registration import log_task_model
-from fleetvision.models.serving import predict_fn_for
+from fleetvision.models.serving import fused_predictors, per_task, predict_fn_for
 from fleetvision.models.spec import TrainSpec, feature_passes_for
 from fleetvision.models.starter import STARTER_FILE, save_task_model
 from fleetvision.taxonomy import load_taxonomy
@@ -318,8 +317,7 @@ def train_models(
             if len(decoded[0]):
                 example = decoded[0][:1]
             if pretrained is not None:  # every head on one backbone pass, as the nightly job runs them
-                fused = {ts: predict_fn_for(m, spec.input_size) for ts, m in fuse_task_models(models)}
-                predictors = {t: fn for ts, fn in fused.items() for t in ts}
+                predictors = per_task(fused_predictors(models, spec.input_size))
             else:
                 predictors = {t: predict_fn_for(m, spec.input_size) for t, m in models.items()}
             evaluations = evaluate_predictors(
