@@ -22,10 +22,11 @@ from functools import lru_cache
 import numpy as np
 
 from fleetvision.synth.exterior import BodyShape, car_shape
+from fleetvision.synth.pbr_details import Layout, car_details, grid_surface, merge
 
 GRID_M = 0.035  # marching-cubes cell (metres): panels stay smooth, a car meshes in well under a second
 LOOKS = 4  # light, grille and trim layouts per (body type, proportion variant)
-PARTS = ("paint", "glass", "head", "tail", "grille", "trim")
+PARTS = ("paint", "glass", "head", "tail", "grille", "trim", "chrome", "drl")
 
 # The rear of the glasshouse by body type, from real cars' proportions: (deck behind the rear screen's
 # foot, metres; rear-screen rake, degrees from vertical). A sedan's or coupe's screen lies back over a
@@ -40,6 +41,7 @@ REAR_PROFILE: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
     "suv": ((0.03, 0.12), (15.0, 32.0)),
     "van": ((0.00, 0.05), (3.0, 12.0)),
 }
+SKIN_M = 0.012  # the lamp, grille and trim skin's half thickness, in field units
 MIN_ROOF_M = 0.6  # the roof never shorter than this (a steep rake on a short cabin keeps some roof)
 
 
@@ -49,7 +51,8 @@ class CarMesh:
 
     Attributes:
         shape: The proportions the car was built from.
-        parts: Part name (``PARTS``) -> (vertices float32 [V, 3], faces uint32 [F, 3]); ``trim`` may be absent.
+        parts: Part name (``PARTS``) -> (vertices float32 [V, 3], faces uint32 [F, 3]); ``trim``,
+            ``chrome`` and ``drl`` (a lit daytime-running lamp) may be absent.
         plate_mounts: ``front``/``rear`` -> (x of the surface at y = 0, plate centre height z).
         wheels: (tyre meshes, rim meshes): lists of (vertices, faces); rims come as (kind, vertices,
             faces) with kind ``dark`` (the disc behind the spokes) or ``alloy``.
@@ -179,7 +182,7 @@ def car_mesh(body_type: str, variant: int, look: int) -> CarMesh:
     paint = smooth_max(body, -np.minimum(side, screens), 0.015)
     glass = smooth_max(body + 0.012, smooth_max(s.belt_z - 0.02 - z, z - s.roof_z + 0.02, 0.02), 0.02)
     parts = {"paint": _marching_cubes(paint, origin), "glass": _marching_cubes(glass, origin)}
-    shell = np.abs(body) - 0.012  # a thin skin on the surface: lights, grille and trim are pieces of it
+    shell = np.abs(body) - SKIN_M  # a thin skin on the surface: lights, grille and trim are pieces of it
     nose = s.length / 2
     hl_hi = s.nose_z - float(rng.uniform(0.02, 0.06))
     hl_lo = hl_hi - float(rng.uniform(0.08, 0.18))
@@ -219,14 +222,22 @@ def car_mesh(body_type: str, variant: int, look: int) -> CarMesh:
                                             rail_y + 0.025, s.roof_z - 0.08, s.roof_z + 0.05), 0.015))
     if trims:
         parts["trim"] = _marching_cubes(np.minimum.reduce(trims), origin)
+    # plates and small parts sit on the outside of the lamp and trim skin, which the field's shallow
+    # gradient at the ends puts up to 3 cm in front of the paint: mounted on the paint, a plate was
+    # hidden behind a black bumper while its label said it was in view
+    surface = grid_surface(body - SKIN_M, xs, ys, zs)
     mounts: dict[str, tuple[float, float]] = {}
     front_z = grille_lo - 0.09 if grille_lo - 0.09 > s.clearance + 0.1 else s.clearance + 0.16
     for end, zc in (("front", front_z), ("rear", (s.clearance + tl_lo) / 2 + 0.05)):
-        iz = int(np.clip(round((zc - zs[0]) / GRID_M), 0, len(zs) - 1))
-        inside = np.nonzero(body[:, len(ys) // 2, iz] < 0)[0]
-        if len(inside):
-            x_surface = xs[inside[-1]] + GRID_M / 2 if end == "front" else xs[inside[0]] - GRID_M / 2
-            mounts[end] = (float(x_surface), float(zc))
+        x_surface = surface.end_x(end, 0.0, zc)
+        if x_surface is not None:
+            mounts[end] = (x_surface, float(zc))
+    layout = Layout(grille_z=(grille_lo, hl_hi - 0.03), grille_half=grille_half, head_z=(hl_lo, hl_hi),
+                    head_in=head_in, tail_top_z=tl_hi,
+                    front_plate_x=mounts["front"][0] if "front" in mounts else None)
+    details = car_details(s, body_type, surface, np.random.default_rng([variant, look, len(body_type), 1]), layout)
+    for part, meshes in details.items():
+        parts[part] = merge([parts[part], *meshes] if part in parts else meshes)
     return CarMesh(s, parts, mounts, wheel_meshes(s, rng))
 
 

@@ -143,11 +143,14 @@ class _SceneBuilder:
         self.scene: dict[str, Any] = {"type": "scene"}
 
     def mesh(self, name: str, verts: np.ndarray, faces: np.ndarray, bsdf: dict[str, Any], to_world: Any,
-             face_normals: bool = False) -> None:
+             face_normals: bool = False, radiance: np.ndarray | None = None) -> None:
         path = os.path.join(self.folder, f"{name}.ply")
         _write_ply(path, verts, faces)
         self.scene[name] = {"type": "ply", "filename": path, "to_world": to_world, "bsdf": bsdf,
                             "face_normals": face_normals}
+        if radiance is not None:
+            self.scene[name]["emitter"] = {"type": "area", "radiance": {"type": "rgb",
+                                                                        "value": [float(v) for v in radiance]}}
 
     def car(self, mi: Any, car: CarMesh, rng: np.random.Generator, paint: np.ndarray, prefix: str,
             offset: tuple[float, float], yaw_deg: float, plate: Image.Image | None, plate_m: tuple[float, float]
@@ -159,14 +162,18 @@ class _SceneBuilder:
             "paint": _principled(paint, rng.uniform(0.08, 0.35), rng.uniform(0.0, 0.7), 0.5, rng.uniform(0.3, 1.0)),
             "glass": _principled([float(rng.uniform(0.01, 0.04))] * 3, 0.03, 0.0, 0.6),
             "head": _principled((0.75, 0.75, 0.75), 0.08, 0.9, 0.5),
+            "chrome": _principled((0.75, 0.75, 0.75), 0.08, 0.9, 0.5),  # badges, bars, exhausts: as the lamps' shells
             "tail": _principled(tail, 0.08, 0.0, 0.6),
             "trim": _principled((0.03, 0.03, 0.03), 0.6, 0.0, 0.3),
             "grille": _principled([float(rng.uniform(0.01, 0.3))] * 3, 0.35, float(rng.random() < 0.3), 0.4),
+            "drl": _principled((0.9, 0.9, 0.9), 0.1),
         }
+        lit = {"drl": float(rng.uniform(2.0, 8.0)) * np.array([1.0, 0.97, 0.9])}  # white LEDs, as bright as a sky
         for part, (verts, faces) in car.parts.items():
-            self.mesh(f"{prefix}-{part}", verts, faces, bsdfs[part], to_world)
+            self.mesh(f"{prefix}-{part}", verts, faces, bsdfs[part], to_world, radiance=lit.get(part))
         if plate is not None:
-            bitmap = mi.Bitmap(np.asarray(plate.convert("RGB"), np.float32) / 255.0)
+            # the rectangle's v axis runs upwards as the camera sees the plate: the rows flipped, the text reads
+            bitmap = mi.Bitmap(np.ascontiguousarray(np.asarray(plate.convert("RGB"), np.float32)[::-1]) / 255.0)
             for end, (x_surface, zc) in car.plate_mounts.items():
                 sgn = 1.0 if end == "front" else -1.0
                 place = to_world @ t().translate([x_surface + sgn * 0.015, 0.0, zc]).rotate([0, 0, 1], 90 * sgn) \
