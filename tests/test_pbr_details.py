@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS
-from fleetvision.synth.pbr_car import PARTS, car_mesh
+from fleetvision.synth.pbr_car import PARTS, PLATE_PROUD_M, car_mesh
 from fleetvision.synth.pbr_details import box_mesh, ellipsoid_mesh, grid_surface, merge
 
 
@@ -69,7 +69,7 @@ def test_every_car_has_its_small_parts_on_its_skin_and_its_plates_in_front_of_ev
             assert len(beside), (body_type, variant)  # the mirrors' stalks (and cladding) reach past the cabin
             for end, (x_mount, z_mount) in car.plate_mounts.items():
                 sgn = 1.0 if end == "front" else -1.0
-                plate_x = x_mount + sgn * 0.015
+                plate_x = x_mount + sgn * PLATE_PROUD_M
                 for name, (verts, _) in car.parts.items():
                     near = verts[(np.abs(verts[:, 1]) < 0.15) & (np.abs(verts[:, 2] - z_mount) < 0.04)]
                     if len(near):

@@ -42,6 +42,7 @@ REAR_PROFILE: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
     "van": ((0.00, 0.05), (3.0, 12.0)),
 }
 SKIN_M = 0.012  # the lamp, grille and trim skin's half thickness, in field units
+PLATE_PROUD_M = 0.015  # a plate stands this far out from its mount on the skin
 MIN_ROOF_M = 0.6  # the roof never shorter than this (a steep rake on a short cabin keeps some roof)
 
 

@@ -29,7 +29,7 @@ from PIL import Image
 
 from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS
 from fleetvision.synth.overlays import PLATE_SIZE_M, plate_look, plate_texture
-from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
+from fleetvision.synth.pbr_car import LOOKS, PLATE_PROUD_M, CarMesh, car_mesh
 from fleetvision.synth.rng import derive_rng
 
 SIDED_FAMILIES = frozenset({"front_3q", "side", "rear_3q"})
@@ -162,12 +162,12 @@ class _SceneBuilder:
             "paint": _principled(paint, rng.uniform(0.08, 0.35), rng.uniform(0.0, 0.7), 0.5, rng.uniform(0.3, 1.0)),
             "glass": _principled([float(rng.uniform(0.01, 0.04))] * 3, 0.03, 0.0, 0.6),
             "head": _principled((0.75, 0.75, 0.75), 0.08, 0.9, 0.5),
-            "chrome": _principled((0.75, 0.75, 0.75), 0.08, 0.9, 0.5),  # badges, bars, exhausts: as the lamps' shells
             "tail": _principled(tail, 0.08, 0.0, 0.6),
             "trim": _principled((0.03, 0.03, 0.03), 0.6, 0.0, 0.3),
             "grille": _principled([float(rng.uniform(0.01, 0.3))] * 3, 0.35, float(rng.random() < 0.3), 0.4),
             "drl": _principled((0.9, 0.9, 0.9), 0.1),
         }
+        bsdfs["chrome"] = bsdfs["head"]  # badges, bars, exhausts: as the lamps' chrome shells
         lit = {"drl": float(rng.uniform(2.0, 8.0)) * np.array([1.0, 0.97, 0.9])}  # white LEDs, as bright as a sky
         for part, (verts, faces) in car.parts.items():
             self.mesh(f"{prefix}-{part}", verts, faces, bsdfs[part], to_world, radiance=lit.get(part))
@@ -176,7 +176,8 @@ class _SceneBuilder:
             bitmap = mi.Bitmap(np.ascontiguousarray(np.asarray(plate.convert("RGB"), np.float32)[::-1]) / 255.0)
             for end, (x_surface, zc) in car.plate_mounts.items():
                 sgn = 1.0 if end == "front" else -1.0
-                place = to_world @ t().translate([x_surface + sgn * 0.015, 0.0, zc]).rotate([0, 0, 1], 90 * sgn) \
+                place = to_world @ t().translate([x_surface + sgn * PLATE_PROUD_M, 0.0, zc]) \
+                    .rotate([0, 0, 1], 90 * sgn) \
                     .rotate([1, 0, 0], 90).scale([plate_m[0] / 2, plate_m[1] / 2, 1.0])
                 self.scene[f"{prefix}-plate-{end}"] = {
                     "type": "rectangle", "to_world": place,
@@ -342,7 +343,7 @@ def plate_box(car: CarMesh, camera: Camera, plate_m: tuple[float, float]) -> tup
     best = None
     for end, (x_surface, zc) in car.plate_mounts.items():
         sgn = 1.0 if end == "front" else -1.0
-        centre = np.array([x_surface + sgn * 0.015, 0.0, zc])
+        centre = np.array([x_surface + sgn * PLATE_PROUD_M, 0.0, zc])
         to_camera = camera.origin - centre
         facing = sgn * to_camera[0] / np.linalg.norm(to_camera)
         if facing < 0.35 or (best is not None and facing <= best[0]):
