@@ -69,7 +69,8 @@ def test_every_car_has_its_small_parts_on_its_skin_and_its_plates_in_front_of_ev
             assert len(beside), (body_type, variant)  # the mirrors' stalks (and cladding) reach past the cabin
             for end, (x_mount, z_mount) in car.plate_mounts.items():
                 sgn = 1.0 if end == "front" else -1.0
-                plate_x = x_mount + sgn * PLATE_PROUD_M
+                plate_x = float(car.plate_centre(end)[0])
+                assert sgn * (plate_x - x_mount) == pytest.approx(PLATE_PROUD_M)  # stands out, towards its end
                 for name, (verts, _) in car.parts.items():
                     near = verts[(np.abs(verts[:, 1]) < 0.15) & (np.abs(verts[:, 2] - z_mount) < 0.04)]
                     if len(near):

@@ -64,6 +64,12 @@ class CarMesh:
     plate_mounts: dict[str, tuple[float, float]]
     wheels: tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[str, np.ndarray, np.ndarray]]]
 
+    def plate_centre(self, end: str) -> np.ndarray:
+        """The centre of the plate at ``end`` (a key of ``plate_mounts``), in the car's frame: it stands
+        ``PLATE_PROUD_M`` out from its mount, towards that end."""
+        x_surface, zc = self.plate_mounts[end]
+        return np.array([x_surface + (PLATE_PROUD_M if end == "front" else -PLATE_PROUD_M), 0.0, zc])
+
 
 def smooth_max(a: np.ndarray, b: np.ndarray | float, r: float) -> np.ndarray:
     """Polynomial smooth maximum (intersection of two fields with a rounded edge of radius ~r)."""

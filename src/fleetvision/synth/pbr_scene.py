@@ -29,7 +29,7 @@ from PIL import Image
 
 from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS
 from fleetvision.synth.overlays import PLATE_SIZE_M, plate_look, plate_texture
-from fleetvision.synth.pbr_car import LOOKS, PLATE_PROUD_M, CarMesh, car_mesh
+from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
 from fleetvision.synth.rng import derive_rng
 
 SIDED_FAMILIES = frozenset({"front_3q", "side", "rear_3q"})
@@ -174,9 +174,9 @@ class _SceneBuilder:
         if plate is not None:
             # the rectangle's v axis runs upwards as the camera sees the plate: the rows flipped, the text reads
             bitmap = mi.Bitmap(np.ascontiguousarray(np.asarray(plate.convert("RGB"), np.float32)[::-1]) / 255.0)
-            for end, (x_surface, zc) in car.plate_mounts.items():
+            for end in car.plate_mounts:
                 sgn = 1.0 if end == "front" else -1.0
-                place = to_world @ t().translate([x_surface + sgn * PLATE_PROUD_M, 0.0, zc]) \
+                place = to_world @ t().translate([float(v) for v in car.plate_centre(end)]) \
                     .rotate([0, 0, 1], 90 * sgn) \
                     .rotate([1, 0, 0], 90).scale([plate_m[0] / 2, plate_m[1] / 2, 1.0])
                 self.scene[f"{prefix}-plate-{end}"] = {
@@ -341,9 +341,9 @@ def plate_box(car: CarMesh, camera: Camera, plate_m: tuple[float, float]) -> tup
     """The box of the main car's plate that faces the camera, normalised and clipped; None when no plate
     faces it squarely enough to read (side views) or less than half of it is in the frame."""
     best = None
-    for end, (x_surface, zc) in car.plate_mounts.items():
+    for end in car.plate_mounts:
         sgn = 1.0 if end == "front" else -1.0
-        centre = np.array([x_surface + sgn * PLATE_PROUD_M, 0.0, zc])
+        centre = car.plate_centre(end)
         to_camera = camera.origin - centre
         facing = sgn * to_camera[0] / np.linalg.norm(to_camera)
         if facing < 0.35 or (best is not None and facing <= best[0]):
