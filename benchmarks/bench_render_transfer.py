@@ -35,6 +35,7 @@ import functools
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -307,8 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     l2s = [float(v) for v in args.l2.split(",") if v]
     result: dict[str, Any] = {
         "benchmark": "render_transfer", "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        # the whole command, path values included: a labels file outside the repository is named, not read
         "command": "python benchmarks/bench_render_transfer.py " + " ".join(
-            a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("/")),
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         "probe": "frozen backbone, stride-32 map pooled by left/right half, softmax regression (400 Adam steps)",
         "per_family": args.per_family, "seed": args.seed, "l2": l2s,
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
