@@ -287,7 +287,9 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         v, b = labelled["view"], labelled["body"]
         lines.append(
             f"labelled: view n={v['n']} accuracy {v['accuracy']}  front/rear {v['front_rear_accuracy']} "
-            f"(n={v['front_rear_n']})  head-on vs 3/4 {v['head_on_accuracy']}  body n={b['n']} accuracy {b['accuracy']}"
+            f"(n={v['front_rear_n']})  head-on vs 3/4 {v['head_on_accuracy']}  "
+            f"body n={b['n']} accuracy {b['accuracy']} (majority {b['majority_share']})  "
+            f"balanced recall {b['balanced_recall']} of {b['types_counted']} types"
         )
         for key, how in (("flank", "as tagged"), ("flank_head", "angle head alone")):
             if key not in labelled:

@@ -137,6 +137,22 @@ def _rate(hits: np.ndarray) -> float | None:
     return round(float(hits.mean()), 4) if len(hits) else None
 
 
+MIN_TYPE_LABELS = 5
+"""A body type counts towards the balanced body figure with at least this many labels."""
+
+
+def body_recalls(truth: np.ndarray, predicted: np.ndarray) -> tuple[dict[str, float | None], float | None]:
+    """Recall per labelled body type, and their mean over the types with :data:`MIN_TYPE_LABELS` labels.
+
+    A set of real photos is rarely balanced (hatches are most of one market's, SUVs of another's), so its
+    accuracy rewards a model that answers the commonest type for everything; the mean recall does not
+    (chance: one over the number of types counted).
+    """
+    recalls = {str(t): _rate(predicted[truth == t] == t) for t in sorted(set(truth.tolist()))}
+    counted = [recalls[t] for t in recalls if int((truth == t).sum()) >= MIN_TYPE_LABELS]
+    return recalls, (round(float(np.mean(counted)), 4) if counted else None)
+
+
 def labelled_report(
     family_probs: np.ndarray,
     body_predicted: Sequence[str | None],
@@ -157,7 +173,9 @@ def labelled_report(
         ``view``: ``n``, ``accuracy`` (the view family, 5-way among exterior views, any family or group
         may be answered), ``front_rear_accuracy`` (front or rear end, of the photos labelled a front or
         rear view), ``head_on_accuracy`` (of those whose end is right, head-on vs 3/4 right),
-        ``confusion``; ``body``: ``n``, ``accuracy``, ``confusion``, ``predicted_share``; ``flank`` (where
+        ``confusion``; ``body``: ``n``, ``accuracy``, ``majority_share`` (what always answering the commonest
+        labelled type scores), ``balanced_recall`` and ``types_counted`` (:func:`body_recalls`), ``recall``
+        per type, ``confusion``, ``predicted_share``; ``flank`` (where
         labelled): ``n``, ``accuracy`` (the more likely flank), ``n_view_right`` and
         ``accuracy_when_view_right`` (of the photos whose view family was answered right),
         ``majority_share`` (the share of the commoner label: what always giving one answer scores) and
@@ -192,6 +210,8 @@ def labelled_report(
     truth_b = body[has_body].astype(str)
     pred_b = np.array([p if p is not None else "(none)" for p in np.asarray(body_predicted, dtype=object)[has_body]])
     shares = pd.Series(pred_b, dtype=object).value_counts(normalize=True) if len(pred_b) else pd.Series(dtype=float)
+    truth_b_counts = pd.Series(truth_b, dtype=object).value_counts()
+    recalls, balanced = body_recalls(truth_b, pred_b)
     report: dict[str, Any] = {
         "view": {
             "n": int(has_view.sum()),
@@ -204,6 +224,10 @@ def labelled_report(
         "body": {
             "n": int(has_body.sum()),
             "accuracy": _rate(truth_b == pred_b),
+            "majority_share": round(float(truth_b_counts.max() / len(truth_b)), 4) if len(truth_b) else None,
+            "balanced_recall": balanced,
+            "types_counted": int((truth_b_counts >= MIN_TYPE_LABELS).sum()),
+            "recall": recalls,
             "confusion": _confusion(truth_b.tolist(), pred_b.tolist()),
             "predicted_share": {str(k): round(float(v), 4) for k, v in shares.items()},
         },
