@@ -30,6 +30,7 @@ from PIL import Image
 from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS
 from fleetvision.synth.overlays import PLATE_SIZE_M, plate_look, plate_texture
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
+from fleetvision.synth.pbr_denoise import cross_bilateral
 from fleetvision.synth.rng import derive_rng
 
 SIDED_FAMILIES = frozenset({"front_3q", "side", "rear_3q"})
@@ -37,6 +38,8 @@ SIDED_FAMILIES = frozenset({"front_3q", "side", "rear_3q"})
 FAMILY_YAW = {"full_front": 0.0, "front_3q": 45.0, "side": 90.0, "rear_3q": 135.0, "full_rear": 180.0}
 FAMILY_JITTER = {"full_front": 9.0, "full_rear": 9.0, "front_3q": 10.0, "rear_3q": 10.0, "side": 7.0}
 DEFAULT_SAMPLES = 12
+GUIDE_SAMPLES = 4
+_GUIDES = {"type": "aov", "aovs": "al:albedo,nn:sh_normal,dd:depth"}
 
 
 class PbrUnavailableError(RuntimeError):
@@ -226,10 +229,17 @@ def ground(rng: np.random.Generator, n: int = 256) -> np.ndarray:
     return img.astype(np.float32)
 
 
-def _tone_map(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _denoised(linear: np.ndarray, guides: np.ndarray) -> np.ndarray:
+    """The render's radiance [H, W, 3] with the path-tracing noise of a dozen samples taken out: a 3 x 3
+    median for fireflies, then the filter guided by the guide pass (its channels: albedo,
+    shading normal, depth)."""
     from scipy.ndimage import median_filter
 
-    linear = median_filter(linear, size=(3, 3, 1))  # path-tracing noise at 12 samples, not a camera's
+    linear = median_filter(linear[..., :3], size=(3, 3, 1))
+    return cross_bilateral(linear, guides[..., 0:3], guides[..., 3:6], guides[..., 6])
+
+
+def _tone_map(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     exposure = float(rng.uniform(0.7, 1.4)) / max(1e-3, float(np.percentile(linear, 90)))
     x = np.clip(linear * exposure * 0.8, 0, None)
     x = x / (1 + x * 0.15)
@@ -331,8 +341,12 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
             "to_world": t().look_at(origin=[float(v) for v in origin], target=[float(v) for v in target], up=[0, 0, 1]),
             "film": {"type": "hdrfilm", "width": int(size[0]), "height": int(size[1]), "rfilter": {"type": "gaussian"}},
             "sampler": {"type": "independent", "sample_count": int(samples), "seed": int(seed % 2**31)}}
-        linear = np.asarray(mi.render(mi.load_dict(b.scene), spp=int(samples)))
-    image = Image.fromarray(_tone_map(linear, rng))
+        loaded = mi.load_dict(b.scene)
+        linear = np.asarray(mi.render(loaded, spp=int(samples)))
+        # the denoiser's guides (pbr_denoise) in a pass of their own: nested in the path tracer's pass, the
+        # AOV integrator doubled its cost; alone, a few samples of first hits are cheap and nearly noise-free
+        guides = np.asarray(mi.render(loaded, spp=GUIDE_SAMPLES, integrator=mi.load_dict(_GUIDES)))
+    image = Image.fromarray(_tone_map(_denoised(linear, guides), rng))
     return PbrPhoto(image, flank if sided else None,
                     plate_box(car, camera, plate_m))
 

@@ -1,0 +1,59 @@
+"""The path-traced renders' denoiser (fleetvision.synth.pbr_denoise): pure numpy, no renderer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fleetvision.synth.pbr_denoise import cross_bilateral
+
+H, W = 40, 60
+
+
+def _scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A red panel (left) beside a white one (right) over a sky strip (top rows: no surface), with a
+    sharp dark shadow across the white panel's lower half; the radiance carries path-tracing-like noise."""
+    albedo = np.zeros((H, W, 3), np.float32)
+    albedo[:, : W // 2] = (0.7, 0.1, 0.1)
+    albedo[:, W // 2:] = (0.8, 0.8, 0.8)
+    normal = np.zeros((H, W, 3), np.float32)
+    normal[..., 2] = 1.0
+    depth = np.full((H, W), 5.0, np.float32)
+    albedo[:8], normal[:8], depth[:8] = 0.0, 0.0, 0.0  # the sky
+    clean = albedo.copy()
+    clean[:8] = (0.4, 0.6, 1.0)
+    clean[H // 2:, W // 2:] *= 0.15  # the shadow: in the radiance only, not in any guide
+    rng = np.random.default_rng(0)
+    noisy = clean * np.exp(rng.normal(0.0, 0.25, clean.shape)).astype(np.float32)
+    return clean, noisy, albedo, normal, depth
+
+
+def test_grain_on_a_panel_averages_away() -> None:
+    clean, noisy, albedo, normal, depth = _scene()
+    out = cross_bilateral(noisy, albedo, normal, depth)
+    panel = (slice(12, H // 2 - 4), slice(4, W // 2 - 4))
+    assert out.shape == noisy.shape and out.dtype == np.float32
+    assert out[panel].std(axis=(0, 1)).max() < noisy[panel].std(axis=(0, 1)).max() / 3
+    assert np.abs(out[panel].mean(axis=(0, 1)) - clean[panel].mean(axis=(0, 1))).max() < 0.03
+
+
+def test_edges_in_the_guides_and_in_the_brightness_stay_sharp() -> None:
+    clean, noisy, albedo, normal, depth = _scene()
+    out = cross_bilateral(noisy, albedo, normal, depth)
+    rows = slice(10, H // 2 - 2)
+    # the panels' seam (albedo): the columns either side keep their own colour
+    assert out[rows, W // 2 - 1, 1].mean() == pytest.approx(0.1, abs=0.03)
+    assert out[rows, W // 2, 1].mean() == pytest.approx(0.8, abs=0.08)
+    # the sky's edge (depth): no sky blue bleeds into the red panel's top row
+    assert out[8, 4: W // 2 - 4, 2].mean() == pytest.approx(0.1, abs=0.03)
+    # the shadow's edge (brightness only): the lit row above it stays lit, the shadowed row dark
+    cols = slice(W // 2 + 4, W - 4)
+    assert out[H // 2 - 1, cols, 0].mean() > 0.6 and out[H // 2, cols, 0].mean() < 0.25
+
+
+def test_shapes_are_checked() -> None:
+    _, noisy, albedo, normal, depth = _scene()
+    with pytest.raises(ValueError, match="depth"):
+        cross_bilateral(noisy, albedo, normal, depth[:, :-1])
+    with pytest.raises(ValueError, match="radiance"):
+        cross_bilateral(noisy[..., :2], albedo, normal, depth)
