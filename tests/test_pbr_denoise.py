@@ -10,9 +10,10 @@ from fleetvision.synth.pbr_denoise import cross_bilateral
 H, W = 40, 60
 
 
-def _scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A red panel (left) beside a white one (right) over a sky strip (top rows: no surface), with a
-    sharp dark shadow across the white panel's lower half; the radiance carries path-tracing-like noise."""
+def _scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A red panel (left) beside a white one (right) under a sky strip (top rows: no surface), with a
+    sharp dark shadow across the white panel's lower half: (clean radiance, the same with
+    path-tracing-like noise, albedo, normal, depth)."""
     albedo = np.zeros((H, W, 3), np.float32)
     albedo[:, : W // 2] = (0.7, 0.1, 0.1)
     albedo[:, W // 2:] = (0.8, 0.8, 0.8)
@@ -38,7 +39,7 @@ def test_grain_on_a_panel_averages_away() -> None:
 
 
 def test_edges_in_the_guides_and_in_the_brightness_stay_sharp() -> None:
-    clean, noisy, albedo, normal, depth = _scene()
+    _, noisy, albedo, normal, depth = _scene()
     out = cross_bilateral(noisy, albedo, normal, depth)
     rows = slice(10, H // 2 - 2)
     # the panels' seam (albedo): the columns either side keep their own colour
