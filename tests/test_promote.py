@@ -118,6 +118,35 @@ def test_promote_refuses_worse_and_accepts_better(spark, promo_config, eval_rows
     assert promote("99") == 2  # no such version
 
 
+def test_promote_decodes_the_eval_set_once_for_candidate_and_champion(spark, promo_config, eval_rows,
+                                                                     monkeypatch) -> None:
+    from fleetvision.feed import load_eval_set
+    from fleetvision.models import frozen_eval, promote_job
+    from fleetvision.models.resolve import resolve_model_ref
+
+    cfg = promo_config
+    champion, candidate = _register(cfg, +1), _register(cfg, -1)
+    assert promote_job.main(spark, cfg, argparse.Namespace(task="banner", version=champion, starter=False)) == 0
+    calls = []
+    real_decode = frozen_eval.decode_eval_set
+
+    def counted(*args, **kwargs):
+        calls.append(args[1:])
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(frozen_eval, "decode_eval_set", counted)
+    monkeypatch.setattr(promote_job, "decode_eval_set", counted)
+    eval_set = load_eval_set(spark, cfg)
+    decision = promote_job.promote_candidate(cfg, "banner", candidate, eval_set)
+    assert not decision.promote and decision.champion_version == champion  # both were evaluated
+    assert calls == [(SIZE, cfg.scoring.max_image_pixels)]
+    # photos decoded at another size are refused, not fed to the model
+    wrong = real_decode(eval_set, SIZE * 2, cfg.scoring.max_image_pixels)
+    with pytest.raises(ValueError, match="reads 32 x 32"):
+        frozen_eval.evaluate_ref(cfg, resolve_model_ref(cfg, "banner", version=candidate), eval_set, decoded=wrong,
+                                 log_to_mlflow=False)
+
+
 def test_evaluate_writes_metrics_json_and_tags_the_version(spark, promo_config, eval_rows, tmp_path: Path) -> None:
     from fleetvision.models import evaluate_job
     from fleetvision.models.resolve import mlflow_client

@@ -119,12 +119,23 @@ def evaluate_predictors(
     return results
 
 
-def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlflow: bool = True) -> TaskEvaluation:
+def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlflow: bool = True,
+                 decoded: tuple[np.ndarray, np.ndarray] | None = None) -> TaskEvaluation:
     """Evaluate one resolved model version on the frozen set; log a run and tag the version.
+
+    Args:
+        decoded: The set already decoded at ``ref.input_size`` (:func:`decode_eval_set`), to decode once
+            for several versions.
 
     Returns:
         The evaluation.
+
+    Raises:
+        ValueError: ``decoded`` holds photos of another size than the model reads.
     """
+    if decoded is not None and decoded[0].shape[1:3] != (ref.input_size, ref.input_size):
+        raise ValueError(f"decoded photos are {decoded[0].shape[1:3]}, {ref.name} v{ref.version} reads "
+                         f"{ref.input_size} x {ref.input_size}")
     import mlflow
 
     from fleetvision.models.resolve import ModelSet, mlflow_client
@@ -142,6 +153,7 @@ def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlf
         max_pixels=config.scoring.max_image_pixels,
         banner_threshold=config.scoring.banner_threshold,
         plate_threshold=config.scoring.plate_threshold,
+        decoded=decoded,
         flank_cue=config.scoring.flank_cue,
     )[ref.task]
     if partner is not None:

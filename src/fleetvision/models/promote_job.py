@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 from fleetvision.config import Config
 from fleetvision.exit_codes import ExitCode
 from fleetvision.feed import EmptyDatasetError, EvalSet
-from fleetvision.models.frozen_eval import evaluate_ref
+from fleetvision.models.frozen_eval import decode_eval_set, evaluate_ref
 from fleetvision.models.promotion_rule import PromotionDecision, decide
 from fleetvision.models.resolve import ModelNotFoundError
 from fleetvision.models.spec import TASKS
@@ -65,8 +65,13 @@ def promote_candidate(config: Config, task: str, version: str, eval_set: EvalSet
     if champion is not None and champion.version == candidate.version:
         logger.info("%s version %s is already @%s", candidate.name, version, config.mlflow.model_alias)
         return PromotionDecision(task, candidate.version, champion.version, ())
-    cand_eval = evaluate_ref(config, candidate, eval_set)
-    champ_eval = evaluate_ref(config, champion, eval_set) if champion is not None else None
+    # decoded once for both when they read the same input size (the decode is most of an evaluation's cost)
+    decoded = decode_eval_set(eval_set, candidate.input_size, config.scoring.max_image_pixels)
+    cand_eval = evaluate_ref(config, candidate, eval_set, decoded=decoded)
+    champ_eval = None
+    if champion is not None:
+        same_size = champion.input_size == candidate.input_size
+        champ_eval = evaluate_ref(config, champion, eval_set, decoded=decoded if same_size else None)
     decision = decide(
         task,
         cand_eval.metrics,
