@@ -3,8 +3,8 @@ albedo, normals and depth (pure numpy).
 
 At the dozen samples per pixel the 2-core machine affords (:mod:`fleetvision.synth.pbr_scene`), glossy
 paint and glass come out grainy: a sandpaper texture on every car that no camera makes, and convolutional
-features are sensitive to texture. The renderer writes three noise-free guides beside the radiance (the
-surface's albedo, its shading normal and the depth, from the same camera rays). Each pixel becomes a
+features are sensitive to texture. The renderer makes three nearly noise-free guides in a cheap pass of
+their own (the first surface's albedo, shading normal and depth through the same camera). Each pixel becomes a
 weighted mean of its neighbours that lie on the same surface (alike in albedo, normal and depth) and are
 alike in brightness, so the grain on a panel averages away while the edges the eye reads (a panel's
 outline, a lamp, a plate's characters, a badge, a shadow's edge) stay.
@@ -38,6 +38,12 @@ class DenoiseSettings:
     sigma_log_lum: float = 0.6
 
 
+def _padded(a: np.ndarray, r: int) -> np.ndarray:
+    """A float32 image [H, W] or [H, W, C] grown by ``r`` pixels on every side, repeating its edge."""
+    a = np.asarray(a, np.float32)
+    return np.pad(a, ((r, r), (r, r)) + ((0, 0),) * (a.ndim - 2), mode="edge")
+
+
 def _shifted(padded: np.ndarray, dy: int, dx: int, r: int) -> np.ndarray:
     """From an image padded by ``r`` on every side, each pixel's neighbour at offset (dy, dx)."""
     h, w = padded.shape[0] - 2 * r, padded.shape[1] - 2 * r
@@ -63,8 +69,7 @@ def cross_bilateral(radiance: np.ndarray, albedo: np.ndarray, normal: np.ndarray
     lum = np.log(np.maximum(radiance @ np.array([0.2126, 0.7152, 0.0722], np.float32), 1e-4))
     d = np.asarray(depth, np.float32)
     rel = np.where(d > 0, d, np.inf)  # the sky: no surface, alike only to other sky pixels
-    pad = lambda a: np.pad(a, ((r, r), (r, r)) + ((0, 0),) * (a.ndim - 2), mode="edge")  # noqa: E731
-    p_rad, p_alb, p_nrm, p_lum, p_rel = (pad(np.asarray(a, np.float32)) for a in (radiance, albedo, normal, lum, rel))
+    p_rad, p_alb, p_nrm, p_lum, p_rel = (_padded(a, r) for a in (radiance, albedo, normal, lum, rel))
     total = np.zeros((h, w, 3), np.float32)
     weight = np.zeros((h, w), np.float32)
     for dy in range(-r, r + 1):

@@ -235,7 +235,7 @@ def _denoised(linear: np.ndarray, guides: np.ndarray) -> np.ndarray:
     shading normal, depth)."""
     from scipy.ndimage import median_filter
 
-    linear = median_filter(linear[..., :3], size=(3, 3, 1))
+    linear = median_filter(linear, size=(3, 3, 1))
     return cross_bilateral(linear, guides[..., 0:3], guides[..., 3:6], guides[..., 6])
 
 
