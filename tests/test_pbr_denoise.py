@@ -58,3 +58,20 @@ def test_shapes_are_checked() -> None:
         cross_bilateral(noisy, albedo, normal, depth[:, :-1])
     with pytest.raises(ValueError, match="radiance"):
         cross_bilateral(noisy[..., :2], albedo, normal, depth)
+
+
+def test_a_non_finite_guide_or_radiance_leaves_no_blot() -> None:
+    # Mitsuba's shading normal comes out NaN on a few pixels of some renders; one such pixel turned its
+    # whole 7 x 7 neighbourhood NaN, which the tone map cast to black
+    _, noisy, albedo, normal, depth = _scene()
+    clean_out = cross_bilateral(noisy, albedo, normal, depth)
+    normal, albedo, depth, noisy = normal.copy(), albedo.copy(), depth.copy(), noisy.copy()
+    normal[20, 10], albedo[25, 12], depth[30, 40] = np.nan, np.inf, np.nan
+    noisy[15, 50] = np.nan
+    out = cross_bilateral(noisy, albedo, normal, depth)
+    assert np.isfinite(out).all()
+    far = np.ones((H, W), bool)  # pixels whose window holds none of the four
+    for y, x in ((20, 10), (25, 12), (30, 40), (15, 50)):
+        far[max(0, y - 3):y + 4, max(0, x - 3):x + 4] = False
+    np.testing.assert_allclose(out[far], clean_out[far], rtol=1e-6, atol=1e-7)
+    assert abs(float(out[20, 10, 0]) - float(noisy[20, 10, 0])) < 0.5  # the unknown-normal pixel keeps its own value

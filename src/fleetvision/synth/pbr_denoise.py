@@ -53,7 +53,8 @@ def _shifted(padded: np.ndarray, dy: int, dx: int, r: int) -> np.ndarray:
 def cross_bilateral(radiance: np.ndarray, albedo: np.ndarray, normal: np.ndarray, depth: np.ndarray,
                     settings: DenoiseSettings = DenoiseSettings()) -> np.ndarray:
     """Denoise linear ``radiance`` [H, W, 3] guided by ``albedo`` [H, W, 3], ``normal`` [H, W, 3] and
-    ``depth`` [H, W] (0 where a ray hit no surface, e.g. the sky). Returns float32 [H, W, 3].
+    ``depth`` [H, W] (0 where a ray hit no surface, e.g. the sky). Returns float32 [H, W, 3], finite
+    everywhere: a non-finite guide value counts as unknown (zero), a non-finite radiance as black.
 
     Raises:
         ValueError: The guides' shapes do not match the radiance's.
@@ -66,9 +67,16 @@ def cross_bilateral(radiance: np.ndarray, albedo: np.ndarray, normal: np.ndarray
         if np.shape(guide) != shape:
             raise ValueError(f"{name} must be {shape} like the radiance, got {np.shape(guide)}")
     r, s = settings.radius, settings
+    # a renderer leaves a non-finite value now and then: Mitsuba's shading normal came out NaN on 25-135
+    # pixels of 5 renders in 30 (a few rows of a car body; vertex normals that cancel, most likely), and
+    # one NaN guide pixel made every pixel whose window holds it NaN: a black blot in the photo. Unknown guides are
+    # zeros (a zero normal or albedo is alike only to other unknowns, a zero depth is sky), an unknown
+    # radiance is black, so the centre pixel still weighs 1 and every output pixel is finite.
+    radiance = np.nan_to_num(radiance, nan=0.0, posinf=0.0, neginf=0.0)
+    albedo, normal, depth = (np.nan_to_num(np.asarray(g, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+                             for g in (albedo, normal, depth))
     lum = np.log(np.maximum(radiance @ np.array([0.2126, 0.7152, 0.0722], np.float32), 1e-4))
-    d = np.asarray(depth, np.float32)
-    rel = np.where(d > 0, d, np.inf)  # the sky: no surface, alike only to other sky pixels
+    rel = np.where(depth > 0, depth, np.inf)  # the sky: no surface, alike only to other sky pixels
     p_rad, p_alb, p_nrm, p_lum, p_rel = (_padded(a, r) for a in (radiance, albedo, normal, lum, rel))
     total = np.zeros((h, w, 3), np.float32)
     weight = np.zeros((h, w), np.float32)
