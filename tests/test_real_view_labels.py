@@ -109,13 +109,13 @@ def test_report_counts_view_end_head_on_and_body() -> None:
 def test_balanced_body_recall_does_not_reward_the_commonest_answer() -> None:
     truth = np.array(["hatch"] * 8 + ["sedan"] * 5 + ["van"] * 2)
     always_hatch = np.array(["hatch"] * 15)
-    recalls, balanced = body_recalls(truth, always_hatch)
+    recalls, balanced, counted = body_recalls(truth, always_hatch)
     assert recalls == {"hatch": 1.0, "sedan": 0.0, "van": 0.0}
-    assert balanced == pytest.approx(0.5)  # hatch and sedan counted (5+ labels each), van not
+    assert balanced == pytest.approx(0.5) and counted == 2  # hatch and sedan counted (5+ labels each), van not
     mixed = np.array(["hatch"] * 4 + ["sedan"] * 4 + ["sedan"] * 4 + ["hatch"] + ["van"] * 2)
-    recalls, balanced = body_recalls(truth, mixed)
+    recalls, balanced, _ = body_recalls(truth, mixed)
     assert recalls["hatch"] == 0.5 and recalls["sedan"] == 0.8 and balanced == pytest.approx(0.65)
-    assert body_recalls(np.array([], dtype=object), np.array([], dtype=object)) == ({}, None)
+    assert body_recalls(np.array([], dtype=object), np.array([], dtype=object)) == ({}, None, 0)
 
 
 def test_flank_labels_are_optional_and_scored_against_the_flank_classes(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -141,7 +141,18 @@ MIN_TYPE_LABELS = 5
 """A body type counts towards the balanced body figure with at least this many labels."""
 
 
-def body_recalls(truth: np.ndarray, predicted: np.ndarray) -> tuple[dict[str, float | None], float | None]:
+class BodyRecalls(NamedTuple):
+    """:func:`body_recalls`' answer."""
+
+    recall: dict[str, float | None]
+    """Recall per labelled body type."""
+    balanced: float | None
+    """Mean recall over the types with :data:`MIN_TYPE_LABELS` labels (None: no such type)."""
+    types_counted: int
+    """How many types the mean is over."""
+
+
+def body_recalls(truth: np.ndarray, predicted: np.ndarray) -> BodyRecalls:
     """Recall per labelled body type, and their mean over the types with :data:`MIN_TYPE_LABELS` labels.
 
     A set of real photos is rarely balanced (hatches are most of one market's, SUVs of another's), so its
@@ -150,7 +161,7 @@ def body_recalls(truth: np.ndarray, predicted: np.ndarray) -> tuple[dict[str, fl
     """
     recalls = {str(t): _rate(predicted[truth == t] == t) for t in sorted(set(truth.tolist()))}
     counted = [recalls[t] for t in recalls if int((truth == t).sum()) >= MIN_TYPE_LABELS]
-    return recalls, (round(float(np.mean(counted)), 4) if counted else None)
+    return BodyRecalls(recalls, round(float(np.mean(counted)), 4) if counted else None, len(counted))
 
 
 def labelled_report(
@@ -210,8 +221,7 @@ def labelled_report(
     truth_b = body[has_body].astype(str)
     pred_b = np.array([p if p is not None else "(none)" for p in np.asarray(body_predicted, dtype=object)[has_body]])
     shares = pd.Series(pred_b, dtype=object).value_counts(normalize=True) if len(pred_b) else pd.Series(dtype=float)
-    truth_b_counts = pd.Series(truth_b, dtype=object).value_counts()
-    recalls, balanced = body_recalls(truth_b, pred_b)
+    recalls = body_recalls(truth_b, pred_b)
     report: dict[str, Any] = {
         "view": {
             "n": int(has_view.sum()),
@@ -224,10 +234,11 @@ def labelled_report(
         "body": {
             "n": int(has_body.sum()),
             "accuracy": _rate(truth_b == pred_b),
-            "majority_share": round(float(truth_b_counts.max() / len(truth_b)), 4) if len(truth_b) else None,
-            "balanced_recall": balanced,
-            "types_counted": int((truth_b_counts >= MIN_TYPE_LABELS).sum()),
-            "recall": recalls,
+            "majority_share": (round(float(pd.Series(truth_b).value_counts().max() / len(truth_b)), 4)
+                               if len(truth_b) else None),
+            "balanced_recall": recalls.balanced,
+            "types_counted": recalls.types_counted,
+            "recall": recalls.recall,
             "confusion": _confusion(truth_b.tolist(), pred_b.tolist()),
             "predicted_share": {str(k): round(float(v), 4) for k, v in shares.items()},
         },
