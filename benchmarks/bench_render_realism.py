@@ -3,12 +3,13 @@
 Run from the repository root::
 
     .venv/bin/python benchmarks/bench_render_realism.py                      # painter and pbr, 100 renders each
-    .venv/bin/python benchmarks/bench_render_realism.py --renderers pbr --per-family 40 --out FILE
+    .venv/bin/python benchmarks/bench_render_realism.py --renderers pbr,pbr-undenoised --out FILE
 
-Each renderer's exterior photos (``bench_render_transfer.render_set``: 5 view families x ``--per-family``,
-body types in turn, JPEG 50-95; cached under ``--cache``, shared with that benchmark, by renderer,
-count, seed and generator code) and, as the reference, the real dev photos (``../shared/realdev``,
-evaluation only, read in place; skipped when absent) are decoded by the scoring decoder at 224 and
+Each renderer's exterior photos (``painter``, ``pbr``, ``pbr-undenoised``;
+``bench_render_transfer.render_set``: 5 view families x ``--per-family``, body types in turn, JPEG 50-95;
+cached under ``--cache``, shared with that benchmark, by renderer, count, seed and generator code) and,
+as the reference, the real dev photos (``../shared/realdev``, evaluation only, read in place; skipped
+when absent) are decoded by the scoring decoder at 224 and
 classified by the converted ImageNet EfficientNet-Lite0 classifier. For each set: the **car mass** (the
 probability on the ImageNet classes of cars, vans, light trucks and two car parts,
 ``fleetvision.models.imagenet_cars``) and how often the top class is one of them; for renders also by

@@ -7,7 +7,8 @@ Run from the repository root::
         --backbones efficientnet_lite0@224,efficientnet_lite1@240,efficientnet_lite2@260 --out FILE
 
 For each renderer (``painter``: :func:`fleetvision.synth.render.render_photo`; ``pbr``: Mitsuba,
-:func:`fleetvision.synth.pbr_scene.render_exterior`) the same exterior specs are rendered (5 view
+:func:`fleetvision.synth.pbr_scene.render_exterior`; ``pbr-undenoised``: the same without its denoiser) the
+same exterior specs are rendered (5 view
 families x ``--per-family``, body types in turn, flanks at random, 288 x 216 or portrait, JPEG 50-95),
 decoded by the scoring decoder at the backbone's input size and passed through the frozen ImageNet
 backbone (``--backbones``: ``name@size`` entries, default EfficientNet-Lite0 at 224; Lite1 and Lite2 need
@@ -75,10 +76,10 @@ def render_set(renderer: str, per_family: int, seed: int) -> tuple[list[bytes], 
                            body_type=body_type, banner=False)
         if renderer == "painter":
             image = render_photo(spec).image
-        elif renderer == "pbr":
+        elif renderer in ("pbr", "pbr-undenoised"):
             from fleetvision.synth.training_set import path_traced
 
-            image = path_traced(spec, 12, taxonomy)[0]
+            image = path_traced(spec, 12, taxonomy, denoise=renderer == "pbr")[0]
         else:
             raise ValueError(f"unknown renderer {renderer!r}")
         photos.append(encode_jpeg(image, int(rng.integers(50, 96))))

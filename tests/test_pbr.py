@@ -120,6 +120,17 @@ def test_mitsuba_renders_a_car_photo_with_its_labels(tiny_render) -> None:
         assert all(0.0 <= v <= 1.0 for v in tiny_render.plate_box)
 
 
+def test_without_the_denoiser_the_same_photo_keeps_its_grain(tiny_render) -> None:
+    raw = render_exterior("full_rear", None, "hatch", 3, (64, 48), paint_rgb=(200, 20, 20), plate_style="BR",
+                          plate_seed=1, samples=2, denoise=False)
+    assert raw.plate_box == tiny_render.plate_box and raw.image.size == tiny_render.image.size
+
+    def grain(image) -> float:  # mean difference between horizontal neighbours
+        return float(np.abs(np.diff(np.asarray(image, np.float32), axis=1)).mean())
+
+    assert grain(raw.image) > grain(tiny_render.image)
+
+
 def test_render_refuses_bad_arguments() -> None:
     kw = {"paint_rgb": (1, 2, 3), "plate_style": "BR", "plate_seed": 0, "samples": 1}
     with pytest.raises(ValueError, match="family"):

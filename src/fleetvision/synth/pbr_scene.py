@@ -233,10 +233,15 @@ def _denoised(linear: np.ndarray, guides: np.ndarray) -> np.ndarray:
     """The render's radiance [H, W, 3] with the path-tracing noise of a dozen samples taken out: a 3 x 3
     median for fireflies, then the filter guided by the guide pass (its channels: albedo,
     shading normal, depth)."""
+    return cross_bilateral(_despeckled(linear), guides[..., 0:3], guides[..., 3:6], guides[..., 6])
+
+
+def _despeckled(linear: np.ndarray) -> np.ndarray:
+    """A 3 x 3 median per channel: the fireflies (lone over-bright samples) out; non-finite values black."""
     from scipy.ndimage import median_filter
 
-    linear = median_filter(linear, size=(3, 3, 1))
-    return cross_bilateral(linear, guides[..., 0:3], guides[..., 3:6], guides[..., 6])
+    return median_filter(np.nan_to_num(np.asarray(linear, np.float32), nan=0.0, posinf=0.0, neginf=0.0),
+                         size=(3, 3, 1))
 
 
 def _tone_map(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -249,7 +254,7 @@ def _tone_map(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def render_exterior(family: str, flank: str | None, body_type: str, seed: int, size: tuple[int, int], *,
                     paint_rgb: tuple[int, int, int], plate_style: str, plate_seed: int,
-                    samples: int = DEFAULT_SAMPLES) -> PbrPhoto:
+                    samples: int = DEFAULT_SAMPLES, denoise: bool = True) -> PbrPhoto:
     """Path-trace one exterior photo of the shot ``family`` (``full_front``, ``front_3q``, ``side``,
     ``rear_3q``, ``full_rear``).
 
@@ -261,6 +266,8 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
         paint_rgb: The car's paint (sRGB 0-255).
         plate_style, plate_seed: The plate (:func:`fleetvision.synth.overlays.plate_look`).
         samples: Samples per pixel.
+        denoise: Take the path-tracing grain out (:func:`_denoised`, a guide pass of its own); False keeps
+            only the 3 x 3 median against fireflies (for comparisons: ``bench_render_realism.py``).
 
     Raises:
         ValueError: Unknown family or body type, bad flank or size.
@@ -343,10 +350,14 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
             "sampler": {"type": "independent", "sample_count": int(samples), "seed": int(seed % 2**31)}}
         loaded = mi.load_dict(b.scene)
         linear = np.asarray(mi.render(loaded, spp=int(samples)))
-        # the denoiser's guides (pbr_denoise) in a pass of their own: nested in the path tracer's pass, the
-        # AOV integrator doubled its cost; alone, a few samples of first hits are cheap and nearly noise-free
-        guides = np.asarray(mi.render(loaded, spp=GUIDE_SAMPLES, integrator=mi.load_dict(_GUIDES)))
-    image = Image.fromarray(_tone_map(_denoised(linear, guides), rng))
+        if denoise:
+            # the denoiser's guides (pbr_denoise) in a pass of their own: nested in the path tracer's pass, the
+            # AOV integrator doubled its cost; alone, a few samples of first hits are cheap and nearly noise-free
+            guides = np.asarray(mi.render(loaded, spp=GUIDE_SAMPLES, integrator=mi.load_dict(_GUIDES)))
+            linear = _denoised(linear, guides)
+        else:
+            linear = _despeckled(linear)
+    image = Image.fromarray(_tone_map(linear, rng))
     return PbrPhoto(image, flank if sided else None,
                     plate_box(car, camera, plate_m))
 

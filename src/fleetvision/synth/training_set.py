@@ -179,9 +179,10 @@ def training_rows(
 
 
 def path_traced(
-    spec: PhotoSpec, samples: int, taxonomy: Taxonomy
+    spec: PhotoSpec, samples: int, taxonomy: Taxonomy, *, denoise: bool = True
 ) -> tuple[Image.Image, bool, tuple[float, float, float, float] | None]:
-    """The spec's exterior path-traced (:mod:`fleetvision.synth.pbr_scene`): image, banner (never), plate box."""
+    """The spec's exterior path-traced (:mod:`fleetvision.synth.pbr_scene`): image, banner (never), plate box.
+    ``denoise=False`` leaves the path-tracing grain in (comparisons only)."""
     from fleetvision.synth.pbr_scene import render_exterior
 
     # the car's flank the camera sees: the taxonomy's own market -> flank mapping
@@ -189,7 +190,8 @@ def path_traced(
     side = next((flank for suffix, flank in FLANK_SUFFIX.items() if flank_class.endswith(suffix)), None)
     plate_seed = spec.scene_seed if spec.plate_seed is None else spec.plate_seed
     photo = render_exterior(shot_family(spec.shot), side, spec.body_type, spec.scene_seed, spec.size,
-                            paint_rgb=spec.paint, plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples)
+                            paint_rgb=spec.paint, plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples,
+                            denoise=denoise)
     return photo.image, False, photo.plate_box
 
 
