@@ -97,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--renderers", default="painter,pbr")
     ap.add_argument("--per-family", type=int, default=20)
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="real photos (plates/*.jpg): the reference")
+    ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS,
+                    help="real photos (plates/*.jpg or .png): the reference")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
