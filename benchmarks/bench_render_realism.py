@@ -19,8 +19,9 @@ Why: a head trained on renders learns from whatever separates them; when an Imag
 see a car in a render, its features of that render are far from those of a real car, and what the head
 learns there is unlikely to carry to real photos. The measure needs no labels and takes minutes, so a
 change to a renderer can be judged before rendering a training set and training on it. It says how
-car-like a render looks, not whether its body type or view reads right (``bench_render_transfer.py``
-and the trained heads on ``bench_real_dev.py`` say that). Result: ``benchmarks/results/render_realism.json``.
+car-like a render looks (the whole photo: parked neighbours count too), not whether its body type or
+view reads right (``bench_render_transfer.py`` and the trained heads on ``bench_real_dev.py`` say that).
+Result: ``benchmarks/results/render_realism.json``.
 """
 
 from __future__ import annotations
