@@ -27,6 +27,7 @@ Result: ``benchmarks/results/render_realism.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import os
@@ -37,30 +38,32 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from bench_render_transfer import DEFAULT_CACHE, FAMILIES, cached_photos
+from bench_render_transfer import DEFAULT_CACHE, FAMILIES, cached_photos, decode_all
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "realdev"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "render_realism.json"
 SIZE = 224
 
+if TYPE_CHECKING:
+    from fleetvision.models.imagenet_cars import CarLikeness
+
+
+@functools.lru_cache(maxsize=1)  # built once for the real photos and every renderer
+def classifier() -> Any:
+    """The converted ImageNet EfficientNet-Lite0 classifier at :data:`SIZE` (float RGB -> 1,000 logits)."""
+    from fleetvision.models.efficientnet_lite import imagenet_classifier
+
+    return imagenet_classifier("efficientnet_lite0", SIZE)
+
 
 def classify(photos: Sequence[bytes]) -> np.ndarray:
     """ImageNet logits [N, 1000] of JPEG/PNG bytes, decoded as the scoring job decodes (squash to 224)."""
-    from fleetvision.decode import decode_photo
-    from fleetvision.models.efficientnet_lite import imagenet_classifier
-
-    images = []
-    for data in photos:
-        decoded = decode_photo(data, SIZE, 10**9)
-        if decoded.array is None:
-            raise ValueError(f"a photo did not decode: {decoded.error_code} {decoded.error_detail}")
-        images.append(decoded.array)
-    model = imagenet_classifier("efficientnet_lite0", SIZE)
-    x = np.stack(images).astype(np.float32)
+    x = decode_all(photos, SIZE).astype(np.float32)
+    model = classifier()
     return np.concatenate([np.asarray(model(x[i:i + 64], training=False)) for i in range(0, len(x), 64)])
 
 
@@ -72,22 +75,18 @@ def rendered_set(renderer: str, per_family: int, seed: int, cache: Path) -> dict
     return cached_photos(renderer, per_family, seed, cache)
 
 
-def summary(logits: np.ndarray) -> dict[str, Any]:
+def summary(logits: np.ndarray, likeness: CarLikeness) -> dict[str, Any]:
     """Car mass (mean, median) and top-class-is-a-car share of a set; the commonest other top classes."""
-    from fleetvision.models.imagenet_cars import car_likeness
-
-    mass, top = car_likeness(logits)
+    mass, top = likeness
     others = Counter(int(c) for c in logits.argmax(axis=1)[~top]).most_common(5)
     return {"n": len(mass), "car_mass_mean": round(float(mass.mean()), 4),
             "car_mass_median": round(float(np.median(mass)), 4), "top_is_car": round(float(top.mean()), 4),
             "commonest_other_top_classes": [{"imagenet_index": c, "photos": n} for c, n in others]}
 
 
-def by_group(logits: np.ndarray, groups: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, float]]:
+def by_group(likeness: CarLikeness, groups: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, float]]:
     """Car mass and top-is-car share per group (``groups`` index into ``names``)."""
-    from fleetvision.models.imagenet_cars import car_likeness
-
-    mass, top = car_likeness(logits)
+    mass, top = likeness
     return {name: {"n": int((groups == i).sum()), "car_mass_mean": round(float(mass[groups == i].mean()), 4),
                    "top_is_car": round(float(top[groups == i].mean()), 4)}
             for i, name in enumerate(names) if (groups == i).any()}
@@ -105,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(ROOT / "src"))
+    from fleetvision.models.imagenet_cars import car_likeness
     from fleetvision.taxonomy import load_taxonomy
 
     bodies = load_taxonomy().body_types
@@ -120,14 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     plates = args.photos / "plates"
     real_files = sorted(p for p in plates.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if real_files:  # aggregates only: the photos are for evaluation, read in place
-        result["real_photos"] = {"source": str(args.photos), **summary(classify([p.read_bytes() for p in real_files]))}
+        logits = classify([p.read_bytes() for p in real_files])
+        result["real_photos"] = {"source": str(args.photos), **summary(logits, car_likeness(logits))}
     for renderer in [r for r in args.renderers.split(",") if r]:
         rendered = rendered_set(renderer, args.per_family, args.seed, args.cache)
         logits = classify(rendered["photos"])
+        likeness = car_likeness(logits)
         result["renderers"][renderer] = {
-            **summary(logits), "render_s": round(rendered["render_s"], 1),
-            "by_view": by_group(logits, rendered["view"], FAMILIES),
-            "by_body": by_group(logits, rendered["body"], bodies)}
+            **summary(logits, likeness), "render_s": round(rendered["render_s"], 1),
+            "by_view": by_group(likeness, rendered["view"], FAMILIES),
+            "by_body": by_group(likeness, rendered["body"], bodies)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     rows = ([("real photos", result["real_photos"])] if "real_photos" in result else []) + list(

@@ -96,19 +96,25 @@ def backbone_model(name: str, size: int) -> Any:
     return pretrained_backbone(name, (size, size, 3))[0]
 
 
-def features(photos: Sequence[bytes], backbone_name: str = "efficientnet_lite0",
-             size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """(features, features of the mirror images): [N, 2 x channels] each, float32."""
+def decode_all(photos: Sequence[bytes], size: int = SIZE) -> np.ndarray:
+    """uint8 [N, size, size, 3]: the photos decoded as the scoring job decodes them (squash); refused
+    with a clear error when one does not decode (a benchmark's photos must all count)."""
     from fleetvision.decode import decode_photo
 
-    backbone = backbone_model(backbone_name, size)
     images = []
     for data in photos:
         decoded = decode_photo(data, size, 10**9)
         if decoded.array is None:
             raise ValueError(f"a photo did not decode: {decoded.error_code} {decoded.error_detail}")
         images.append(decoded.array)
-    x = np.stack(images)
+    return np.stack(images)
+
+
+def features(photos: Sequence[bytes], backbone_name: str = "efficientnet_lite0",
+             size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """(features, features of the mirror images): [N, 2 x channels] each, float32."""
+    backbone = backbone_model(backbone_name, size)
+    x = decode_all(photos, size)
 
     def pooled(batch: np.ndarray) -> np.ndarray:
         out = []

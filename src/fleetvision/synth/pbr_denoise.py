@@ -38,6 +38,12 @@ class DenoiseSettings:
     sigma_log_lum: float = 0.6
 
 
+def finite_or_zero(a: np.ndarray) -> np.ndarray:
+    """``a`` as float32 with every NaN and infinity replaced by 0 (an unknown value: black radiance, an
+    unknown guide)."""
+    return np.nan_to_num(np.asarray(a, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def _padded(a: np.ndarray, r: int) -> np.ndarray:
     """A float32 image [H, W] or [H, W, C] grown by ``r`` pixels on every side, repeating its edge."""
     a = np.asarray(a, np.float32)
@@ -69,12 +75,10 @@ def cross_bilateral(radiance: np.ndarray, albedo: np.ndarray, normal: np.ndarray
     r, s = settings.radius, settings
     # a renderer leaves a non-finite value now and then: Mitsuba's shading normal came out NaN on 25-135
     # pixels of 5 renders in 30 (a few rows of a car body; vertex normals that cancel, most likely), and
-    # one NaN guide pixel made every pixel whose window holds it NaN: a black blot in the photo. Unknown guides are
-    # zeros (a zero normal or albedo is alike only to other unknowns, a zero depth is sky), an unknown
-    # radiance is black, so the centre pixel still weighs 1 and every output pixel is finite.
-    radiance = np.nan_to_num(radiance, nan=0.0, posinf=0.0, neginf=0.0)
-    albedo, normal, depth = (np.nan_to_num(np.asarray(g, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-                             for g in (albedo, normal, depth))
+    # one NaN guide pixel made every pixel whose window holds it NaN: a black blot in the photo.
+    # Unknown guides are zeros (a zero normal or albedo is alike only to other unknowns, a zero depth is
+    # sky), an unknown radiance is black, so the centre pixel still weighs 1 and every output is finite.
+    radiance, albedo, normal, depth = (finite_or_zero(a) for a in (radiance, albedo, normal, depth))
     lum = np.log(np.maximum(radiance @ np.array([0.2126, 0.7152, 0.0722], np.float32), 1e-4))
     rel = np.where(depth > 0, depth, np.inf)  # the sky: no surface, alike only to other sky pixels
     p_rad, p_alb, p_nrm, p_lum, p_rel = (_padded(a, r) for a in (radiance, albedo, normal, lum, rel))

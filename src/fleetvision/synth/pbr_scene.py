@@ -30,7 +30,7 @@ from PIL import Image
 from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS
 from fleetvision.synth.overlays import PLATE_SIZE_M, plate_look, plate_texture
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
-from fleetvision.synth.pbr_denoise import cross_bilateral
+from fleetvision.synth.pbr_denoise import cross_bilateral, finite_or_zero
 from fleetvision.synth.rng import derive_rng
 
 SIDED_FAMILIES = frozenset({"front_3q", "side", "rear_3q"})
@@ -240,8 +240,7 @@ def _despeckled(linear: np.ndarray) -> np.ndarray:
     """A 3 x 3 median per channel: the fireflies (lone over-bright samples) out; non-finite values black."""
     from scipy.ndimage import median_filter
 
-    return median_filter(np.nan_to_num(np.asarray(linear, np.float32), nan=0.0, posinf=0.0, neginf=0.0),
-                         size=(3, 3, 1))
+    return median_filter(finite_or_zero(linear), size=(3, 3, 1))
 
 
 def _tone_map(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
