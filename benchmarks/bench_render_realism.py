@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import multiprocessing
 import os
 import platform
 import shlex
@@ -65,14 +64,6 @@ def classify(photos: Sequence[bytes]) -> np.ndarray:
     x = decode_all(photos, SIZE).astype(np.float32)
     model = classifier()
     return np.concatenate([np.asarray(model(x[i:i + 64], training=False)) for i in range(0, len(x), 64)])
-
-
-def rendered_set(renderer: str, per_family: int, seed: int, cache: Path) -> dict[str, Any]:
-    """The renderer's cached set, rendered first where missing in a child process: with Mitsuba and
-    TensorFlow both loaded, this process aborted at exit (``free(): invalid pointer``) after its work."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        pool.apply(cached_photos, (renderer, per_family, seed, cache))
-    return cached_photos(renderer, per_family, seed, cache)
 
 
 def summary(logits: np.ndarray, likeness: CarLikeness) -> dict[str, Any]:
@@ -123,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logits = classify([p.read_bytes() for p in real_files])
         result["real_photos"] = {"source": str(args.photos), **summary(logits, car_likeness(logits))}
     for renderer in [r for r in args.renderers.split(",") if r]:
-        rendered = rendered_set(renderer, args.per_family, args.seed, args.cache)
+        rendered = cached_photos(renderer, args.per_family, args.seed, args.cache)
         logits = classify(rendered["photos"])
         likeness = car_likeness(logits)
         result["renderers"][renderer] = {

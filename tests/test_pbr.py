@@ -4,6 +4,9 @@ the training rows that use them (no Spark)."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -163,3 +166,21 @@ def test_training_rows_path_trace_exteriors_only_and_leave_the_other_rows_as_the
             assert a == b
     with pytest.raises(ValueError, match="pbr_share"):
         next(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_share=1.5))
+
+
+def test_mitsuba_imported_after_tensorflow_lets_the_process_exit_cleanly() -> None:
+    """TensorFlow first, then Mitsuba, in one process (a one-process pytest run, a benchmark): the
+    interpreter aborted at exit (rc 134, ``free(): invalid pointer``) after all its work was done."""
+    code = (
+        "import os, tensorflow\n"
+        "from fleetvision.synth.pbr_scene import mitsuba, render_exterior\n"
+        "mitsuba()\n"
+        "assert 'DRJIT_LIBLLVM_PATH' not in os.environ, 'the variable leaks to spawned workers'\n"
+        "photo = render_exterior('full_rear', None, 'hatch', 3, (40, 30), paint_rgb=(180, 20, 20),"
+        " plate_style='DE', plate_seed=3)\n"
+        "print('rendered', photo.image.size)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DRJIT_LIBLLVM_PATH"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "rendered (40, 30)" in run.stdout

@@ -18,9 +18,12 @@ Mitsuba runs in its ``scalar_rgb`` variant (CPU, no LLVM needed): about 0.65 s a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +49,33 @@ class PbrUnavailableError(RuntimeError):
     """Mitsuba 3 (the ``pbr`` extra) is not installed."""
 
 
+NO_LLVM = "none (fleetvision: TensorFlow is loaded; the scalar variant needs no LLVM)"
+"""What ``DRJIT_LIBLLVM_PATH`` is set to while Dr.Jit is imported into a process that holds TensorFlow."""
+
+
+@contextlib.contextmanager
+def _no_llvm_beside_tensorflow() -> Iterator[None]:
+    """Keep Dr.Jit (Mitsuba's array library) from loading the system's libLLVM into a process that
+    already holds TensorFlow, for the duration of its import.
+
+    TensorFlow links its own LLVM; Dr.Jit, imported after it, loaded ``libLLVM`` for its JIT backend and the
+    interpreter then aborted at exit (``free(): invalid pointer`` in LLVM's option destructors), after all
+    its work was done, failing every such process (a one-process ``pytest`` run, a benchmark). Imported
+    first, Dr.Jit is fine. The ``scalar_rgb`` variant never uses the JIT, so Dr.Jit is given a library
+    path that does not load (it says so on stderr, once); the variable is restored afterwards, so spawned
+    workers load Dr.Jit normally. A ``DRJIT_LIBLLVM_PATH`` the user set is left alone.
+    """
+    key = "DRJIT_LIBLLVM_PATH"
+    if "tensorflow" not in sys.modules or "drjit" in sys.modules or key in os.environ:
+        yield
+        return
+    os.environ[key] = NO_LLVM
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
 def mitsuba() -> Any:
     """The ``mitsuba`` module in its CPU ``scalar_rgb`` variant.
 
@@ -53,7 +83,8 @@ def mitsuba() -> Any:
         PbrUnavailableError: Mitsuba is not installed.
     """
     try:
-        import mitsuba as mi
+        with _no_llvm_beside_tensorflow():
+            import mitsuba as mi
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise PbrUnavailableError('physically based rendering needs Mitsuba 3: pip install ".[pbr]"') from exc
     if mi.variant() != "scalar_rgb":
