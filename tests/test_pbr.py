@@ -14,7 +14,16 @@ from PIL import Image
 
 from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, car_shape
 from fleetvision.synth.pbr_car import MIN_ROOF_M, PARTS, REAR_PROFILE, car_mesh, pbr_shape, smooth_max, smooth_min
-from fleetvision.synth.pbr_scene import Camera, plate_box, render_exterior
+from fleetvision.synth.pbr_scene import (
+    CAMERA_HEIGHT_M,
+    CAMERA_RANGE_M,
+    FAMILY_YAW,
+    SIDED_FAMILIES,
+    Camera,
+    place_camera,
+    plate_box,
+    render_exterior,
+)
 from fleetvision.synth.training_set import training_rows
 from fleetvision.taxonomy import load_taxonomy
 
@@ -184,3 +193,25 @@ def test_mitsuba_imported_after_tensorflow_lets_the_process_exit_cleanly() -> No
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "rendered (40, 30)" in run.stdout
+
+
+def test_the_camera_stands_on_the_seen_flank_at_a_photographers_height() -> None:
+    """Crouching to chest high (0.6-1.3 m: from higher up the renders looked less like cars to ImageNet,
+    docs/models.md *A lower camera*), 1.3-5 m from the car, on the flank the class names."""
+    shape = car_shape("sedan", 0)
+    heights = []
+    for seed in range(30):
+        for family in FAMILY_YAW:
+            for flank in ("left", "right"):
+                cam = place_camera(family, flank, shape, np.random.default_rng(seed), (256, 192))
+                heights.append(cam.origin[2])
+                assert 0.6 <= cam.origin[2] <= 1.3
+                assert np.hypot(*cam.origin[:2]) > min(shape.length, shape.width) / 2 + CAMERA_RANGE_M[0] - 0.01
+                assert np.hypot(*cam.origin[:2]) < np.hypot(shape.length, shape.width) / 2 + CAMERA_RANGE_M[1]
+                if family in SIDED_FAMILIES:
+                    assert (cam.origin[1] > 0) == (flank == "left"), (family, flank, seed)
+                if family == "full_front":
+                    assert cam.origin[0] > shape.length / 2
+                if family == "full_rear":
+                    assert cam.origin[0] < -shape.length / 2
+    assert min(heights) < CAMERA_HEIGHT_M[0] + 0.1 and max(heights) > CAMERA_HEIGHT_M[1] - 0.1
