@@ -286,7 +286,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     if labelled:
         v, b = labelled["view"], labelled["body"]
         lines.append(
-            f"labelled: view n={v['n']} accuracy {v['accuracy']}  front/rear {v['front_rear_accuracy']} "
+            f"labelled: view n={v['n']} accuracy {v['accuracy']}  balanced recall {v['balanced_recall']} of "
+            f"{v['families_counted']} families  front/rear {v['front_rear_accuracy']} "
             f"(n={v['front_rear_n']})  head-on vs 3/4 {v['head_on_accuracy']}  "
             f"body n={b['n']} accuracy {b['accuracy']} (majority {b['majority_share']})  "
             f"balanced recall {b['balanced_recall']} of {b['types_counted']} types"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fleetvision.models.real_view_labels import (
-    body_recalls,
+    class_recalls,
     family_names,
     family_of,
     flank_probabilities,
@@ -98,6 +98,8 @@ def test_report_counts_view_end_head_on_and_body() -> None:
     assert view["head_on_accuracy"] == pytest.approx(1 / 2)  # of those two, head-on only for the first
     assert view["confusion"]["full_rear"] == {"full_rear": 1, "rear_3q": 1, "full_front": 1}
     assert view["confusion"]["front_3q"] == {"(not decoded)": 1}
+    assert view["recall"] == {"front_3q": 0.0, "full_front": 0.0, "full_rear": pytest.approx(1 / 3, abs=1e-4)}
+    assert view["balanced_recall"] is None and view["families_counted"] == 0  # no family has 5 labels
     assert body["n"] == 5 and body["accuracy"] == pytest.approx(2 / 5)
     assert body["confusion"]["sedan"] == {"hatch": 1} and body["confusion"]["suv"] == {"(none)": 1}
     assert body["majority_share"] == pytest.approx(2 / 5) and body["recall"]["hatch"] == 1.0
@@ -106,16 +108,16 @@ def test_report_counts_view_end_head_on_and_body() -> None:
         labelled_report(probs[:2], ["hatch"], labels)
 
 
-def test_balanced_body_recall_does_not_reward_the_commonest_answer() -> None:
+def test_balanced_recall_does_not_reward_the_commonest_answer() -> None:
     truth = np.array(["hatch"] * 8 + ["sedan"] * 5 + ["van"] * 2)
     always_hatch = np.array(["hatch"] * 15)
-    recalls, balanced, counted = body_recalls(truth, always_hatch)
+    recalls, balanced, counted = class_recalls(truth, always_hatch)
     assert recalls == {"hatch": 1.0, "sedan": 0.0, "van": 0.0}
     assert balanced == pytest.approx(0.5) and counted == 2  # hatch and sedan counted (5+ labels each), van not
     mixed = np.array(["hatch"] * 4 + ["sedan"] * 4 + ["sedan"] * 4 + ["hatch"] + ["van"] * 2)
-    recalls, balanced, _ = body_recalls(truth, mixed)
+    recalls, balanced, _ = class_recalls(truth, mixed)
     assert recalls["hatch"] == 0.5 and recalls["sedan"] == 0.8 and balanced == pytest.approx(0.65)
-    assert body_recalls(np.array([], dtype=object), np.array([], dtype=object)) == ({}, None, 0)
+    assert class_recalls(np.array([], dtype=object), np.array([], dtype=object)) == ({}, None, 0)
 
 
 def test_flank_labels_are_optional_and_scored_against_the_flank_classes(tmp_path: Path) -> None:
