@@ -46,7 +46,8 @@ CAMERA_HEIGHT_M = (0.6, 1.3)
 """The camera's height above the ground, metres: a crouching to chest-high photographer. It was 0.7-1.9 m
 until session 29: from 0.6-1.3 m an ImageNet classifier sees the renders as cars more often (car mass
 0.368 against 0.319 on 70 renders; 0.439 against 0.421 on a whole training set, full rear 0.331 against
-0.276) and heads trained on them name the view of more real photos (docs/models.md, *A lower camera*)."""
+0.276); heads trained on them are no worse on real photos and no better once the dev set's many full rears are
+weighed out (view recall averaged over the families 0.630 against 0.632; docs/models.md, *A lower camera*)."""
 LENS_DEG = (45.0, 72.0)
 """The horizontal field of view, degrees (a phone's main camera is about 65-70)."""
 DEFAULT_SAMPLES = 12
