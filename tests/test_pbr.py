@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, car_shape
+from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, car_shape
 from fleetvision.synth.pbr_car import MIN_ROOF_M, PARTS, REAR_PROFILE, car_mesh, pbr_shape, smooth_max, smooth_min
 from fleetvision.synth.pbr_scene import (
     CAMERA_HEIGHT_M,
     CAMERA_RANGE_M,
-    FAMILY_YAW,
     SIDED_FAMILIES,
     Camera,
     place_camera,
@@ -201,7 +200,7 @@ def test_the_camera_stands_on_the_seen_flank_at_a_photographers_height() -> None
     shape = car_shape("sedan", 0)
     heights = []
     for seed in range(30):
-        for family in FAMILY_YAW:
+        for family in VIEW_YAW:
             for flank in ("left", "right"):
                 cam = place_camera(family, flank, shape, np.random.default_rng(seed), (256, 192))
                 heights.append(cam.origin[2])

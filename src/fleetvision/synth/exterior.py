@@ -63,6 +63,12 @@ GLASS: RGB = (52, 60, 70)  # what is seen through tinted glass; reflections are 
 TYRE: RGB = (36, 36, 38)
 TRIM: RGB = (32, 32, 34)
 SHAPE_VARIANTS = 6  # proportion variants per body type (a car's look picks one)
+VIEW_YAW: dict[str, float] = {"full_front": 0.0, "front_3q": 45.0, "side": 90.0, "rear_3q": 135.0,
+                              "full_rear": 180.0}
+"""Each exterior shot family's camera yaw, degrees (0: at the nose; the side's sign is set per photo)."""
+VIEW_YAW_JITTER: dict[str, float] = {"full_front": 9.0, "full_rear": 9.0, "front_3q": 10.0, "rear_3q": 10.0,
+                                     "side": 7.0}
+"""How far either way a photo's yaw strays from :data:`VIEW_YAW`, degrees (uniform); both renderers use it."""
 
 
 @lru_cache(maxsize=64)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, BodyShape
+from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, VIEW_YAW_JITTER, BodyShape
 from fleetvision.synth.overlays import PLATE_SIZE_M, plate_look, plate_texture
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
 from fleetvision.synth.pbr_denoise import cross_bilateral, finite_or_zero
@@ -38,8 +38,6 @@ from fleetvision.synth.rng import derive_rng
 
 SIDED_FAMILIES = frozenset({"front_3q", "side", "rear_3q"})
 """The shot families that show one flank of the car (head-on views show neither)."""
-FAMILY_YAW = {"full_front": 0.0, "front_3q": 45.0, "side": 90.0, "rear_3q": 135.0, "full_rear": 180.0}
-FAMILY_JITTER = {"full_front": 9.0, "full_rear": 9.0, "front_3q": 10.0, "rear_3q": 10.0, "side": 7.0}
 CAMERA_RANGE_M = (1.3, 5.0)
 """The camera's distance from the car's surface, metres (drawn log-uniform: mostly close, as phone photos are)."""
 CAMERA_HEIGHT_M = (0.6, 1.3)
@@ -301,7 +299,7 @@ def place_camera(family: str, flank: str | None, shape: BodyShape, rng: np.rando
     sided = family in SIDED_FAMILIES
     sign = (1.0 if flank == "left" else -1.0) if sided else \
         (1.0 if rng.random() < 0.5 else -1.0)
-    yaw = math.radians(sign * (FAMILY_YAW[family] + float(rng.uniform(-1, 1)) * FAMILY_JITTER[family]))
+    yaw = math.radians(sign * (VIEW_YAW[family] + float(rng.uniform(-1, 1)) * VIEW_YAW_JITTER[family]))
     direction = np.array([math.cos(yaw), math.sin(yaw)])
     extent = abs(direction[0]) * shape.length / 2 + abs(direction[1]) * shape.width / 2
     distance = extent + math.exp(rng.uniform(*np.log(CAMERA_RANGE_M)))
@@ -333,8 +331,8 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
     """
     from fleetvision.synth.overlays import plate_text
 
-    if family not in FAMILY_YAW:
-        raise ValueError(f"family must be one of {sorted(FAMILY_YAW)}, got {family!r}")
+    if family not in VIEW_YAW:
+        raise ValueError(f"family must be one of {sorted(VIEW_YAW)}, got {family!r}")
     if body_type not in BODY_SHAPES:
         raise ValueError(f"unknown body type {body_type!r}")
     if flank not in ("left", "right", None):

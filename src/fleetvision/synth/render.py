@@ -20,7 +20,16 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from fleetvision.synth.backdrops import BACKGROUNDS, apply_texture, texture_patch
 from fleetvision.synth.canvas import RGB, Canvas, defocus
 from fleetvision.synth.catalog import BODY_MIX, DEALER_SUFFIX, DEALER_WORDS, MODELS, PAINTS, TRIMS
-from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, CarLook, ExteriorView, mirror_sign, render_exterior
+from fleetvision.synth.exterior import (
+    BODY_SHAPES,
+    SHAPE_VARIANTS,
+    VIEW_YAW,
+    VIEW_YAW_JITTER,
+    CarLook,
+    ExteriorView,
+    mirror_sign,
+    render_exterior,
+)
 from fleetvision.synth.interiors import COMPOSERS, DetailContext
 from fleetvision.synth.overlays import (
     BANNER_KINDS,
@@ -36,8 +45,6 @@ from fleetvision.synth.overlays import (
 from fleetvision.synth.rng import derive_rng, derive_seed, weighted_choice
 from fleetvision.taxonomy import Taxonomy
 
-EXTERIOR_YAW: dict[str, float] = {"full_front": 0.0, "front_3q": 45.0, "side": 90.0, "rear_3q": 135.0,
-                                  "full_rear": 180.0}
 PLATE_MODES: dict[str, float] = {"normal": 0.6, "small": 0.12, "steep": 0.1, "hidden": 0.08, "absent": 0.1}
 BANNER_MIX: dict[str, float] = {"strip": 0.4, "corner": 0.2, "frame": 0.2, "sticker": 0.2}
 NOISE_LEVELS = (0, 2, 3, 4, 6, 8)
@@ -297,8 +304,8 @@ def exterior_view(spec: PhotoSpec) -> ExteriorView:
     """
     rng = derive_rng(spec.scene_seed, "view")
     family = shot_family(spec.shot)
-    base = EXTERIOR_YAW[family]
-    jitter = {"full_front": 9.0, "full_rear": 9.0, "front_3q": 10.0, "rear_3q": 10.0, "side": 7.0}[family]
+    base = VIEW_YAW[family]
+    jitter = VIEW_YAW_JITTER[family]
     j = float(rng.uniform(-jitter, jitter))
     steep_extra = float(rng.uniform(8.0, 14.0))
     pitch = float(rng.uniform(4.0, 14.0))
@@ -578,7 +585,7 @@ def render_photo(spec: PhotoSpec, *, draw_plate: bool = True) -> RenderedPhoto:
     hard_negative = None
     ms = 1.0
     if spec.group == "exterior":
-        if shot_family(spec.shot) not in EXTERIOR_YAW:
+        if shot_family(spec.shot) not in VIEW_YAW:
             raise ValueError(f"no exterior renderer for shot {spec.shot!r}")
         prng = derive_rng(spec.scene_seed if spec.plate_seed is None else spec.plate_seed, "plate")
         text = plate_text(prng, spec.plate_style)
