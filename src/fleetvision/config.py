@@ -222,6 +222,10 @@ class SynthConfig(_Section):
     train_plate_styles: list[Literal["AU", "BR", "DE", "UK", "US"]] = Field(
         default_factory=lambda: ["AU", "BR", "DE", "UK", "US"]
     )
+    # ... and each exterior's camera yaw strays over the whole band its view's label covers (class: views
+    # meet, as real photos taken from anywhere do) or keeps to the band's middle (narrow: the inventory's
+    # and the eval set's); both renderers, same cars and scenes either way
+    train_yaw_band: Literal["narrow", "class"] = "narrow"
     photo_scale: float = Field(1.0, gt=0, le=1)  # shrink inventory photo files (quick demos and tests)
     # training/eval sets: the share of exterior photos path-traced by Mitsuba (smooth cars, glass, tyres,
     # sky; the `pbr` extra) instead of painted; the set is then named synthpbr<pct>-<kind>-s<seed>

@@ -69,6 +69,13 @@ VIEW_YAW: dict[str, float] = {"full_front": 0.0, "front_3q": 45.0, "side": 90.0,
 VIEW_YAW_JITTER: dict[str, float] = {"full_front": 9.0, "full_rear": 9.0, "front_3q": 10.0, "rear_3q": 10.0,
                                      "side": 7.0}
 """How far either way a photo's yaw strays from :data:`VIEW_YAW`, degrees (uniform); both renderers use it."""
+CLASS_YAW_JITTER: dict[str, float] = {"full_front": 20.0, "full_rear": 20.0, "front_3q": 25.0, "rear_3q": 25.0,
+                                      "side": 20.0}
+"""The whole band each view's label covers (head-on and side +-20 degrees, three-quarters 20-70 and 110-160):
+the bands meet, so every yaw around the car belongs to one view, as on real photos, which are taken from
+anywhere. :data:`VIEW_YAW_JITTER` keeps to the middle of each band (clean, typical examples)."""
+YAW_BANDS: dict[str, dict[str, float]] = {"narrow": VIEW_YAW_JITTER, "class": CLASS_YAW_JITTER}
+"""The yaw jitter tables by name (``synth.train_yaw_band``; :func:`fleetvision.synth.render.sample_spec`)."""
 
 
 @lru_cache(maxsize=64)

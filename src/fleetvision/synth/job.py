@@ -308,9 +308,11 @@ def write_training_set(
             # train/val lean towards what is hard to learn; the frozen eval set keeps the plain mix
             weight, mix = (1, "market") if kind == "eval" else (s.train_exterior_weight, s.train_body_mix)
             styles = () if kind == "eval" else tuple(s.train_plate_styles)
+            yaw_band = "narrow" if kind == "eval" else s.train_yaw_band
             rows += render_training_set(taxonomy, config.market, seed, per_class, split, dataset,
                                         s.train_image_size, workers=workers, exterior_weight=weight, body_mix=mix,
-                                        plate_styles=styles, pbr_share=s.pbr_share, pbr_samples=s.pbr_samples)
+                                        plate_styles=styles, pbr_share=s.pbr_share, pbr_samples=s.pbr_samples,
+                                        yaw_band=yaw_band)
     database = config.tables.database
     ensure_table(spark, database, TRAINING_IMAGES)
     overwrite_where(spark, database, TRAINING_IMAGES, frame(spark, rows, TRAINING_IMAGES), f"dataset = '{dataset}'",

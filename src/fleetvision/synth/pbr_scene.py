@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, VIEW_YAW_JITTER, BodyShape
+from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, YAW_BANDS, BodyShape
 from fleetvision.synth.overlays import PLATE_SIZE_M, plate_look, plate_texture
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
 from fleetvision.synth.pbr_denoise import cross_bilateral, finite_or_zero
@@ -291,15 +291,16 @@ def _tone_map(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def place_camera(family: str, flank: str | None, shape: BodyShape, rng: np.random.Generator,
-                 size: tuple[int, int]) -> Camera:
+                 size: tuple[int, int], yaw_band: str = "narrow") -> Camera:
     """Where the photographer stands for a ``family`` shot of a car of ``shape`` (centred at the origin,
     nose at ``+x``): the shot's yaw with its jitter, on the ``flank`` side (``left`` is ``+y``; head-on
     views: either side at random), :data:`CAMERA_RANGE_M` from the car's surface (log-uniform: mostly
-    close), :data:`CAMERA_HEIGHT_M` high, aimed near the body's middle, a :data:`LENS_DEG` lens."""
+    close), :data:`CAMERA_HEIGHT_M` high, aimed near the body's middle, a :data:`LENS_DEG` lens. The yaw's
+    jitter is the ``yaw_band`` table's (:data:`~fleetvision.synth.exterior.YAW_BANDS`)."""
     sided = family in SIDED_FAMILIES
     sign = (1.0 if flank == "left" else -1.0) if sided else \
         (1.0 if rng.random() < 0.5 else -1.0)
-    yaw = math.radians(sign * (VIEW_YAW[family] + float(rng.uniform(-1, 1)) * VIEW_YAW_JITTER[family]))
+    yaw = math.radians(sign * (VIEW_YAW[family] + float(rng.uniform(-1, 1)) * YAW_BANDS[yaw_band][family]))
     direction = np.array([math.cos(yaw), math.sin(yaw)])
     extent = abs(direction[0]) * shape.length / 2 + abs(direction[1]) * shape.width / 2
     distance = extent + math.exp(rng.uniform(*np.log(CAMERA_RANGE_M)))
@@ -310,7 +311,7 @@ def place_camera(family: str, flank: str | None, shape: BodyShape, rng: np.rando
 
 def render_exterior(family: str, flank: str | None, body_type: str, seed: int, size: tuple[int, int], *,
                     paint_rgb: tuple[int, int, int], plate_style: str, plate_seed: int,
-                    samples: int = DEFAULT_SAMPLES, denoise: bool = True) -> PbrPhoto:
+                    samples: int = DEFAULT_SAMPLES, denoise: bool = True, yaw_band: str = "narrow") -> PbrPhoto:
     """Path-trace one exterior photo of the shot ``family`` (``full_front``, ``front_3q``, ``side``,
     ``rear_3q``, ``full_rear``).
 
@@ -324,9 +325,10 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
         samples: Samples per pixel.
         denoise: Take the path-tracing grain out (:func:`_denoised`, a guide pass of its own); False keeps
             only the 3 x 3 median against fireflies (for comparisons: ``bench_render_realism.py``).
+        yaw_band: ``narrow`` | ``class``: how far the camera's yaw strays from the view's (:func:`place_camera`).
 
     Raises:
-        ValueError: Unknown family or body type, bad flank or size.
+        ValueError: Unknown family, body type or yaw band, bad flank or size.
         PbrUnavailableError: Mitsuba is not installed.
     """
     from fleetvision.synth.overlays import plate_text
@@ -339,11 +341,13 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
         raise ValueError(f"flank must be 'left', 'right' or None, got {flank!r}")
     if min(size) < 16:
         raise ValueError(f"size must be at least 16 x 16, got {size}")
+    if yaw_band not in YAW_BANDS:
+        raise ValueError(f"yaw_band must be one of {sorted(YAW_BANDS)}, got {yaw_band!r}")
     mi = mitsuba()
     rng = derive_rng(seed, "pbr")
     car = car_mesh(body_type, int(rng.integers(SHAPE_VARIANTS)), int(rng.integers(LOOKS)))
     s = car.shape
-    camera = place_camera(family, flank, s, rng, size)  # first: the neighbours are kept out of its way
+    camera = place_camera(family, flank, s, rng, size, yaw_band)  # first: the neighbours are kept out of its way
     t = mi.ScalarTransform4f
     look = plate_look(rng, plate_style, plate_text(derive_rng(plate_seed, "pbr-plate"), plate_style))
     plate_m = PLATE_SIZE_M[plate_style]

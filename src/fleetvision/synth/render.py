@@ -24,7 +24,7 @@ from fleetvision.synth.exterior import (
     BODY_SHAPES,
     SHAPE_VARIANTS,
     VIEW_YAW,
-    VIEW_YAW_JITTER,
+    YAW_BANDS,
     CarLook,
     ExteriorView,
     mirror_sign,
@@ -95,6 +95,9 @@ class PhotoSpec:
         occluder: ``person`` | ``pole`` | ``car`` | ``foliage`` in the foreground (exteriors), or None.
         watermark: The marketplace name stamped small and semi-transparent on the photo (not a banner:
             ``has_banner`` stays False), or None.
+        yaw_band: How far an exterior's camera yaw strays from its view's: ``narrow`` (the middle of the
+            view's band, :data:`~fleetvision.synth.exterior.VIEW_YAW_JITTER`) or ``class`` (the whole band
+            its label covers, :data:`~fleetvision.synth.exterior.CLASS_YAW_JITTER`).
     """
 
     shot: str
@@ -128,6 +131,7 @@ class PhotoSpec:
     crop: float = 1.0
     occluder: str | None = None
     watermark: str | None = None
+    yaw_band: str = "narrow"
 
 
 @dataclass
@@ -190,6 +194,7 @@ def sample_spec(
     plate_modes: Mapping[str, float] | None = None,
     dealer: str = "Metro Motors",
     plate_seed: int | None = None,
+    yaw_band: str = "narrow",
 ) -> PhotoSpec:
     """Draw a photo spec for ``shot``; fixed arguments pin parts of it (a listing's car, say).
 
@@ -207,10 +212,12 @@ def sample_spec(
             ``PLATE_MODES``).
         dealer: Dealer name written on banners.
         plate_seed: Seeds the plate characters (one car, one plate); None: per photo.
+        yaw_band: ``narrow`` | ``class`` (:attr:`PhotoSpec.yaw_band`); draws nothing, so the rest of the
+            spec is the same either way.
 
     Raises:
         KeyError: Unknown shot or body type.
-        ValueError: Bad driver side, plate style, background, banner kind or size.
+        ValueError: Bad driver side, plate style, background, banner kind, size or yaw band.
     """
     cls = taxonomy[shot]
     if driver_side not in ("left", "right"):
@@ -219,6 +226,8 @@ def sample_spec(
         raise ValueError(f"plate_style must be one of {PLATE_STYLES}, got {plate_style!r}")
     if len(size) != 2 or min(size) < 16:
         raise ValueError(f"size must be (width, height) of at least 16 px, got {size!r}")
+    if yaw_band not in YAW_BANDS:
+        raise ValueError(f"yaw_band must be one of {sorted(YAW_BANDS)}, got {yaw_band!r}")
     if body_type is None:
         body_type = weighted_choice(rng, BODY_MIX)
     if body_type not in BODY_SHAPES:
@@ -270,6 +279,7 @@ def sample_spec(
         currency="€" if plate_style == "DE" else "$",
         odometer_km=int(rng.integers(1500, 320000)),
         plate_seed=plate_seed,
+        yaw_band=yaw_band,
         **_photographic(rng, cls.group),
     )
 
@@ -305,7 +315,7 @@ def exterior_view(spec: PhotoSpec) -> ExteriorView:
     rng = derive_rng(spec.scene_seed, "view")
     family = shot_family(spec.shot)
     base = VIEW_YAW[family]
-    jitter = VIEW_YAW_JITTER[family]
+    jitter = YAW_BANDS[spec.yaw_band][family]
     j = float(rng.uniform(-jitter, jitter))
     steep_extra = float(rng.uniform(8.0, 14.0))
     pitch = float(rng.uniform(4.0, 14.0))

@@ -78,6 +78,7 @@ def training_rows(
     plate_styles: Sequence[str] = (),
     pbr_share: float = 0.0,
     pbr_samples: int = 12,
+    yaw_band: str = "narrow",
     start: int = 0,
     stop: int | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -109,6 +110,10 @@ def training_rows(
             close phone-like camera) instead of painted (its own random stream per row, so the other rows
             do not change). Those rows carry no banner. 0 = none; needs the ``pbr`` extra when > 0.
         pbr_samples: Samples per pixel of the path-traced rows.
+        yaw_band: How far exterior cameras stray from their view's yaw, in both renderers: ``narrow``
+            (the middle of each view's band) or ``class`` (the whole band its label covers, so views meet
+            as on real photos); :attr:`fleetvision.synth.render.PhotoSpec.yaw_band`. It draws nothing:
+            each row's car, scene and camera are otherwise the same either way.
         start, stop: Render only rows ``start..stop-1`` (for parallel workers); default all.
 
     Yields:
@@ -153,7 +158,7 @@ def training_rows(
         if plate_styles:
             plate_style = plate_styles[int(derive_rng(seed, "train-plate", split, i).integers(len(plate_styles)))]
         spec = sample_spec(rng, taxonomy, cls.name, driver_side=market.driver_side, plate_style=plate_style,
-                           size=size, banner_rate=TRAIN_BANNER_RATE, body_type=body_type)
+                           size=size, banner_rate=TRAIN_BANNER_RATE, body_type=body_type, yaw_band=yaw_band)
         quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
         if cls.group == "exterior" and pbr_share > 0 and derive_rng(seed, "train-pbr", split, i).random() < pbr_share:
             image, has_banner, plate_box = path_traced(spec, pbr_samples, taxonomy)
@@ -191,7 +196,7 @@ def path_traced(
     plate_seed = spec.scene_seed if spec.plate_seed is None else spec.plate_seed
     photo = render_exterior(shot_family(spec.shot), side, spec.body_type, spec.scene_seed, spec.size,
                             paint_rgb=spec.paint, plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples,
-                            denoise=denoise)
+                            denoise=denoise, yaw_band=spec.yaw_band)
     return photo.image, False, photo.plate_box
 
 
@@ -205,11 +210,11 @@ class _Market:
 
 def _render_slice(args: tuple[Any, ...]) -> list[dict[str, Any]]:
     (taxonomy, driver_side, plate_style, seed, per_class, split, dataset, image_size, weight, mix, styles, pbr,
-     start, stop) = args
+     yaw_band, start, stop) = args
     market = _Market(driver_side, plate_style)
     return list(training_rows(taxonomy, market, seed, per_class, split, dataset, image_size,
                               exterior_weight=weight, body_mix=mix, plate_styles=styles, pbr_share=pbr[0],
-                              pbr_samples=pbr[1], start=start, stop=stop))
+                              pbr_samples=pbr[1], yaw_band=yaw_band, start=start, stop=stop))
 
 
 def render_training_set(
@@ -228,6 +233,7 @@ def render_training_set(
     plate_styles: Sequence[str] = (),
     pbr_share: float = 0.0,
     pbr_samples: int = 12,
+    yaw_band: str = "narrow",
 ) -> list[dict[str, Any]]:
     """All rows of :func:`training_rows`, rendered in worker processes (same rows, same order).
 
@@ -243,7 +249,8 @@ def render_training_set(
     bounds = [(i, min(total, i + chunk)) for i in range(0, total, chunk)]
     n_workers = min(resolve_workers(workers), len(bounds))
     args = [(taxonomy, market.driver_side, market.plate_style, seed, per_class, split, dataset, image_size,
-             exterior_weight, body_mix, tuple(plate_styles), (pbr_share, pbr_samples), a, b) for a, b in bounds]
+             exterior_weight, body_mix, tuple(plate_styles), (pbr_share, pbr_samples), yaw_band, a, b)
+            for a, b in bounds]
     if n_workers <= 1:
         return [row for a in args for row in _render_slice(a)]
     with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
