@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, car_shape
+from fleetvision.synth.exterior import (
+    BODY_SHAPES,
+    CLASS_YAW_JITTER,
+    SHAPE_VARIANTS,
+    VIEW_YAW,
+    VIEW_YAW_JITTER,
+    car_shape,
+)
 from fleetvision.synth.pbr_car import MIN_ROOF_M, PARTS, REAR_PROFILE, car_mesh, pbr_shape, smooth_max, smooth_min
 from fleetvision.synth.pbr_scene import (
     CAMERA_HEIGHT_M,
@@ -214,3 +221,24 @@ def test_the_camera_stands_on_the_seen_flank_at_a_photographers_height() -> None
                 if family == "full_rear":
                     assert cam.origin[0] < -shape.length / 2
     assert min(heights) < CAMERA_HEIGHT_M[0] + 0.1 and max(heights) > CAMERA_HEIGHT_M[1] - 0.1
+
+
+def test_the_class_yaw_band_moves_the_camera_over_the_views_whole_band() -> None:
+    """The painter's yaw bands (``exterior.YAW_BANDS``) hold for the path tracer too: ``narrow`` keeps to the
+    middle of the view's band, ``class`` reaches its edges; the other draws (height, lens) stay."""
+    shape = car_shape("hatch", 0)
+    for family in VIEW_YAW:
+        offsets: dict[str, list[float]] = {"narrow": [], "class": []}
+        for seed in range(60):
+            cams = {band: place_camera(family, "right", shape, np.random.default_rng(seed), (256, 192), band)
+                    for band in offsets}
+            for band, cam in cams.items():
+                yaw = abs(np.degrees(np.arctan2(cam.origin[1], cam.origin[0])))
+                offsets[band].append(abs(yaw - VIEW_YAW[family]))
+            narrow, wide = cams["narrow"], cams["class"]
+            assert narrow.origin[2] == wide.origin[2] and narrow.fov_x_deg == wide.fov_x_deg
+        assert max(offsets["narrow"]) <= VIEW_YAW_JITTER[family] + 1e-6
+        assert CLASS_YAW_JITTER[family] - 3.0 < max(offsets["class"]) <= CLASS_YAW_JITTER[family] + 1e-6
+    with pytest.raises(ValueError, match="yaw_band"):
+        render_exterior("side", "left", "sedan", 1, (32, 24), paint_rgb=(9, 9, 9), plate_style="AU", plate_seed=1,
+                        yaw_band="wide")

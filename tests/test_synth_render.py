@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from fleetvision.config import MarketConfig
+from fleetvision.synth.exterior import CLASS_YAW_JITTER, VIEW_YAW, VIEW_YAW_JITTER
 from fleetvision.synth.files import FileSpec, encode_photo, sample_file_spec
 from fleetvision.synth.overlays import PLATE_SIZE_M, PLATE_STYLES, plate_look, plate_text, plate_texture
 from fleetvision.synth.render import (
@@ -331,6 +332,39 @@ def test_training_rows_draw_plate_styles_from_every_market_without_moving_the_re
     assert [r["content"] for r in market] != [r["content"] for r in mixed]
     with pytest.raises(ValueError, match="plate_styles"):
         next(training_rows(TAX, MARKET, 1, 1, "train", "t", plate_styles=("XX",)))
+
+
+@pytest.mark.parametrize("shot", ["full_front", "front_3q_driver", "side_passenger", "rear_3q_passenger", "full_rear"])
+def test_the_class_yaw_band_spreads_a_view_over_its_whole_label_with_the_same_draws(shot: str) -> None:
+    """``class`` reaches the edges of the band the view's label covers (head-on and side +-20, three-quarters
+    +-25 about 45 / 135), where ``narrow`` keeps to its middle; it scales the same draw, so everything else
+    about the photo stays."""
+    family = shot.removesuffix("_driver").removesuffix("_passenger")
+    spread: dict[str, list[float]] = {"narrow": [], "class": []}
+    for seed in range(150):
+        views = {band: exterior_view(_spec(shot, seed=seed, plate_modes={"normal": 1.0}, yaw_band=band))
+                 for band in spread}
+        for band, view in views.items():
+            spread[band].append(abs(view.yaw) - VIEW_YAW[family])
+        assert np.sign(views["narrow"].yaw) == np.sign(views["class"].yaw) or family == "full_front"
+        assert replace(views["narrow"], yaw=0.0) == replace(views["class"], yaw=0.0)
+    narrow, wide = np.abs(spread["narrow"]), np.abs(spread["class"])
+    assert narrow.max() <= VIEW_YAW_JITTER[family] + 1e-9 and wide.max() <= CLASS_YAW_JITTER[family] + 1e-9
+    assert wide.max() > CLASS_YAW_JITTER[family] - 2.0 > VIEW_YAW_JITTER[family]
+    np.testing.assert_allclose(wide, narrow * CLASS_YAW_JITTER[family] / VIEW_YAW_JITTER[family], atol=1e-9)
+
+
+def test_the_yaw_band_moves_only_exterior_rows_and_unknown_bands_are_refused() -> None:
+    kw = {"seed": 9, "per_class": 2, "split": "train", "dataset": "t", "image_size": 64}
+    narrow = list(training_rows(TAX, MARKET, **kw))  # type: ignore[arg-type]
+    wide = list(training_rows(TAX, MARKET, yaw_band="class", **kw))  # type: ignore[arg-type]
+    assert [r["angle"] for r in narrow] == [r["angle"] for r in wide]
+    exterior = [TAX[r["angle"]].group == "exterior" for r in narrow]
+    same = [a["content"] == b["content"] for a, b in zip(narrow, wide)]
+    assert all(same[i] for i, ext in enumerate(exterior) if not ext)
+    assert sum(not same[i] for i, ext in enumerate(exterior) if ext) > 0.8 * sum(exterior)
+    with pytest.raises(ValueError, match="yaw_band"):
+        _spec("side_driver", yaw_band="wide")
 
 
 def test_training_rows_reject_bad_arguments() -> None:
