@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fleetvision.synth.exterior import (
+from fleetvision.synth.car_geometry import (
     BODY_SHAPES,
     CLASS_YAW_JITTER,
     SHAPE_VARIANTS,
@@ -224,7 +224,7 @@ def test_the_camera_stands_on_the_seen_flank_at_a_photographers_height() -> None
 
 
 def test_the_class_yaw_band_moves_the_camera_over_the_views_whole_band() -> None:
-    """The painter's yaw bands (``exterior.YAW_BANDS``) hold for the path tracer too: ``narrow`` keeps to the
+    """The yaw bands (``car_geometry.YAW_BANDS``) hold for the path tracer too: ``narrow`` keeps to the
     middle of the view's band, ``class`` reaches its edges; the other draws (height, lens) stay."""
     shape = car_shape("hatch", 0)
     for family in VIEW_YAW:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS
+from fleetvision.synth.car_geometry import BODY_SHAPES, SHAPE_VARIANTS
 from fleetvision.synth.pbr_car import PARTS, PLATE_PROUD_M, car_mesh
 from fleetvision.synth.pbr_details import box_mesh, ellipsoid_mesh, grid_surface, merge
 

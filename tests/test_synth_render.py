@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from fleetvision.config import MarketConfig
-from fleetvision.synth.exterior import CLASS_YAW_JITTER, VIEW_YAW, VIEW_YAW_JITTER
+from fleetvision.synth.car_geometry import CLASS_YAW_JITTER, VIEW_YAW, VIEW_YAW_JITTER
 from fleetvision.synth.files import FileSpec, encode_photo, sample_file_spec
 from fleetvision.synth.overlays import PLATE_SIZE_M, PLATE_STYLES, plate_look, plate_text, plate_texture
 from fleetvision.synth.render import (

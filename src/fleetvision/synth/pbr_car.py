@@ -2,7 +2,7 @@
 
 The painter's cars (:mod:`fleetvision.synth.exterior`) are a few flat-shaded convex solids; real
 cars are rounded panels, glass, tyres and rims, lights that wrap round the corners. Here a car is a
-signed distance field built from the same proportions (:func:`fleetvision.synth.exterior.car_shape`):
+signed distance field built from the same proportions (:func:`fleetvision.synth.car_geometry.car_shape`):
 a lower body rounded in plan and section, a cabin with tumblehome, wheel arches, a tray for utes;
 window openings are cut from the paint and a glass skin sits just inside them; lights, the grille and
 unpainted trim are thin shells on the surface. Marching cubes turns each field into a triangle mesh.
@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from fleetvision.synth.exterior import BodyShape, car_shape
+from fleetvision.synth.car_geometry import BodyShape, car_shape
 from fleetvision.synth.pbr_details import Layout, car_details, grid_surface, merge
 
 GRID_M = 0.035  # marching-cubes cell (metres): panels stay smooth, a car meshes in well under a second

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fleetvision.synth.exterior import BodyShape
+from fleetvision.synth.car_geometry import BodyShape
 
 Mesh = tuple[np.ndarray, np.ndarray]
 """(vertices float32 [V, 3], faces uint32 [F, 3])."""

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fleetvision.synth.exterior import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, YAW_BANDS, BodyShape
+from fleetvision.synth.car_geometry import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, YAW_BANDS, BodyShape
 from fleetvision.synth.overlays import PLATE_SIZE_M, plate_look, plate_texture
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
 from fleetvision.synth.pbr_denoise import cross_bilateral, finite_or_zero
@@ -296,7 +296,7 @@ def place_camera(family: str, flank: str | None, shape: BodyShape, rng: np.rando
     nose at ``+x``): the shot's yaw with its jitter, on the ``flank`` side (``left`` is ``+y``; head-on
     views: either side at random), :data:`CAMERA_RANGE_M` from the car's surface (log-uniform: mostly
     close), :data:`CAMERA_HEIGHT_M` high, aimed near the body's middle, a :data:`LENS_DEG` lens. The yaw's
-    jitter is the ``yaw_band`` table's (:data:`~fleetvision.synth.exterior.YAW_BANDS`)."""
+    jitter is the ``yaw_band`` table's (:data:`~fleetvision.synth.car_geometry.YAW_BANDS`)."""
     sided = family in SIDED_FAMILIES
     sign = (1.0 if flank == "left" else -1.0) if sided else \
         (1.0 if rng.random() < 0.5 else -1.0)

@@ -19,17 +19,9 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from fleetvision.synth.backdrops import BACKGROUNDS, apply_texture, texture_patch
 from fleetvision.synth.canvas import RGB, Canvas, defocus
+from fleetvision.synth.car_geometry import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, YAW_BANDS
 from fleetvision.synth.catalog import BODY_MIX, DEALER_SUFFIX, DEALER_WORDS, MODELS, PAINTS, TRIMS
-from fleetvision.synth.exterior import (
-    BODY_SHAPES,
-    SHAPE_VARIANTS,
-    VIEW_YAW,
-    YAW_BANDS,
-    CarLook,
-    ExteriorView,
-    mirror_sign,
-    render_exterior,
-)
+from fleetvision.synth.exterior import CarLook, ExteriorView, mirror_sign, render_exterior
 from fleetvision.synth.interiors import COMPOSERS, DetailContext
 from fleetvision.synth.overlays import (
     BANNER_KINDS,
@@ -96,8 +88,8 @@ class PhotoSpec:
         watermark: The marketplace name stamped small and semi-transparent on the photo (not a banner:
             ``has_banner`` stays False), or None.
         yaw_band: How far an exterior's camera yaw strays from its view's: ``narrow`` (the middle of the
-            view's band, :data:`~fleetvision.synth.exterior.VIEW_YAW_JITTER`) or ``class`` (the whole band
-            its label covers, :data:`~fleetvision.synth.exterior.CLASS_YAW_JITTER`).
+            view's band, :data:`~fleetvision.synth.car_geometry.VIEW_YAW_JITTER`) or ``class`` (the whole band
+            its label covers, :data:`~fleetvision.synth.car_geometry.CLASS_YAW_JITTER`).
     """
 
     shot: str
