@@ -21,7 +21,7 @@ from fleetvision.synth.backdrops import BACKGROUNDS, apply_texture, texture_patc
 from fleetvision.synth.canvas import RGB, Canvas, defocus
 from fleetvision.synth.car_geometry import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, YAW_BANDS
 from fleetvision.synth.catalog import BODY_MIX, DEALER_SUFFIX, DEALER_WORDS, MODELS, PAINTS, TRIMS
-from fleetvision.synth.exterior import CarLook, ExteriorView, mirror_sign, render_exterior
+from fleetvision.synth.exterior import ExteriorView, mirror_sign, render_exterior
 from fleetvision.synth.interiors import COMPOSERS, DetailContext
 from fleetvision.synth.overlays import (
     BANNER_KINDS,
@@ -34,6 +34,7 @@ from fleetvision.synth.overlays import (
     plate_look,
     plate_text,
 )
+from fleetvision.synth.painter_car import CarLook
 from fleetvision.synth.rng import derive_rng, derive_seed, weighted_choice
 from fleetvision.taxonomy import Taxonomy
 
