@@ -58,7 +58,8 @@ SIZE = 224
 def render_set(renderer: str, per_family: int, seed: int) -> tuple[list[bytes], np.ndarray, np.ndarray]:
     """JPEG bytes, view-family index and body index of ``5 x per_family`` exterior renders."""
     from fleetvision.synth.files import encode_jpeg
-    from fleetvision.synth.render import render_photo, sample_spec
+    from fleetvision.synth.photo_spec import sample_spec
+    from fleetvision.synth.render import render_photo
     from fleetvision.synth.rng import derive_rng
     from fleetvision.taxonomy import load_taxonomy
 

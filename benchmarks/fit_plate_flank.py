@@ -61,7 +61,8 @@ def render_one(renderer: str, seed: int, i: int) -> tuple[bytes, str]:
     """Photo ``i`` of a set: JPEG bytes and its flank class (``front_3q_left``, ...)."""
     from fleetvision.synth.files import encode_jpeg
     from fleetvision.synth.overlays import PLATE_STYLES
-    from fleetvision.synth.render import render_photo, sample_spec
+    from fleetvision.synth.photo_spec import sample_spec
+    from fleetvision.synth.render import render_photo
     from fleetvision.synth.rng import derive_rng
     from fleetvision.synth.training_set import path_traced, training_size
     from fleetvision.taxonomy import load_taxonomy

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from fleetvision.synth.catalog import MODELS
 from fleetvision.synth.files import encode_jpeg
-from fleetvision.synth.render import render_photo, sample_spec
+from fleetvision.synth.photo_spec import sample_spec
+from fleetvision.synth.render import render_photo
 from fleetvision.synth.rng import derive_rng
 from fleetvision.synth.training_set import training_size
 from fleetvision.taxonomy import load_taxonomy

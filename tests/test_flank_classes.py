@@ -218,7 +218,8 @@ def test_starter_angle_model_tags_a_right_flank_photo_by_market() -> None:
     from fleetvision.models.pretrained import load_saved_task_model
     from fleetvision.models.serving import predict_fn_for
     from fleetvision.synth.files import encode_jpeg
-    from fleetvision.synth.render import render_photo, sample_spec
+    from fleetvision.synth.photo_spec import sample_spec
+    from fleetvision.synth.render import render_photo
     from fleetvision.synth.rng import derive_rng
 
     model = load_saved_task_model(Path(__file__).resolve().parents[1] / "models/starter/angle", "angle")

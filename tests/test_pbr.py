@@ -26,6 +26,7 @@ from fleetvision.synth.pbr_scene import (
     CAMERA_RANGE_M,
     SIDED_FAMILIES,
     Camera,
+    pbr_available,
     place_camera,
     plate_box,
     render_exterior,
@@ -124,7 +125,8 @@ def test_only_a_plate_facing_the_camera_gets_a_box() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_render():
-    pytest.importorskip("mitsuba")
+    if not pbr_available():
+        pytest.skip("Mitsuba is not installed (the pbr extra)")
     return render_exterior("full_rear", None, "hatch", 3, (64, 48), paint_rgb=(200, 20, 20), plate_style="BR",
                            plate_seed=1, samples=2)
 
@@ -165,7 +167,8 @@ class _Market:
 
 
 def test_training_rows_path_trace_exteriors_only_and_leave_the_other_rows_as_they_were() -> None:
-    pytest.importorskip("mitsuba")
+    if not pbr_available():
+        pytest.skip("Mitsuba is not installed (the pbr extra)")
     taxonomy = load_taxonomy()
     plain = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48))
     traced = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_share=1.0, pbr_samples=1))

@@ -131,7 +131,8 @@ def test_the_cache_key_keeps_predictions_of_other_cue_settings_apart() -> None:
 
 def test_the_generators_3q_renders_put_the_plate_where_the_cue_expects_it() -> None:
     """The convention the cue encodes, checked on the painter's own ground truth (no model)."""
-    from fleetvision.synth.render import render_photo, sample_spec
+    from fleetvision.synth.photo_spec import sample_spec
+    from fleetvision.synth.render import render_photo
     from fleetvision.synth.rng import derive_rng
 
     agree = []

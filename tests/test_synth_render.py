@@ -14,14 +14,8 @@ from fleetvision.config import MarketConfig
 from fleetvision.synth.car_geometry import CLASS_YAW_JITTER, VIEW_YAW, VIEW_YAW_JITTER
 from fleetvision.synth.files import FileSpec, encode_photo, sample_file_spec
 from fleetvision.synth.overlays import PLATE_SIZE_M, PLATE_STYLES, plate_look, plate_text, plate_texture
-from fleetvision.synth.render import (
-    PhotoSpec,
-    exterior_view,
-    mirrored_spec,
-    plate_visibility,
-    render_photo,
-    sample_spec,
-)
+from fleetvision.synth.photo_spec import PhotoSpec, mirrored_spec, sample_spec
+from fleetvision.synth.render import exterior_view, plate_visibility, render_photo
 from fleetvision.synth.rng import derive_rng, derive_seed
 from fleetvision.synth.training_set import training_rows
 from fleetvision.taxonomy import load_taxonomy

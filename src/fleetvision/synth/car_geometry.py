@@ -62,7 +62,7 @@ CLASS_YAW_JITTER: dict[str, float] = {"full_front": 20.0, "full_rear": 20.0, "fr
 the bands meet, so every yaw around the car belongs to one view, as on real photos, which are taken from
 anywhere. :data:`VIEW_YAW_JITTER` keeps to the middle of each band (clean, typical examples)."""
 YAW_BANDS: dict[str, dict[str, float]] = {"narrow": VIEW_YAW_JITTER, "class": CLASS_YAW_JITTER}
-"""The yaw jitter tables by name (``synth.train_yaw_band``; :func:`fleetvision.synth.render.sample_spec`)."""
+"""The yaw jitter tables by name (``synth.train_yaw_band``; :func:`fleetvision.synth.photo_spec.sample_spec`)."""
 
 
 @lru_cache(maxsize=64)

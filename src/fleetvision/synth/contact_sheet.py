@@ -13,7 +13,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageOps
 
 from fleetvision.synth.canvas import font
-from fleetvision.synth.render import PhotoSpec, RenderedPhoto, mirrored_spec, render_photo, sample_spec
+from fleetvision.synth.photo_spec import PhotoSpec, mirrored_spec, sample_spec
+from fleetvision.synth.render import RenderedPhoto, render_photo
 from fleetvision.synth.rng import derive_rng
 from fleetvision.synth.training_set import MarketLike
 from fleetvision.taxonomy import Taxonomy

@@ -25,7 +25,8 @@ import numpy as np
 
 from fleetvision.synth.catalog import BODY_MIX, MODELS, TRIMS
 from fleetvision.synth.files import BAD_KINDS, FileSpec, bad_file_bytes, encode_photo, sample_file_spec
-from fleetvision.synth.render import PhotoSpec, dealer_name, pick_paint, render_photo, sample_spec
+from fleetvision.synth.photo_spec import PhotoSpec, dealer_name, pick_paint, sample_spec
+from fleetvision.synth.render import render_photo
 from fleetvision.synth.rng import derive_rng, weighted_choice
 from fleetvision.taxonomy import Taxonomy
 

@@ -101,6 +101,17 @@ def mitsuba() -> Any:
     return mi
 
 
+def pbr_available() -> bool:
+    """Whether Mitsuba is installed, found by importing it through :func:`mitsuba` (never ``import mitsuba``
+    directly, ``pytest.importorskip`` included: imported beside TensorFlow without that guard, the process
+    aborts at exit)."""
+    try:
+        mitsuba()
+    except PbrUnavailableError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Camera:
     """A pinhole camera as Mitsuba's ``perspective`` sensor sees it (horizontal field of view)."""

@@ -17,7 +17,8 @@ from PIL import Image
 
 from fleetvision.synth.files import encode_jpeg
 from fleetvision.synth.overlays import PLATE_STYLES
-from fleetvision.synth.render import PhotoSpec, render_photo, sample_spec, shot_family
+from fleetvision.synth.photo_spec import PhotoSpec, sample_spec, shot_family
+from fleetvision.synth.render import render_photo
 from fleetvision.synth.rng import derive_rng, weighted_choice
 from fleetvision.taxonomy import FLANK_SUFFIX, Taxonomy
 
@@ -112,7 +113,7 @@ def training_rows(
         pbr_samples: Samples per pixel of the path-traced rows.
         yaw_band: How far exterior cameras stray from their view's yaw, in both renderers: ``narrow``
             (the middle of each view's band) or ``class`` (the whole band its label covers, so views meet
-            as on real photos); :attr:`fleetvision.synth.render.PhotoSpec.yaw_band`. It draws nothing:
+            as on real photos); :attr:`fleetvision.synth.photo_spec.PhotoSpec.yaw_band`. It draws nothing:
             each row's car, scene and camera are otherwise the same either way.
         start, stop: Render only rows ``start..stop-1`` (for parallel workers); default all.
 
