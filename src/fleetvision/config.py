@@ -224,8 +224,9 @@ class SynthConfig(_Section):
     )
     # ... and each exterior's camera yaw strays over the whole band its view's label covers (class: views
     # meet, as real photos taken from anywhere do) or keeps to the band's middle (narrow: the inventory's
-    # and the eval set's); both renderers, same cars and scenes either way
-    train_yaw_band: Literal["narrow", "class"] = "narrow"
+    # and the eval set's); both renderers, same cars and scenes either way. class since session 30: heads
+    # trained on it name the real views better once balanced (docs/models.md, *Views over their whole band*)
+    train_yaw_band: Literal["narrow", "class"] = "class"
     photo_scale: float = Field(1.0, gt=0, le=1)  # shrink inventory photo files (quick demos and tests)
     # training/eval sets: the share of exterior photos path-traced by Mitsuba (smooth cars, glass, tyres,
     # sky; the `pbr` extra) instead of painted; the set is then named synthpbr<pct>-<kind>-s<seed>
