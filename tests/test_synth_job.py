@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from fleetvision.delta_writes import table_version
 from fleetvision.synth import job
+from fleetvision.synth.training_set import training_rows
 from fleetvision.tables import (
     IMAGE_LABELS,
     LISTING_IMAGES,
@@ -21,6 +22,7 @@ from fleetvision.tables import (
     qualified,
     validate_schema,
 )
+from fleetvision.taxonomy import load_taxonomy
 
 pytestmark = pytest.mark.spark
 
@@ -187,6 +189,17 @@ def test_training_and_eval_sets(spark, config) -> None:
     assert len({r["sample_id"] for r in rows}) == len(rows)
     img = Image.open(io.BytesIO(rows[0]["content"]))
     assert img.format == "JPEG" and max(img.size) == 64
+    # the job's rows are the pure renderer's with the config's settings: train/val with the training-only
+    # ones (exterior weight, uniform bodies, every plate style, the class yaw band), eval with none of them
+    s, taxonomy = cfg.synth, load_taxonomy()
+    assert s.train_yaw_band == "class"
+    train = training_rows(taxonomy, cfg.market, 7, 2, "train", "synthetic-train-s7", 64, exterior_weight=2,
+                          body_mix="uniform", plate_styles=tuple(s.train_plate_styles), yaw_band="class")
+    evals = training_rows(taxonomy, cfg.market, 1001, 1, "eval", "synthetic-eval-s1001", 64)
+    for (dataset, split), expected in ((("synthetic-train-s7", "train"), train),
+                                       (("synthetic-eval-s1001", "eval"), evals)):
+        written = {r["sample_id"]: r["content"] for r in by[(dataset, split)]}
+        assert written == {r["sample_id"]: r["content"] for r in expected}, (dataset, split)
 
 
 def test_evolve_without_an_inventory_fails_fast(spark, config) -> None:
