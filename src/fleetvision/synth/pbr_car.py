@@ -9,7 +9,7 @@ unpainted trim are thin shells on the surface. Marching cubes turns each field i
 
 Pure numpy and scikit-image, no renderer: the meshes are tested on their own.
 
-World frame (as in :mod:`fleetvision.synth.exterior`): ``x`` forward (the nose at ``+x``), ``y`` to
+World frame (as in :mod:`fleetvision.synth.car_geometry`): ``x`` forward (the nose at ``+x``), ``y`` to
 the car's left, ``z`` up, metres, the ground at ``z = 0``.
 """
 
