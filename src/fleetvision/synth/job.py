@@ -302,13 +302,15 @@ def write_training_set(
     else:
         raise ValueError(f"training set kind must be 'train' or 'eval', got {kind!r}")
     dataset = training_set_name(kind, seed, s.pbr_share)
+    # train/val lean towards what is hard to learn; the frozen eval set keeps the plain mix
+    if kind == "eval":
+        weight, mix, styles, yaw_band = 1, "market", (), "narrow"
+    else:
+        weight, mix, styles, yaw_band = (s.train_exterior_weight, s.train_body_mix, tuple(s.train_plate_styles),
+                                         s.train_yaw_band)
     rows: list[dict[str, Any]] = []
     for split, per_class in parts:
         if per_class > 0:
-            # train/val lean towards what is hard to learn; the frozen eval set keeps the plain mix
-            weight, mix = (1, "market") if kind == "eval" else (s.train_exterior_weight, s.train_body_mix)
-            styles = () if kind == "eval" else tuple(s.train_plate_styles)
-            yaw_band = "narrow" if kind == "eval" else s.train_yaw_band
             rows += render_training_set(taxonomy, config.market, seed, per_class, split, dataset,
                                         s.train_image_size, workers=workers, exterior_weight=weight, body_mix=mix,
                                         plate_styles=styles, pbr_share=s.pbr_share, pbr_samples=s.pbr_samples,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -121,6 +121,11 @@ def palette(look: CarLook) -> dict[str, RGB]:
     return {"paint": look.paint, "rim": look.rim, "headlight": look.headlight, "taillight": look.taillight}
 
 
+def _end_rect(x: float, y0: float, y1: float, z0: float, z1: float) -> np.ndarray:
+    """A rectangle on the car's front (``x`` = half the length) or rear (``-x``) face: y across, z up."""
+    return np.array([(x, y0, z0), (x, y1, z0), (x, y1, z1), (x, y0, z1)])
+
+
 @lru_cache(maxsize=512)
 def _car_faces(body_type: str, driver_side: str, front_style: str | None, rear_style: str | None, variant: int = 0,
                spokes: int = 5) -> CarFaces:
@@ -151,8 +156,7 @@ def _car_faces(body_type: str, driver_side: str, front_style: str | None, rear_s
     hz = zn - zb
     plate_zc = zb + 0.30 * hz
 
-    def front_rect(y0: float, y1: float, z0: float, z1: float) -> np.ndarray:
-        return np.array([(x, y0, z0), (x, y1, z0), (x, y1, z1), (x, y0, z1)])
+    front_rect = partial(_end_rect, x)
 
     for side in (1, -1):
         y_in, y_out = side * (half_w - 0.45), side * (half_w - 0.05)
@@ -175,8 +179,7 @@ def _car_faces(body_type: str, driver_side: str, front_style: str | None, rear_s
     rz = rear_top - zb
     rplate_zc = zb + 0.42 * rz
 
-    def rear_rect(y0: float, y1: float, z0: float, z1: float) -> np.ndarray:
-        return np.array([(x, y0, z0), (x, y1, z0), (x, y1, z1), (x, y0, z1)])
+    rear_rect = partial(_end_rect, x)
 
     for side in (1, -1):
         y_in, y_out = side * (half_w - 0.42), side * (half_w - 0.03)
