@@ -17,6 +17,7 @@ JOB_FILES = {
     "score": "nightly_score.py",
     "train": "train_model.py",
     "evaluate": "evaluate_model.py",
+    "soup": "soup_model.py",
     "promote": "promote_model.py",
     "import-labels": "import_labels.py",
     "suggest-labels": "suggest_labels.py",

@@ -42,6 +42,7 @@ JOBS: dict[str, JobEntry] = {
     "generate": JobEntry("fleetvision.synth.job", "make a synthetic inventory, a day of change, training sets"),
     "train": JobEntry("fleetvision.models.train_job", "train a model (angle|banner|plate|body|all) and log it"),
     "evaluate": JobEntry("fleetvision.models.evaluate_job", "score a model version on the frozen evaluation set"),
+    "soup": JobEntry("fleetvision.models.soup_job", "average the heads of several seeds of one recipe into one"),
     "promote": JobEntry("fleetvision.models.promote_job", "move the champion alias to a better candidate"),
     "import-labels": JobEntry("fleetvision.labels_import", "turn your own labelled photos into a training table"),
     "suggest-labels": JobEntry("fleetvision.suggest_job", "export the photos most worth labelling next (CSV)"),

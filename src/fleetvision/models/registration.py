@@ -94,7 +94,7 @@ def log_task_model(
         task: The task.
         example: uint8 [1, S, S, 3] input example.
         register: Register a new version.
-        source: ``train`` or ``starter`` (a version tag).
+        source: ``train``, ``starter`` or ``soup`` (a version tag).
         taxonomy_version: Taxonomy version the classes come from.
         metrics: Evaluation metrics to tag the version with.
         extra_tags: More version tags.

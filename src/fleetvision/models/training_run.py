@@ -93,7 +93,9 @@ class TrainResult:
     carried: tuple[str, ...] = ()
 
 
-def _log_evaluations(evaluations: Mapping[str, TaskEvaluation], eval_set: EvalSet, prefix: str = "eval") -> None:
+def log_evaluations(evaluations: Mapping[str, TaskEvaluation], eval_set: EvalSet, prefix: str = "eval") -> None:
+    """Log each task's evaluation to the active MLflow run: ``<prefix>.<task>.<metric>`` metrics and its
+    files (metrics, per-class table, confusion matrix) under ``<prefix>/<task>``."""
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -331,7 +333,7 @@ def train_models(
                 decoded=decoded,
                 flank_cue=config.scoring.flank_cue,
             )
-            _log_evaluations(evaluations, eval_set)
+            log_evaluations(evaluations, eval_set)
             metrics = {t: e.metrics for t, e in evaluations.items()}
             mlflow.set_tag("fleetvision.eval_fingerprint", eval_set.fingerprint)
 
