@@ -31,7 +31,9 @@ def test_starter_model_matches_the_contract(task: str) -> None:
     for name, value in out.items():
         assert value.shape == (2, *SHAPES[name]) and np.isfinite(value).all()
     card = json.loads((STARTER / task / "metrics.json").read_text())
-    assert card["task"] == task and card["command"].startswith("fleetvision train")
+    assert card["task"] == task and card["command"].startswith(("fleetvision train", "fleetvision soup"))
+    for member in card.get("soup_of", []):  # a soup's members are training runs of one recipe, each recorded
+        assert member["command"].startswith(f"fleetvision train {task}") and member["metrics"]
     assert card["metrics"] and card["eval_fingerprint"]
 
 
