@@ -122,6 +122,13 @@ def test_members_of_other_recipes_backbones_or_places_are_refused_and_nothing_is
     (nocard / TASK / "metrics.json").unlink()
     assert soup_job.main(None, soup_config, _args([a, nocard], out)) == 2
     assert "no metrics.json" in caplog.text
+    # heads trained on weights other than the installed package's
+    stale = [_member(tmp_path / f"w{seed}", seed) for seed in (6, 7)]
+    for member in stale:
+        meta = json.loads((member / TASK / "backbone.json").read_text())
+        (member / TASK / "backbone.json").write_text(json.dumps({**meta, "weights_digest": "0" * 16}))
+    assert soup_job.main(None, soup_config, _args(stale, out)) == 2
+    assert "install the pinned package version" in caplog.text
     assert not out.exists()
     # the soup may not overwrite one of its members
     g = _member(tmp_path / "g", 5)

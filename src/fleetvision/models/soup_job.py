@@ -152,6 +152,7 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     import mlflow
 
     from fleetvision.feed import EmptyDatasetError, load_eval_set
+    from fleetvision.models.efficientnet_lite import converted_weights
     from fleetvision.models.frozen_eval import decode_eval_set, evaluate_predictors
     from fleetvision.models.pretrained import BACKBONE_FILE, HEAD_FILE, MODEL_FILE, load_starter_task_model
     from fleetvision.models.registration import log_task_model
@@ -161,13 +162,25 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     from fleetvision.taxonomy import load_taxonomy
     from fleetvision.tracking import configure_mlflow
 
+    if spark is None and not args.no_eval:
+        raise ValueError("fleetvision soup needs a SparkSession to evaluate (or --no-eval)")
     task = args.task
     try:
         folders, heads, cards, backbone = read_members(list(args.members), task)
         check_recipe([c["spec"] for c in cards], heads)
         soup = soup_heads(heads)
-    except (SoupError, OSError, ValueError) as e:
+        installed = converted_weights(backbone["variant"]).digest
+    except (SoupError, OSError, ValueError, KeyError) as e:
         logger.error("fleetvision soup: %s", e)
+        return ExitCode.USAGE
+    if installed != backbone["weights_digest"]:
+        logger.error(
+            "fleetvision soup: the members were trained on %s weights %s, the installed package holds %s: "
+            "install the pinned package version",
+            backbone["variant"],
+            backbone["weights_digest"],
+            installed,
+        )
         return ExitCode.USAGE
     out = args.out / task
     if any(out.resolve() == f.resolve() for f in folders):
@@ -178,11 +191,7 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         (out / stale).unlink(missing_ok=True)
     (out / BACKBONE_FILE).write_text(json.dumps(backbone, indent=2) + "\n")
     save_task_model(soup, out / HEAD_FILE)
-    try:
-        model = load_starter_task_model(out, task)  # on the installed backbone, checked against the members'
-    except ValueError as e:
-        logger.error("fleetvision soup: %s", e)
-        return ExitCode.USAGE
+    model = load_starter_task_model(out, task)  # the soup on the installed backbone, as scoring will load it
     size = int(backbone["input_size"])
     taxonomy = load_taxonomy()
     eval_set, evaluations = None, {}
