@@ -119,6 +119,30 @@ def evaluate_predictors(
     return results
 
 
+def evaluate_as_scored(
+    predictors: Mapping[str, PredictFn],
+    eval_set: EvalSet,
+    taxonomy: Taxonomy,
+    config: Config,
+    *,
+    size: int,
+    decoded: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, TaskEvaluation]:
+    """:func:`evaluate_predictors` with the nightly job's decoder limit, thresholds and flank cue from
+    ``config.scoring`` (what training, soups and ``evaluate`` all score by)."""
+    return evaluate_predictors(
+        predictors,
+        eval_set,
+        taxonomy,
+        size=size,
+        max_pixels=config.scoring.max_image_pixels,
+        banner_threshold=config.scoring.banner_threshold,
+        plate_threshold=config.scoring.plate_threshold,
+        decoded=decoded,
+        flank_cue=config.scoring.flank_cue,
+    )
+
+
 def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlflow: bool = True,
                  decoded: tuple[np.ndarray, np.ndarray] | None = None) -> TaskEvaluation:
     """Evaluate one resolved model version on the frozen set; log a run and tag the version.
@@ -145,17 +169,8 @@ def evaluate_ref(config: Config, ref: ModelRef, eval_set: EvalSet, *, log_to_mlf
 
     partner = flank_cue_partner(config, ref)
     predictors = per_task(load_models(ModelSet((ref,) if partner is None else (ref, partner))))
-    evaluation = evaluate_predictors(
-        predictors,
-        eval_set,
-        load_taxonomy(),
-        size=ref.input_size,
-        max_pixels=config.scoring.max_image_pixels,
-        banner_threshold=config.scoring.banner_threshold,
-        plate_threshold=config.scoring.plate_threshold,
-        decoded=decoded,
-        flank_cue=config.scoring.flank_cue,
-    )[ref.task]
+    evaluation = evaluate_as_scored(predictors, eval_set, load_taxonomy(), config, size=ref.input_size,
+                                    decoded=decoded)[ref.task]
     if partner is not None:
         evaluation.beside = (partner.uri,)
     if log_to_mlflow:

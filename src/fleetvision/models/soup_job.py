@@ -153,7 +153,7 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
 
     from fleetvision.feed import EmptyDatasetError, load_eval_set
     from fleetvision.models.efficientnet_lite import converted_weights
-    from fleetvision.models.frozen_eval import decode_eval_set, evaluate_predictors
+    from fleetvision.models.frozen_eval import decode_eval_set, evaluate_as_scored
     from fleetvision.models.pretrained import BACKBONE_FILE, HEAD_FILE, MODEL_FILE, load_starter_task_model
     from fleetvision.models.registration import log_task_model
     from fleetvision.models.serving import predict_fn_for
@@ -218,17 +218,8 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
             decoded = decode_eval_set(eval_set, size, config.scoring.max_image_pixels)
             if len(decoded[0]):
                 example = decoded[0][:1]
-            evaluations = evaluate_predictors(
-                {task: predict_fn_for(model, size)},
-                eval_set,
-                taxonomy,
-                size=size,
-                max_pixels=config.scoring.max_image_pixels,
-                banner_threshold=config.scoring.banner_threshold,
-                plate_threshold=config.scoring.plate_threshold,
-                decoded=decoded,
-                flank_cue=config.scoring.flank_cue,
-            )
+            predictors = {task: predict_fn_for(model, size)}
+            evaluations = evaluate_as_scored(predictors, eval_set, taxonomy, config, size=size, decoded=decoded)
             log_evaluations(evaluations, eval_set)
             mlflow.set_tag("fleetvision.eval_fingerprint", eval_set.fingerprint)
         metrics = evaluations[task].metrics if task in evaluations else {}

@@ -36,7 +36,7 @@ from fleetvision.models.calibration import apply_body_prior, calibrate_binary_he
 from fleetvision.models.eval_metrics import TaskEvaluation, write_evaluation
 from fleetvision.models.feature_training import cache_key, cached_features, feature_dataset
 from fleetvision.models.fit import fit
-from fleetvision.models.frozen_eval import decode_eval_set, evaluate_predictors
+from fleetvision.models.frozen_eval import decode_eval_set, evaluate_as_scored
 from fleetvision.models.pipeline import AUGMENTATION, training_dataset
 from fleetvision.models.pretrained import (
     BACKBONE_FILE,
@@ -322,17 +322,8 @@ def train_models(
                 predictors = per_task(fused_predictors(models, spec.input_size))
             else:
                 predictors = {t: predict_fn_for(m, spec.input_size) for t, m in models.items()}
-            evaluations = evaluate_predictors(
-                predictors,
-                eval_set,
-                taxonomy,
-                size=spec.input_size,
-                max_pixels=config.scoring.max_image_pixels,
-                banner_threshold=config.scoring.banner_threshold,
-                plate_threshold=config.scoring.plate_threshold,
-                decoded=decoded,
-                flank_cue=config.scoring.flank_cue,
-            )
+            evaluations = evaluate_as_scored(predictors, eval_set, taxonomy, config, size=spec.input_size,
+                                             decoded=decoded)
             log_evaluations(evaluations, eval_set)
             metrics = {t: e.metrics for t, e in evaluations.items()}
             mlflow.set_tag("fleetvision.eval_fingerprint", eval_set.fingerprint)
