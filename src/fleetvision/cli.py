@@ -86,6 +86,15 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def common_words(args: argparse.Namespace) -> list[str]:
+    """The common arguments as they were given (``--conf``, then each ``--set``): for a job that records the
+    command line that reproduces it."""
+    words = ["--conf", str(args.conf)] if getattr(args, "conf", None) else []
+    for item in getattr(args, "overrides", None) or []:
+        words += ["--set", item]
+    return words
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--conf",

@@ -32,6 +32,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -57,6 +58,7 @@ TOP_INPUT = "top_input"
 HEAD_FILE = "head.keras"
 MODEL_FILE = "model.keras"
 BACKBONE_FILE = "backbone.json"
+CARD_FILE = "metrics.json"  # a saved model's card: metrics, spec, command, run (written by train and soup)
 
 
 def is_pretrained(backbone: str) -> bool:
@@ -334,17 +336,21 @@ def save_head(model: keras.Model, task: str, folder: Path, backbone_id: str) -> 
     Raises:
         ValueError: The model has no nested head for ``task``.
     """
-    from fleetvision.models.starter import save_task_model
-
     head = nested_head(model, task)
     if head is None:
         raise ValueError(f"model {model.name!r} has no nested head for {task!r}: not a pretrained-backbone model")
     variant, _, digest = backbone_id.partition(":")
     size = int(model.inputs[0].shape[1])
+    return write_head(head, folder, {"variant": variant, "weights_digest": digest, "input_size": size})
+
+
+def write_head(head: keras.Model, folder: Path, backbone: Mapping[str, Any]) -> Path:
+    """Write ``head.keras`` and ``backbone.json`` (``variant``, ``weights_digest``, ``input_size``) to ``folder``:
+    the layout :func:`load_starter_task_model` reads. Returns the head's path."""
+    from fleetvision.models.starter import save_task_model
+
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / BACKBONE_FILE).write_text(
-        json.dumps({"variant": variant, "weights_digest": digest, "input_size": size}, indent=2) + "\n"
-    )
+    (folder / BACKBONE_FILE).write_text(json.dumps(dict(backbone), indent=2) + "\n")
     return save_task_model(head, folder / HEAD_FILE)
 
 

@@ -23,14 +23,13 @@ from typing import Any
 import numpy as np
 from pyspark.sql import SparkSession
 
+from fleetvision.cli import common_words
 from fleetvision.config import Config
 from fleetvision.exit_codes import ExitCode
 from fleetvision.models.head_soup import SoupError, check_recipe, soup_heads
 from fleetvision.models.spec import TASKS
 
 logger = logging.getLogger(__name__)
-
-CARD_FILE = "metrics.json"
 
 
 def needs_spark(args: argparse.Namespace) -> bool:
@@ -60,7 +59,7 @@ def member_folder(path: Path, task: str) -> Path:
     Raises:
         SoupError: Neither holds ``head.keras``, ``backbone.json`` and ``metrics.json``.
     """
-    from fleetvision.models.pretrained import BACKBONE_FILE, HEAD_FILE
+    from fleetvision.models.pretrained import BACKBONE_FILE, CARD_FILE, HEAD_FILE
 
     for folder in (path / task, path):
         if (folder / HEAD_FILE).is_file():
@@ -82,7 +81,7 @@ def read_members(paths: list[Path], task: str) -> tuple[list[Path], list[Any], l
     """
     import keras
 
-    from fleetvision.models.pretrained import BACKBONE_FILE, HEAD_FILE
+    from fleetvision.models.pretrained import BACKBONE_FILE, CARD_FILE, HEAD_FILE
 
     folders = [member_folder(p, task) for p in paths]
     backbones = [json.loads((f / BACKBONE_FILE).read_text()) for f in folders]
@@ -136,11 +135,7 @@ def soup_card(
 
 def command_line(args: argparse.Namespace) -> str:
     """The ``fleetvision soup`` command that reproduces this one (recorded in the card and the run)."""
-    parts = ["fleetvision", "soup", args.task]
-    if getattr(args, "conf", None):
-        parts += ["--conf", str(args.conf)]
-    for item in getattr(args, "overrides", None) or []:
-        parts += ["--set", item]
+    parts = ["fleetvision", "soup", args.task, *common_words(args)]
     parts += ["--members", *map(str, args.members), "--out", str(args.out)]
     parts += ["--register"] if args.register else []
     parts += ["--no-eval"] if args.no_eval else []
@@ -154,10 +149,9 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     from fleetvision.feed import EmptyDatasetError, load_eval_set
     from fleetvision.models.efficientnet_lite import converted_weights
     from fleetvision.models.frozen_eval import decode_eval_set, evaluate_as_scored
-    from fleetvision.models.pretrained import BACKBONE_FILE, HEAD_FILE, MODEL_FILE, load_starter_task_model
+    from fleetvision.models.pretrained import CARD_FILE, MODEL_FILE, load_starter_task_model, write_head
     from fleetvision.models.registration import log_task_model
     from fleetvision.models.serving import predict_fn_for
-    from fleetvision.models.starter import save_task_model
     from fleetvision.models.training_run import log_evaluations
     from fleetvision.taxonomy import load_taxonomy
     from fleetvision.tracking import configure_mlflow
@@ -186,11 +180,9 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     if any(out.resolve() == f.resolve() for f in folders):
         logger.error("fleetvision soup: --out %s would overwrite a member: write the soup to a folder of its own", out)
         return ExitCode.USAGE
-    out.mkdir(parents=True, exist_ok=True)
     for stale in (CARD_FILE, MODEL_FILE):  # what was here before would describe, or be read as, another model
         (out / stale).unlink(missing_ok=True)
-    (out / BACKBONE_FILE).write_text(json.dumps(backbone, indent=2) + "\n")
-    save_task_model(soup, out / HEAD_FILE)
+    write_head(soup, out, backbone)
     model = load_starter_task_model(out, task)  # the soup on the installed backbone, as scoring will load it
     size = int(backbone["input_size"])
     taxonomy = load_taxonomy()

@@ -47,7 +47,7 @@ def register_starter_models(config: Config, starter_dir: str | Path | None = Non
     """
     import mlflow
 
-    from fleetvision.models.pretrained import load_saved_task_model, saved_model_file
+    from fleetvision.models.pretrained import CARD_FILE, load_saved_task_model, saved_model_file
     from fleetvision.taxonomy import load_taxonomy
     from fleetvision.tracking import configure_mlflow
 
@@ -75,7 +75,7 @@ def register_starter_models(config: Config, starter_dir: str | Path | None = Non
             raise ValueError(
                 f"starter model {path} takes {size}x{size} input but models.input_size is {config.models.input_size}"
             )
-        metrics_path = root / task / "metrics.json"
+        metrics_path = root / task / CARD_FILE
         metrics = json.loads(metrics_path.read_text()).get("metrics", {}) if metrics_path.is_file() else {}
         example = np.zeros((1, size, size, 3), dtype=np.uint8)
         with mlflow.start_run(run_name=f"starter-{task}"):

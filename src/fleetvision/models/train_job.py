@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from fleetvision.cli import common_words
 from fleetvision.config import Config
 from fleetvision.exit_codes import ExitCode
 from fleetvision.feed import EmptyDatasetError
@@ -43,11 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command_line(args: argparse.Namespace) -> str:
     """The ``fleetvision train`` command that reproduces this run (recorded with the models)."""
-    parts = ["fleetvision", "train", args.task]
-    if getattr(args, "conf", None):
-        parts += ["--conf", str(args.conf)]
-    for item in getattr(args, "overrides", None) or []:
-        parts += ["--set", item]
+    parts = ["fleetvision", "train", args.task, *common_words(args)]
     if args.quick:
         parts.append("--quick")
     if args.epochs is not None:

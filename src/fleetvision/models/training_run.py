@@ -40,6 +40,7 @@ from fleetvision.models.frozen_eval import decode_eval_set, evaluate_as_scored
 from fleetvision.models.pipeline import AUGMENTATION, training_dataset
 from fleetvision.models.pretrained import (
     BACKBONE_FILE,
+    CARD_FILE,
     HEAD_FILE,
     TOP_INPUT,
     PretrainedModel,
@@ -357,7 +358,7 @@ def train_models(
                         (out_dir / task / stale).unlink(missing_ok=True)
                     path = save_task_model(task_keras, out_dir / task / STARTER_FILE)
                 result.saved[task] = str(path)
-                _write_model_card(out_dir / task / "metrics.json", task, spec, result, eval_set, command)
+                _write_model_card(out_dir / task / CARD_FILE, task, spec, result, eval_set, command)
             result.carried = carry_over(spec.init_from, out_dir, skipped)
     logger.info("run %s: %s", result.run_id, json.dumps({"versions": result.versions, "metrics": result.metrics}))
     return result
