@@ -30,7 +30,10 @@ job tags it, informed by the plate's position (``scoring.plate_flank_*``, ``tags
 
 ``--views`` adds view and body accuracy from someone's own labels of the same photos (``file,view,body``;
 ``fleetvision.models.real_view_labels``). Keep such a file out of the repository: the set's licence
-covers anything derived from its photos.
+covers anything derived from its photos. With the view labels it also scores ``labelled.lamp_crops``: the
+headlights and tail lights either side of the plate, cut out of every head-on front and rear
+(``fleetvision.models.real_lamp_crops``), a stand-in for real detail photos (the set has none): how many
+are called a detail shot, and how often a plate is flagged on them.
 """
 
 from __future__ import annotations
@@ -98,6 +101,41 @@ def check_inputs(photos_dir: Path, models_dir: Path) -> list[str]:
     if lacking:
         problems.append(f"model directory {models_dir} lacks <task>/head.keras or <task>/model.keras for {lacking}")
     return problems
+
+
+def score_lamp_crops(photos_dir: Path, truth: Any, views: list[Any], models: Any, size: int, settings: Any,
+                     taxonomy: Any, rules: Any) -> dict[str, Any]:
+    """Cut the lamps beside the plate out of every labelled head-on front and rear
+    (:func:`fleetvision.models.real_lamp_crops.lamp_crop_boxes`), re-encode each crop as a JPEG (quality 90,
+    as the set's photos were) and score it as the job scores a photo: a stand-in for real detail shots."""
+    import io
+
+    from PIL import Image
+
+    from fleetvision import decode
+    from fleetvision.models import real_lamp_crops
+    from fleetvision.scoring.tags import prediction_frame, validate_outputs
+    from fleetvision.scoring.udf import run_models
+
+    boxes = real_lamp_crops.lamp_crop_boxes(truth, views)
+    if boxes.empty:
+        return {"n": 0}
+    items = []
+    for row in boxes.itertuples(index=False):
+        with Image.open(photos_dir / PHOTO_FOLDER / truth["file"].iloc[row.photo]) as image:
+            crop = image.convert("RGB").crop((row.x0, row.y0, row.x1, row.y1))
+        buffer = io.BytesIO()
+        crop.save(buffer, "JPEG", quality=90)
+        items.append(buffer.getvalue())
+    batch, photos = decode.decode_batch(items, size, settings.max_pixels, max_bytes=settings.max_bytes)
+    outputs = validate_outputs(run_models(models, batch, settings.model_batch_size), len(batch), taxonomy)
+    frame = prediction_frame(photos, outputs, taxonomy, rules, batch=batch)
+    return {
+        "what": "lamp close-ups cut from the labelled head-on fronts and rears beside their plates "
+                "(fleetvision.models.real_lamp_crops): a stand-in for real detail photos",
+        **real_lamp_crops.lamp_crop_report(boxes["kind"].tolist(), frame["shot_group"].tolist(),
+                                           frame["angle"].tolist(), frame["plate_flag"].fillna(False).tolist()),
+    }
 
 
 def run(
@@ -200,6 +238,8 @@ def run(
             "labels": f"{views.name}: labels by eye, not shipped (file, view without side, body type, flank)",
             **real_view_labels.labelled_report(families, body, labels, flanks),
         }
+        labelled["lamp_crops"] = score_lamp_crops(photos_dir, truth, labels["view"].tolist(), models, size,
+                                                  settings, taxonomy, rules)
         has_flank = np.array([f is not None for f in labels["flank"]], dtype=bool)
         if has_flank.any():
             labelled["flank"]["mirror"] = real_view_labels.mirror_flank_report(
@@ -302,6 +342,14 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
                 f"called right {f['predicted_right_share']}"
                 + (f"  mirror image gets the other flank {f['mirror']['flips']}" if "mirror" in f else "")
             )
+        for kind, part in labelled.get("lamp_crops", {}).items():
+            if isinstance(part, dict) and part.get("n"):
+                g = part["shot_group"]
+                lines.append(
+                    f"real lamp close-ups, {kind}: n={part['n']} called detail {g['detail']}  exterior "
+                    f"{g['exterior']}  interior {g['interior']}  own class {part['exact_class']}  plate flagged "
+                    f"{part['plate_flagged']}"
+                )
     return lines
 
 

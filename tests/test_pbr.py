@@ -20,17 +20,20 @@ from fleetvision.synth.car_geometry import (
     VIEW_YAW_JITTER,
     car_shape,
 )
-from fleetvision.synth.pbr_car import MIN_ROOF_M, PARTS, REAR_PROFILE, car_mesh, pbr_shape, smooth_max, smooth_min
-from fleetvision.synth.pbr_scene import (
+from fleetvision.synth.pbr_camera import (
     CAMERA_HEIGHT_M,
     CAMERA_RANGE_M,
+    DETAIL_PARTS,
+    DETAIL_RANGE_M,
     SIDED_FAMILIES,
     Camera,
-    pbr_available,
+    detail_anchor,
     place_camera,
+    place_detail_camera,
     plate_box,
-    render_exterior,
 )
+from fleetvision.synth.pbr_car import MIN_ROOF_M, PARTS, REAR_PROFILE, car_mesh, pbr_shape, smooth_max, smooth_min
+from fleetvision.synth.pbr_scene import pbr_available, render_detail, render_exterior
 from fleetvision.synth.training_set import training_rows
 from fleetvision.taxonomy import load_taxonomy
 
@@ -184,6 +187,74 @@ def test_training_rows_path_trace_exteriors_only_and_leave_the_other_rows_as_the
             assert a == b
     with pytest.raises(ValueError, match="pbr_share"):
         next(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_share=1.5))
+
+
+def test_training_rows_trace_lamp_and_wheel_close_ups_only_when_asked() -> None:
+    """``pbr_detail_share`` path-traces the headlight, tail-light and wheel rows (close-ups of a traced car's
+    own part, no body label) and leaves every other row, exteriors included, as the painter drew it."""
+    if not pbr_available():
+        pytest.skip("Mitsuba is not installed (the pbr extra)")
+    taxonomy = load_taxonomy()
+    plain = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48))
+    traced = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_detail_share=1.0, pbr_samples=1))
+    assert [r["angle"] for r in plain] == [r["angle"] for r in traced]
+    for a, b in zip(plain, traced):
+        if a["angle"] in DETAIL_PARTS:
+            assert a["content"] != b["content"] and b["has_banner"] == 0
+            assert b["body_type"] is None and b["body_index"] == -1
+            assert b["plate_present"] == int(bool(b["plate_box"]))
+            assert Image.open(io.BytesIO(b["content"])).size == Image.open(io.BytesIO(a["content"])).size
+        else:
+            assert a == b
+    assert sum(r["angle"] in DETAIL_PARTS for r in plain) == len(DETAIL_PARTS)
+    with pytest.raises(ValueError, match="pbr_detail_share"):
+        next(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_detail_share=-0.1))
+
+
+def test_a_detail_close_up_is_rendered_and_refuses_what_it_cannot_draw() -> None:
+    if not pbr_available():
+        pytest.skip("Mitsuba is not installed (the pbr extra)")
+    kw = {"paint_rgb": (30, 60, 200), "plate_style": "DE", "plate_seed": 2, "samples": 2}
+    photo = render_detail("tail_light", "wagon", 4, (64, 48), **kw)
+    assert photo.image.size == (64, 48) and photo.flank is None
+    assert np.asarray(photo.image).std() > 10
+    with pytest.raises(ValueError, match="part"):
+        render_detail("dashboard", "sedan", 0, (64, 48), **kw)
+    with pytest.raises(ValueError, match="body type"):
+        render_detail("wheel", "tank", 0, (64, 48), **kw)
+
+
+@pytest.mark.parametrize("part", DETAIL_PARTS)
+def test_a_detail_camera_stands_outside_the_car_close_to_its_part_and_frames_it(part: str) -> None:
+    """Lamps: the lamp mesh's own corner, near the car's end, seen from ahead of (behind) it; wheels: a hub,
+    seen from the flank. Whichever flank is drawn, the part is on it, in front of the camera, near the middle
+    of the photo, and the camera is outside the body, within :data:`DETAIL_RANGE_M` of the part."""
+    sides = set()
+    for body_type in sorted(BODY_SHAPES):
+        car = car_mesh(body_type, 0, 0)
+        s = car.shape
+        for seed in range(6):
+            cam = place_detail_camera(part, car, np.random.default_rng(seed), (256, 192))
+            rng = np.random.default_rng(seed)  # the camera's own draws: its flank, then the part's anchor
+            point, direction = detail_anchor(car, part, 1.0 if rng.random() < 0.5 else -1.0, rng)
+            sides.add(bool(cam.origin[1] > 0))
+            assert np.sign(point[1]) == np.sign(cam.origin[1]), (body_type, seed)
+            assert abs(float(np.linalg.norm(direction)) - 1.0) < 1e-9 and direction[2] == 0.0
+            u, v = cam.project(point[None, :])[0]
+            assert 0.2 < u < 0.8 and 0.2 < v < 0.8, (body_type, seed, u, v)
+            outside = abs(cam.origin[0]) > s.length / 2 or abs(cam.origin[1]) > s.width / 2
+            assert outside, (body_type, seed, cam.origin)
+            lo, hi = DETAIL_RANGE_M[part]
+            assert lo - 0.05 < np.hypot(*(cam.origin[:2] - point[:2])) < hi + 0.05
+            if part == "headlight":
+                assert point[0] > s.length / 2 - 0.5 and cam.origin[0] > point[0]
+            elif part == "tail_light":
+                assert point[0] < -s.length / 2 + 0.5 and cam.origin[0] < point[0]
+            else:
+                assert min(abs(point[0] - wx) for wx in s.wheel_x) < 1e-9 and point[2] == s.wheel_r
+    assert sides == {True, False}
+    with pytest.raises(ValueError, match="part"):
+        detail_anchor(car_mesh("sedan", 0, 0), "badge", 1.0, np.random.default_rng(0))
 
 
 def test_mitsuba_imported_after_tensorflow_lets_the_process_exit_cleanly() -> None:

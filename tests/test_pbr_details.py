@@ -86,7 +86,8 @@ def test_a_plate_reads_the_right_way_round_at_each_end(end: str) -> None:
         pytest.skip("Mitsuba is not installed (the pbr extra)")
     import tempfile
 
-    from fleetvision.synth.pbr_scene import Camera, _SceneBuilder, mitsuba
+    from fleetvision.synth.pbr_camera import Camera
+    from fleetvision.synth.pbr_scene import _SceneBuilder, mitsuba
 
     mi = mitsuba()
     car = car_mesh("sedan", 0, 0)

@@ -187,14 +187,19 @@ def test_bench_scores_views_and_body_from_a_users_own_labels(bench: ModuleType, 
     files = pd.read_csv(REAL_DEV / "plates.csv")["file"].tolist()
     views = tmp_path / "views.csv"  # made-up labels: what is checked is that they are read and counted
     views.write_text("file,view,body,flank\n" + "".join(
-        f"{f},rear_3q,{'hatch' if i % 2 else 'unclear'},{'left' if i % 2 else 'right'}\n"
+        f"{f},full_rear,{'hatch' if i % 2 else 'unclear'},{'left' if i % 2 else 'right'}\n"
         for i, f in enumerate(files)))
     out = tmp_path / "real_dev.json"
     assert bench.main(["--limit", "4", "--views", str(views), "--out", str(out)]) == 0
     labelled = json.loads(out.read_text())["labelled"]
     assert labelled["view"]["n"] == labelled["view"]["front_rear_n"] == 4
     assert sum(sum(row.values()) for row in labelled["view"]["confusion"].values()) == 4
-    assert set(labelled["view"]["confusion"]) == {"rear_3q"}
+    assert set(labelled["view"]["confusion"]) == {"full_rear"}
+    # every labelled head-on rear gives its tail lights, cut beside the plate, scored as detail photos would be
+    crops = labelled["lamp_crops"]
+    assert 1 <= crops["all"]["n"] <= 8 and set(crops) == {"what", "all", "tail_light"}
+    assert sum(crops["all"]["shot_group"].values()) <= 1.0 + 1e-9
+    assert 0.0 <= crops["all"]["plate_flagged"] <= 1.0 and 0.0 <= crops["all"]["exact_class"] <= 1.0
     for key in ("flank", "flank_head"):  # the flank as tagged and from the angle head alone, on the same photos
         assert labelled[key]["n"] == labelled[key]["mirror"]["n"] == 4
     assert 0 <= labelled["body"]["n"] <= 4 and 0.0 <= labelled["view"]["accuracy"] <= 1.0

@@ -232,6 +232,9 @@ class SynthConfig(_Section):
     # sky; the `pbr` extra) instead of painted; the set is then named synthpbr<pct>-<kind>-s<seed>
     pbr_share: float = Field(0.0, ge=0, le=1)
     pbr_samples: int = Field(12, ge=1, le=1024)  # samples per pixel of those photos
+    # training/eval sets: the share of headlight, tail-light and wheel shots path-traced as close-ups of a
+    # path-traced car's own part instead of painted flat; named synthpbr<pct>d<pct>-<kind>-s<seed> then
+    pbr_detail_share: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _photos_range(self) -> SynthConfig:

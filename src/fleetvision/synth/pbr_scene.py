@@ -1,5 +1,6 @@
 """Exterior photos path-traced by Mitsuba 3: smooth cars (:mod:`fleetvision.synth.pbr_car`) with
-glossy paint, glass, tyres and rims under a sky, on a textured ground, among parked cars.
+glossy paint, glass, tyres and rims under a sky, on a textured ground, among parked cars; and close-ups
+of their lamps and wheels (:func:`render_detail`). Where the camera stands: :mod:`fleetvision.synth.pbr_camera`.
 
 Why: models trained on the painter's flat-shaded cars do not transfer to real photos. A linear probe
 on frozen EfficientNet-Lite0 features, trained on 700 painter exteriors, named the view (5 ways, no
@@ -30,24 +31,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fleetvision.synth.car_geometry import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, YAW_BANDS, BodyShape
+from fleetvision.synth.car_geometry import BODY_SHAPES, SHAPE_VARIANTS, VIEW_YAW, YAW_BANDS
 from fleetvision.synth.overlays import PLATE_SIZE_M, plate_look, plate_texture
+from fleetvision.synth.pbr_camera import (
+    DETAIL_PARTS,
+    SIDED_FAMILIES,
+    Camera,
+    place_camera,
+    place_detail_camera,
+    plate_box,
+)
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
 from fleetvision.synth.pbr_denoise import cross_bilateral, finite_or_zero
 from fleetvision.synth.rng import derive_rng
 
-SIDED_FAMILIES = frozenset({"front_3q", "side", "rear_3q"})
-"""The shot families that show one flank of the car (head-on views show neither)."""
-CAMERA_RANGE_M = (1.3, 5.0)
-"""The camera's distance from the car's surface, metres (drawn log-uniform: mostly close, as phone photos are)."""
-CAMERA_HEIGHT_M = (0.6, 1.3)
-"""The camera's height above the ground, metres: a crouching to chest-high photographer. It was 0.7-1.9 m
-until session 29: from 0.6-1.3 m an ImageNet classifier sees the renders as cars more often (car mass
-0.368 against 0.319 on 70 renders; 0.439 against 0.421 on a whole training set, full rear 0.331 against
-0.276); heads trained on them are no worse on real photos and no better once the dev set's many full rears are
-weighed out (view recall averaged over the families 0.630 against 0.632; docs/models.md, *A lower camera*)."""
-LENS_DEG = (45.0, 72.0)
-"""The horizontal field of view, degrees (a phone's main camera is about 65-70)."""
 DEFAULT_SAMPLES = 12
 GUIDE_SAMPLES = 4
 _GUIDES = {"type": "aov", "aovs": "al:albedo,nn:sh_normal,dd:depth"}
@@ -110,38 +107,6 @@ def pbr_available() -> bool:
     except PbrUnavailableError:
         return False
     return True
-
-
-@dataclass(frozen=True)
-class Camera:
-    """A pinhole camera as Mitsuba's ``perspective`` sensor sees it (horizontal field of view)."""
-
-    origin: np.ndarray
-    target: np.ndarray
-    fov_x_deg: float
-    size: tuple[int, int]
-
-    def axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(left, up, forward) unit vectors; Mitsuba's camera space is +x left, +y up, +z forward."""
-        forward = self.target - self.origin
-        forward = forward / np.linalg.norm(forward)
-        left = np.cross([0.0, 0.0, 1.0], forward)
-        left = left / np.linalg.norm(left)
-        return left, np.cross(forward, left), forward
-
-    def project(self, points: np.ndarray) -> np.ndarray:
-        """World points [N, 3] -> image coordinates [N, 2] normalised to 0..1 (x right, y down); NaN behind."""
-        left, up, forward = self.axes()
-        rel = np.asarray(points, float) - self.origin
-        depth = rel @ forward
-        tan_x = math.tan(math.radians(self.fov_x_deg) / 2)
-        tan_y = tan_x * self.size[1] / self.size[0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = 0.5 - 0.5 * (rel @ left) / depth / tan_x
-            v = 0.5 - 0.5 * (rel @ up) / depth / tan_y
-        out = np.stack([u, v], 1)
-        out[depth <= 0.05] = np.nan
-        return out
 
 
 @dataclass(frozen=True)
@@ -301,23 +266,36 @@ def _tone_map(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (np.clip(srgb, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def place_camera(family: str, flank: str | None, shape: BodyShape, rng: np.random.Generator,
-                 size: tuple[int, int], yaw_band: str = "narrow") -> Camera:
-    """Where the photographer stands for a ``family`` shot of a car of ``shape`` (centred at the origin,
-    nose at ``+x``): the shot's yaw with its jitter, on the ``flank`` side (``left`` is ``+y``; head-on
-    views: either side at random), :data:`CAMERA_RANGE_M` from the car's surface (log-uniform: mostly
-    close), :data:`CAMERA_HEIGHT_M` high, aimed near the body's middle, a :data:`LENS_DEG` lens. The yaw's
-    jitter is the ``yaw_band`` table's (:data:`~fleetvision.synth.car_geometry.YAW_BANDS`)."""
-    sided = family in SIDED_FAMILIES
-    sign = (1.0 if flank == "left" else -1.0) if sided else \
-        (1.0 if rng.random() < 0.5 else -1.0)
-    yaw = math.radians(sign * (VIEW_YAW[family] + float(rng.uniform(-1, 1)) * YAW_BANDS[yaw_band][family]))
-    direction = np.array([math.cos(yaw), math.sin(yaw)])
-    extent = abs(direction[0]) * shape.length / 2 + abs(direction[1]) * shape.width / 2
-    distance = extent + math.exp(rng.uniform(*np.log(CAMERA_RANGE_M)))
-    origin = np.array([direction[0] * distance, direction[1] * distance, rng.uniform(*CAMERA_HEIGHT_M)])
-    target = np.array([rng.normal(0, 0.15), rng.normal(0, 0.15), rng.uniform(0.4, 0.9)])
-    return Camera(origin, target, float(rng.uniform(*LENS_DEG)), size)
+def render_detail(part: str, body_type: str, seed: int, size: tuple[int, int], *, paint_rgb: tuple[int, int, int],
+                  plate_style: str, plate_seed: int, samples: int = DEFAULT_SAMPLES, denoise: bool = True) -> PbrPhoto:
+    """Path-trace a close-up of one of the car's own parts (``headlight``, ``tail_light``, ``wheel``:
+    :data:`DETAIL_PARTS`), in the same scenes as :func:`render_exterior`'s. The painter draws these detail
+    shots flat; a real one shows a lamp or wheel on a glossy panel, with the car around it.
+
+    Returns:
+        The photo; ``flank`` None, ``plate_box`` the plate's box where one is in frame (a lamp's close-up
+        can hold part of the plate).
+
+    Raises:
+        ValueError: Unknown part or body type, bad size.
+        PbrUnavailableError: Mitsuba is not installed.
+    """
+    from fleetvision.synth.overlays import plate_text
+
+    if part not in DETAIL_PARTS:
+        raise ValueError(f"part must be one of {DETAIL_PARTS}, got {part!r}")
+    if body_type not in BODY_SHAPES:
+        raise ValueError(f"unknown body type {body_type!r}")
+    if min(size) < 16:
+        raise ValueError(f"size must be at least 16 x 16, got {size}")
+    mi = mitsuba()
+    rng = derive_rng(seed, "pbr-detail")
+    car = car_mesh(body_type, int(rng.integers(SHAPE_VARIANTS)), int(rng.integers(LOOKS)))
+    camera = place_detail_camera(part, car, rng, size)
+    look = plate_look(rng, plate_style, plate_text(derive_rng(plate_seed, "pbr-plate"), plate_style))
+    image = _path_traced(mi, car, camera, rng, paint_rgb=paint_rgb, look=look, plate_style=plate_style, seed=seed,
+                         samples=samples, denoise=denoise, beside=True)
+    return PbrPhoto(image, None, plate_box(car, camera, PLATE_SIZE_M[plate_style]))
 
 
 def render_exterior(family: str, flank: str | None, body_type: str, seed: int, size: tuple[int, int], *,
@@ -359,9 +337,23 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
     car = car_mesh(body_type, int(rng.integers(SHAPE_VARIANTS)), int(rng.integers(LOOKS)))
     s = car.shape
     camera = place_camera(family, flank, s, rng, size, yaw_band)  # first: the neighbours are kept out of its way
-    t = mi.ScalarTransform4f
     look = plate_look(rng, plate_style, plate_text(derive_rng(plate_seed, "pbr-plate"), plate_style))
     plate_m = PLATE_SIZE_M[plate_style]
+    image = _path_traced(mi, car, camera, rng, paint_rgb=paint_rgb, look=look, plate_style=plate_style, seed=seed,
+                         samples=samples, denoise=denoise, beside=family != "side")
+    return PbrPhoto(image, flank if family in SIDED_FAMILIES else None,
+                    plate_box(car, camera, plate_m))
+
+
+def _path_traced(mi: Any, car: CarMesh, camera: Camera, rng: np.random.Generator, *, paint_rgb: tuple[int, int, int],
+                 look: Any, plate_style: str, seed: int, samples: int, denoise: bool, beside: bool) -> Image.Image:
+    """Path-trace ``car`` at the origin, painted ``paint_rgb`` with the plate ``look``, seen by ``camera``:
+    0-2 parked neighbours (``beside`` it, or ahead and behind it for side views), sky, sun, ground and walls
+    from ``rng``; the tone-mapped photo."""
+    from fleetvision.synth.overlays import plate_text
+
+    size, plate_m = camera.size, PLATE_SIZE_M[plate_style]
+    t = mi.ScalarTransform4f
     with tempfile.TemporaryDirectory(prefix="fv-pbr-") as folder:
         b = _SceneBuilder(folder)
         b.scene["integrator"] = {"type": "path", "max_depth": 3}
@@ -371,7 +363,7 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
                 continue
             other = car_mesh(str(rng.choice(sorted(BODY_SHAPES))), int(rng.integers(SHAPE_VARIANTS)),
                              int(rng.integers(LOOKS)))
-            if family == "side":
+            if not beside:
                 offset = (side_sign * float(rng.uniform(5.0, 6.0)), float(rng.uniform(-0.5, 0.5)))
             else:
                 offset = (float(rng.uniform(-0.8, 0.8)), side_sign * float(rng.uniform(2.3, 3.0)))
@@ -420,32 +412,4 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
             linear = _denoised(linear, guides)
         else:
             linear = _despeckled(linear)
-    image = Image.fromarray(_tone_map(linear, rng))
-    return PbrPhoto(image, flank if family in SIDED_FAMILIES else None,
-                    plate_box(car, camera, plate_m))
-
-
-def plate_box(car: CarMesh, camera: Camera, plate_m: tuple[float, float]) -> tuple[float, float, float, float] | None:
-    """The box of the main car's plate that faces the camera, normalised and clipped; None when no plate
-    faces it squarely enough to read (side views) or less than half of it is in the frame."""
-    best = None
-    for end in car.plate_mounts:
-        sgn = 1.0 if end == "front" else -1.0
-        centre = car.plate_centre(end)
-        to_camera = camera.origin - centre
-        facing = sgn * to_camera[0] / np.linalg.norm(to_camera)
-        if facing < 0.35 or (best is not None and facing <= best[0]):
-            continue
-        w, h = plate_m
-        corners = centre + np.array([[0, -w / 2, -h / 2], [0, w / 2, -h / 2], [0, w / 2, h / 2], [0, -w / 2, h / 2]])
-        uv = camera.project(corners)
-        if np.isnan(uv).any():
-            continue
-        x0, y0 = uv.min(0)
-        x1, y1 = uv.max(0)
-        area = (x1 - x0) * (y1 - y0)
-        cx0, cy0, cx1, cy1 = max(x0, 0.0), max(y0, 0.0), min(x1, 1.0), min(y1, 1.0)
-        if area <= 0 or cx1 <= cx0 or cy1 <= cy0 or (cx1 - cx0) * (cy1 - cy0) < 0.5 * area:
-            continue
-        best = (facing, (float(cx0), float(cy0), float(cx1), float(cy1)))
-    return None if best is None else best[1]
+    return Image.fromarray(_tone_map(linear, rng))

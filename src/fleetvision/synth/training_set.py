@@ -80,6 +80,7 @@ def training_rows(
     pbr_share: float = 0.0,
     pbr_samples: int = 12,
     yaw_band: str = "narrow",
+    pbr_detail_share: float = 0.0,
     start: int = 0,
     stop: int | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -115,6 +116,10 @@ def training_rows(
             (the middle of each view's band) or ``class`` (the whole band its label covers, so views meet
             as on real photos); :attr:`fleetvision.synth.photo_spec.PhotoSpec.yaw_band`. It draws nothing:
             each row's car, scene and camera are otherwise the same either way.
+        pbr_detail_share: The share of the detail rows the path tracer can draw (headlight, tail light, wheel:
+            :data:`fleetvision.synth.pbr_scene.DETAIL_PARTS`) drawn by it as close-ups of a path-traced
+            car's own part (:func:`~fleetvision.synth.pbr_scene.render_detail`) instead of painted (its own
+            random stream per row, so the other rows do not change). 0 = none; needs the ``pbr`` extra when > 0.
         start, stop: Render only rows ``start..stop-1`` (for parallel workers); default all.
 
     Yields:
@@ -136,6 +141,13 @@ def training_rows(
         raise ValueError(f"body_mix must be 'market' or 'uniform', got {body_mix!r}")
     if not 0.0 <= pbr_share <= 1.0:
         raise ValueError(f"pbr_share must be within 0..1, got {pbr_share}")
+    if not 0.0 <= pbr_detail_share <= 1.0:
+        raise ValueError(f"pbr_detail_share must be within 0..1, got {pbr_detail_share}")
+    traced_details: tuple[str, ...] = ()
+    if pbr_detail_share > 0:
+        from fleetvision.synth.pbr_camera import DETAIL_PARTS
+
+        traced_details = DETAIL_PARTS
     unknown = sorted(set(plate_styles) - set(PLATE_STYLES))
     if unknown:
         raise ValueError(f"plate_styles must be among {PLATE_STYLES}, got {unknown}")
@@ -164,6 +176,10 @@ def training_rows(
         if cls.group == "exterior" and pbr_share > 0 and derive_rng(seed, "train-pbr", split, i).random() < pbr_share:
             image, has_banner, plate_box = path_traced(spec, pbr_samples, taxonomy)
             body = spec.body_type
+        elif cls.name in traced_details and \
+                derive_rng(seed, "train-pbr-detail", split, i).random() < pbr_detail_share:
+            image, has_banner, plate_box = path_traced(spec, pbr_samples, taxonomy)
+            body = None  # a detail shot trains no body type, painted or traced
         else:
             photo = render_photo(spec)
             image, has_banner, plate_box = photo.image, photo.has_banner, photo.plate_box
@@ -187,14 +203,20 @@ def training_rows(
 def path_traced(
     spec: PhotoSpec, samples: int, taxonomy: Taxonomy, *, denoise: bool = True
 ) -> tuple[Image.Image, bool, tuple[float, float, float, float] | None]:
-    """The spec's exterior path-traced (:mod:`fleetvision.synth.pbr_scene`): image, banner (never), plate box.
-    ``denoise=False`` leaves the path-tracing grain in (comparisons only)."""
-    from fleetvision.synth.pbr_scene import render_exterior
+    """The spec's exterior, or close-up of one of the car's parts (``pbr_scene.DETAIL_PARTS``), path-traced
+    (:mod:`fleetvision.synth.pbr_scene`): image, banner (never), plate box. ``denoise=False`` leaves the
+    path-tracing grain in (comparisons only)."""
+    from fleetvision.synth.pbr_camera import DETAIL_PARTS
+    from fleetvision.synth.pbr_scene import render_detail, render_exterior
 
+    plate_seed = spec.scene_seed if spec.plate_seed is None else spec.plate_seed
+    if spec.shot in DETAIL_PARTS:
+        photo = render_detail(spec.shot, spec.body_type, spec.scene_seed, spec.size, paint_rgb=spec.paint,
+                              plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples, denoise=denoise)
+        return photo.image, False, photo.plate_box
     # the car's flank the camera sees: the taxonomy's own market -> flank mapping
     flank_class = taxonomy.market_to_flank(spec.shot, spec.driver_side)
     side = next((flank for suffix, flank in FLANK_SUFFIX.items() if flank_class.endswith(suffix)), None)
-    plate_seed = spec.scene_seed if spec.plate_seed is None else spec.plate_seed
     photo = render_exterior(shot_family(spec.shot), side, spec.body_type, spec.scene_seed, spec.size,
                             paint_rgb=spec.paint, plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples,
                             denoise=denoise, yaw_band=spec.yaw_band)
@@ -211,11 +233,12 @@ class _Market:
 
 def _render_slice(args: tuple[Any, ...]) -> list[dict[str, Any]]:
     (taxonomy, driver_side, plate_style, seed, per_class, split, dataset, image_size, weight, mix, styles, pbr,
-     yaw_band, start, stop) = args
+     yaw_band, detail_share, start, stop) = args
     market = _Market(driver_side, plate_style)
     return list(training_rows(taxonomy, market, seed, per_class, split, dataset, image_size,
                               exterior_weight=weight, body_mix=mix, plate_styles=styles, pbr_share=pbr[0],
-                              pbr_samples=pbr[1], yaw_band=yaw_band, start=start, stop=stop))
+                              pbr_samples=pbr[1], yaw_band=yaw_band, pbr_detail_share=detail_share, start=start,
+                              stop=stop))
 
 
 def render_training_set(
@@ -235,6 +258,7 @@ def render_training_set(
     pbr_share: float = 0.0,
     pbr_samples: int = 12,
     yaw_band: str = "narrow",
+    pbr_detail_share: float = 0.0,
 ) -> list[dict[str, Any]]:
     """All rows of :func:`training_rows`, rendered in worker processes (same rows, same order).
 
@@ -250,7 +274,7 @@ def render_training_set(
     bounds = [(i, min(total, i + chunk)) for i in range(0, total, chunk)]
     n_workers = min(resolve_workers(workers), len(bounds))
     args = [(taxonomy, market.driver_side, market.plate_style, seed, per_class, split, dataset, image_size,
-             exterior_weight, body_mix, tuple(plate_styles), (pbr_share, pbr_samples), yaw_band, a, b)
+             exterior_weight, body_mix, tuple(plate_styles), (pbr_share, pbr_samples), yaw_band, pbr_detail_share, a, b)
             for a, b in bounds]
     if n_workers <= 1:
         return [row for a in args for row in _render_slice(a)]

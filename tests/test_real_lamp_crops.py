@@ -1,0 +1,76 @@
+"""Lamp close-ups cut from real head-on photos beside their plate, and their report (pure; no Spark)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fleetvision.models.real_lamp_crops import (
+    CROP_COLUMNS,
+    CROP_HALF_M,
+    LAMP_OFFSET_M,
+    LAMP_RISE_M,
+    MIN_CROP_PX,
+    PLATE_WIDTH_M,
+    lamp_crop_boxes,
+    lamp_crop_report,
+)
+
+
+def _truth(rows: list[tuple[str, int, int, float, float, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["region", "width", "height", "plate_x", "plate_y", "plate_w", "plate_h"])
+
+
+def test_lamps_sit_either_side_of_the_plate_at_its_scale_and_never_over_it() -> None:
+    # an EU rear: a 520 mm plate 260 px wide is 500 px a metre
+    truth = _truth([("eu", 2000, 1400, 870.0, 900.0, 260.0, 55.0)])
+    boxes = lamp_crop_boxes(truth, ["full_rear"])
+    assert list(boxes.columns) == list(CROP_COLUMNS) and len(boxes) == 2
+    scale = 260.0 / PLATE_WIDTH_M["eu"]
+    cx, cy = 870.0 + 130.0, 900.0 + 27.5 - LAMP_RISE_M["full_rear"] * scale
+    for row in boxes.itertuples(index=False):
+        assert row.kind == "tail_light" and row.photo == 0
+        assert (row.x0 + row.x1) / 2 == pytest.approx(cx + row.side * LAMP_OFFSET_M * scale, abs=1)
+        assert (row.y0 + row.y1) / 2 == pytest.approx(cy, abs=1)
+        assert row.x1 - row.x0 == pytest.approx(2 * CROP_HALF_M[0] * scale, abs=1)
+        # the crop stays clear of the plate's box
+        assert row.x1 < 870.0 or row.x0 > 870.0 + 260.0
+    assert sorted(boxes["side"]) == [-1, 1]
+    # a Brazilian plate is narrower, so the same pixel width means a nearer car: wider crops
+    br = lamp_crop_boxes(_truth([("br", 2000, 1400, 870.0, 900.0, 260.0, 85.0)]), ["full_front"])
+    assert set(br["kind"]) == {"headlight"}
+    assert (br["x1"] - br["x0"]).iloc[0] > (boxes["x1"] - boxes["x0"]).iloc[0]
+
+
+def test_only_head_on_views_inside_the_frame_and_close_enough_give_crops() -> None:
+    truth = _truth([
+        ("eu", 2000, 1400, 870.0, 900.0, 260.0, 55.0),   # a rear 3/4: no crop
+        ("eu", 2000, 1400, 870.0, 900.0, 260.0, 55.0),   # unlabelled: no crop
+        ("eu", 2000, 1400, 10.0, 900.0, 260.0, 55.0),    # plate at the photo's left edge: only the right lamp
+        ("eu", 2000, 1400, 990.0, 900.0, 40.0, 9.0),     # a far car: the crop would be under MIN_CROP_PX
+    ])
+    boxes = lamp_crop_boxes(truth, ["rear_3q", None, "full_rear", "full_rear"])
+    assert boxes["photo"].tolist() == [2] and boxes["side"].tolist() == [1]
+    assert (boxes["x1"] - boxes["x0"] >= MIN_CROP_PX).all()
+    assert lamp_crop_boxes(truth.iloc[:2], ["side", None]).empty
+    with pytest.raises(ValueError, match="view labels"):
+        lamp_crop_boxes(truth, ["full_rear"])
+    with pytest.raises(ValueError, match="region"):
+        lamp_crop_boxes(_truth([("us", 10, 10, 1.0, 1.0, 1.0, 1.0)]), ["full_rear"])
+
+
+def test_the_report_counts_groups_own_class_and_plate_flags_by_kind() -> None:
+    kinds = ["tail_light", "tail_light", "tail_light", "headlight"]
+    groups = ["exterior", "detail", "detail", None]
+    classes = ["full_rear", "tail_light", "headlight", None]
+    report = lamp_crop_report(kinds, groups, classes, np.array([True, False, False, False]))
+    assert report["all"]["n"] == 4
+    tail = report["tail_light"]
+    assert tail["n"] == 3 and tail["shot_group"] == {"exterior": 0.3333, "interior": 0.0, "detail": 0.6667}
+    assert tail["exact_class"] == 0.3333 and tail["plate_flagged"] == 0.3333
+    assert tail["top_classes"]["full_rear"] == 1
+    head = report["headlight"]  # not decoded: counted, in no group
+    assert head["shot_group"]["detail"] == 0.0 and head["top_classes"] == {"(not decoded)": 1}
+    with pytest.raises(ValueError, match="lengths"):
+        lamp_crop_report(kinds, groups, classes, [True])
