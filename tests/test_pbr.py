@@ -23,8 +23,9 @@ from fleetvision.synth.car_geometry import (
 from fleetvision.synth.pbr_camera import (
     CAMERA_HEIGHT_M,
     CAMERA_RANGE_M,
+    DETAIL_FRAME_M,
     DETAIL_PARTS,
-    DETAIL_RANGE_M,
+    MIN_DETAIL_DISTANCE_M,
     SIDED_FAMILIES,
     Camera,
     detail_anchor,
@@ -228,7 +229,8 @@ def test_a_detail_close_up_is_rendered_and_refuses_what_it_cannot_draw() -> None
 def test_a_detail_camera_stands_outside_the_car_close_to_its_part_and_frames_it(part: str) -> None:
     """Lamps: the lamp mesh's own corner, near the car's end, seen from ahead of (behind) it; wheels: a hub,
     seen from the flank. Whichever flank is drawn, the part is on it, in front of the camera, near the middle
-    of the photo, and the camera is outside the body, within :data:`DETAIL_RANGE_M` of the part."""
+    of the photo, and the camera is outside the body, as far from the part as its lens frames
+    :data:`DETAIL_FRAME_M` there."""
     sides = set()
     for body_type in sorted(BODY_SHAPES):
         car = car_mesh(body_type, 0, 0)
@@ -244,8 +246,11 @@ def test_a_detail_camera_stands_outside_the_car_close_to_its_part_and_frames_it(
             assert 0.2 < u < 0.8 and 0.2 < v < 0.8, (body_type, seed, u, v)
             outside = abs(cam.origin[0]) > s.length / 2 or abs(cam.origin[1]) > s.width / 2
             assert outside, (body_type, seed, cam.origin)
-            lo, hi = DETAIL_RANGE_M[part]
-            assert lo - 0.05 < np.hypot(*(cam.origin[:2] - point[:2])) < hi + 0.05
+            lo, hi = DETAIL_FRAME_M[part]
+            distance = np.hypot(*(cam.origin[:2] - point[:2]))
+            spans = 2 * distance * np.tan(np.radians(cam.fov_x_deg) / 2)  # the width the lens frames there
+            assert distance >= MIN_DETAIL_DISTANCE_M - 1e-9
+            assert lo - 1e-6 < spans < hi + 1e-6 or distance == pytest.approx(MIN_DETAIL_DISTANCE_M)
             if part == "headlight":
                 assert point[0] > s.length / 2 - 0.5 and cam.origin[0] > point[0]
             elif part == "tail_light":
@@ -316,3 +321,13 @@ def test_the_class_yaw_band_moves_the_camera_over_the_views_whole_band() -> None
     with pytest.raises(ValueError, match="yaw_band"):
         render_exterior("side", "left", "sedan", 1, (32, 24), paint_rgb=(9, 9, 9), plate_style="AU", plate_seed=1,
                         yaw_band="wide")
+
+
+def test_sets_with_traced_rows_are_named_outside_the_default_prefix() -> None:
+    """The default training and eval datasets (prefix ``synthetic``) never take in a set with path-traced rows."""
+    from fleetvision.synth.job import training_set_name
+
+    assert training_set_name("train", 7) == "synthetic-train-s7"
+    assert training_set_name("eval", 1001, 1.0) == "synthpbr100-eval-s1001"
+    assert training_set_name("train", 7, 0.0, 1.0) == "synthpbr0d100-train-s7"
+    assert training_set_name("train", 26, 0.5, 0.25) == "synthpbr50d25-train-s26"

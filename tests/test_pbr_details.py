@@ -120,3 +120,41 @@ def test_a_plate_reads_the_right_way_round_at_each_end(end: str) -> None:
     assert brightness[: rows // 3].mean() < 0.5 * brightness[-rows // 3:].mean()  # dark half on top
     red = crop[..., 0] - crop[..., 1]
     assert red[:, : cols // 6].mean() > red[:, -cols // 6:].mean() + 0.1  # the red quarter on the left
+
+
+def test_both_flanks_wheels_shade_alike() -> None:
+    """A car seen square on from its left and from its right under a uniform sky: the two photos are mirror
+    images, wheels included. Mitsuba's BSDFs shade one side of a surface only, and the wheels' meshes are
+    wound one way for both flanks: until session 32 the left flank's rims showed their black backs, a flank
+    cue (dark wheels on the left, silver alloys on the right) that no real photo carries."""
+    if not pbr_available():
+        pytest.skip("Mitsuba is not installed (the pbr extra)")
+    import tempfile
+
+    from fleetvision.synth.pbr_camera import Camera
+    from fleetvision.synth.pbr_scene import _SceneBuilder, mitsuba
+
+    mi = mitsuba()
+    car = car_mesh("hatch", 0, 0)
+    wx, r = float(car.shape.wheel_x[0]), car.shape.wheel_r
+    photos = []
+    for sgn in (1.0, -1.0):
+        camera = Camera(np.array([wx, sgn * 2.2, r]), np.array([wx, 0.0, r]), 40.0, (64, 64))
+        with tempfile.TemporaryDirectory() as folder:
+            b = _SceneBuilder(folder)
+            b.scene["integrator"] = {"type": "path", "max_depth": 2}
+            b.car(mi, car, np.random.default_rng(3), np.array([0.6, 0.1, 0.1]), "car", (0.0, 0.0), 0.0, None,
+                  (0.52, 0.11))
+            b.scene["light"] = {"type": "constant", "radiance": {"type": "rgb", "value": [1.0, 1.0, 1.0]}}
+            t = mi.ScalarTransform4f
+            b.scene["sensor"] = {
+                "type": "perspective", "fov": camera.fov_x_deg, "fov_axis": "x",
+                "to_world": t().look_at(origin=[float(v) for v in camera.origin],
+                                        target=[float(v) for v in camera.target], up=[0, 0, 1]),
+                "film": {"type": "hdrfilm", "width": 64, "height": 64},
+                "sampler": {"type": "independent", "sample_count": 8}}
+            photos.append(np.asarray(mi.render(mi.load_dict(b.scene), spp=8)))
+    left, right = photos
+    hub = (slice(22, 42), slice(22, 42))  # the wheel's middle: spokes and hub
+    assert left[hub].mean() > 0.05 and right[hub].mean() > 0.05  # lit rims, not unlit backs
+    assert np.abs(left[hub].mean() - right[hub].mean()) < 0.25 * max(left[hub].mean(), right[hub].mean())

@@ -32,8 +32,13 @@ LENS_DEG = (45.0, 72.0)
 """The horizontal field of view, degrees (a phone's main camera is about 65-70)."""
 DETAIL_PARTS = ("headlight", "tail_light", "wheel")
 """The detail classes :func:`render_detail` path-traces as close-ups of the car's own parts."""
-DETAIL_RANGE_M = {"headlight": (0.45, 1.1), "tail_light": (0.45, 1.1), "wheel": (0.7, 1.6)}
-"""The camera's distance from the part, metres (log-uniform): the part fills a third to most of the frame."""
+DETAIL_FRAME_M = {"headlight": (0.4, 0.9), "tail_light": (0.4, 0.9), "wheel": (0.9, 1.6)}
+"""How wide a scene a detail close-up frames at its part, metres (log-uniform): the camera stands where its
+lens spans that much, so the part fills a half to most of the photo whatever the lens. Wider, a headlight's
+close-up showed the grille and the plate and read as a head-on front (real close fronts were then called
+headlights: docs/models.md, *Lamp and wheel close-ups*)."""
+MIN_DETAIL_DISTANCE_M = 0.3
+"""The camera stays at least this far from the part."""
 
 @dataclass(frozen=True)
 class Camera:
@@ -115,17 +120,20 @@ def detail_anchor(car: CarMesh, part: str, sign: float, rng: np.random.Generator
 
 
 def place_detail_camera(part: str, car: CarMesh, rng: np.random.Generator, size: tuple[int, int]) -> Camera:
-    """A close-up of ``part`` on a random flank (:func:`detail_anchor`): :data:`DETAIL_RANGE_M` from it, a
-    lamp from a little below to half a metre above its height, a wheel from 0.35-1.1 m high, aimed near the
-    part, a :data:`LENS_DEG` lens."""
+    """A close-up of ``part`` on a random flank (:func:`detail_anchor`) with a :data:`LENS_DEG` lens, as far
+    from it as frames :data:`DETAIL_FRAME_M` of the scene there (at least :data:`MIN_DETAIL_DISTANCE_M`); a
+    lamp seen from a little below it to half the distance above, a wheel from 0.35-1.1 m high; aimed near
+    the part."""
     sign = 1.0 if rng.random() < 0.5 else -1.0
     point, direction = detail_anchor(car, part, sign, rng)
-    distance = math.exp(rng.uniform(*np.log(DETAIL_RANGE_M[part])))
+    fov = float(rng.uniform(*LENS_DEG))
+    frame = math.exp(rng.uniform(*np.log(DETAIL_FRAME_M[part])))
+    distance = max(MIN_DETAIL_DISTANCE_M, frame / (2 * math.tan(math.radians(fov) / 2)))
     origin = point + direction * distance
-    lamp_z = max(0.25, point[2] + float(rng.uniform(-0.1, 0.45))) if part != "wheel" else 0.0
-    origin[2] = float(rng.uniform(0.35, 1.1)) if part == "wheel" else lamp_z
-    target = point + rng.normal(0.0, 0.04 * distance, 3)
-    return Camera(origin, target, float(rng.uniform(*LENS_DEG)), size)
+    rise = float(rng.uniform(-0.15, 0.5)) * distance
+    origin[2] = float(rng.uniform(0.35, 1.1)) if part == "wheel" else max(0.25, point[2] + rise)
+    target = point + rng.normal(0.0, 0.03 * distance, 3)
+    return Camera(origin, target, fov, size)
 
 
 def plate_box(car: CarMesh, camera: Camera, plate_m: tuple[float, float]) -> tuple[float, float, float, float] | None:

@@ -148,6 +148,11 @@ def _principled(rgb: Any, rough: float = 0.3, metallic: float = 0.0, specular: f
     return bsdf
 
 
+def _two_sided(bsdf: dict[str, Any]) -> dict[str, Any]:
+    """``bsdf`` on both sides of a surface (Mitsuba's BSDFs shade the front side only, the back is black)."""
+    return {"type": "twosided", "bsdf": bsdf}
+
+
 def _srgb_to_linear(rgb: tuple[int, int, int]) -> np.ndarray:
     c = np.asarray(rgb, float) / 255.0
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
@@ -202,14 +207,18 @@ class _SceneBuilder:
                     "bsdf": {"type": "principled", "roughness": 0.3,
                              "base_color": {"type": "bitmap", "bitmap": bitmap}}}
         tyres, rims = car.wheels
-        tyre = _principled((0.025, 0.025, 0.027), 0.85, 0.0, 0.2)
+        # the wheels' meshes are wound one way for both flanks, and Mitsuba's BSDFs are one-sided: before
+        # session 32 the car's left-flank rims showed their unlit backs (black wheels on the left, silver
+        # alloys on the right: a flank cue no real photo has). Two-sided, both flanks shade alike.
+        tyre = _two_sided(_principled((0.025, 0.025, 0.027), 0.85, 0.0, 0.2))
         for i, (verts, faces) in enumerate(tyres):
             self.mesh(f"{prefix}-tyre{i}", verts, faces, tyre, to_world, face_normals=True)
         alloy = (_principled([rng.uniform(0.3, 0.8)] * 3, rng.uniform(0.15, 0.4), 1.0, 0.5) if rng.random() < 0.75
                  else _principled((0.03, 0.03, 0.03), 0.3, 0.2, 0.5))
         dark = _principled((0.02, 0.02, 0.02), 0.7)
         for i, (kind, verts, faces) in enumerate(rims):
-            self.mesh(f"{prefix}-rim{i}", verts, faces, alloy if kind == "alloy" else dark, to_world, face_normals=True)
+            self.mesh(f"{prefix}-rim{i}", verts, faces, _two_sided(alloy if kind == "alloy" else dark), to_world,
+                      face_normals=True)
         return to_world
 
 
