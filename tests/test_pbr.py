@@ -170,46 +170,33 @@ class _Market:
     plate_style = "AU"
 
 
-def test_training_rows_path_trace_exteriors_only_and_leave_the_other_rows_as_they_were() -> None:
+@pytest.mark.parametrize("share", ["pbr_share", "pbr_detail_share"])
+def test_training_rows_path_trace_only_the_rows_asked_for_and_leave_the_others_as_they_were(share: str) -> None:
+    """``pbr_share`` path-traces the exterior rows (their body labels kept), ``pbr_detail_share`` the
+    headlight, tail-light and wheel rows (close-ups of a traced car's own part, no body label); either way
+    every other row is as the painter drew it."""
     if not pbr_available():
         pytest.skip("Mitsuba is not installed (the pbr extra)")
     taxonomy = load_taxonomy()
     plain = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48))
-    traced = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_share=1.0, pbr_samples=1))
+    traced = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_samples=1, **{share: 1.0}))
     assert [r["angle"] for r in plain] == [r["angle"] for r in traced]
     groups = {c.name: c.group for c in taxonomy.classes}
+    wanted = {c.name for c in taxonomy.classes if c.group == "exterior"} if share == "pbr_share" else set(DETAIL_PARTS)
+    assert any(r["angle"] in wanted for r in plain)
     for a, b in zip(plain, traced):
-        if groups[a["angle"]] == "exterior":
+        if a["angle"] in wanted:
             assert a["content"] != b["content"] and b["has_banner"] == 0
-            assert b["body_type"] == a["body_type"] and b["body_index"] == a["body_index"]
+            if groups[a["angle"]] == "exterior":
+                assert b["body_type"] == a["body_type"] and b["body_index"] == a["body_index"]
+            else:
+                assert b["body_type"] is None and b["body_index"] == -1
             assert b["plate_present"] == int(bool(b["plate_box"]))
             assert Image.open(io.BytesIO(b["content"])).size == Image.open(io.BytesIO(a["content"])).size
         else:
             assert a == b
-    with pytest.raises(ValueError, match="pbr_share"):
-        next(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_share=1.5))
-
-
-def test_training_rows_trace_lamp_and_wheel_close_ups_only_when_asked() -> None:
-    """``pbr_detail_share`` path-traces the headlight, tail-light and wheel rows (close-ups of a traced car's
-    own part, no body label) and leaves every other row, exteriors included, as the painter drew it."""
-    if not pbr_available():
-        pytest.skip("Mitsuba is not installed (the pbr extra)")
-    taxonomy = load_taxonomy()
-    plain = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48))
-    traced = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_detail_share=1.0, pbr_samples=1))
-    assert [r["angle"] for r in plain] == [r["angle"] for r in traced]
-    for a, b in zip(plain, traced):
-        if a["angle"] in DETAIL_PARTS:
-            assert a["content"] != b["content"] and b["has_banner"] == 0
-            assert b["body_type"] is None and b["body_index"] == -1
-            assert b["plate_present"] == int(bool(b["plate_box"]))
-            assert Image.open(io.BytesIO(b["content"])).size == Image.open(io.BytesIO(a["content"])).size
-        else:
-            assert a == b
-    assert sum(r["angle"] in DETAIL_PARTS for r in plain) == len(DETAIL_PARTS)
-    with pytest.raises(ValueError, match="pbr_detail_share"):
-        next(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_detail_share=-0.1))
+    with pytest.raises(ValueError, match=share):
+        next(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, **{share: 1.5}))
 
 
 def test_a_detail_close_up_is_rendered_and_refuses_what_it_cannot_draw() -> None:
