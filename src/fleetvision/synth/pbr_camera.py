@@ -31,7 +31,8 @@ weighed out (view recall averaged over the families 0.630 against 0.632; docs/mo
 LENS_DEG = (45.0, 72.0)
 """The horizontal field of view, degrees (a phone's main camera is about 65-70)."""
 DETAIL_PARTS = ("headlight", "tail_light", "wheel")
-"""The detail classes :func:`render_detail` path-traces as close-ups of the car's own parts."""
+"""The detail classes :func:`fleetvision.synth.pbr_scene.render_detail` path-traces as close-ups of the car's
+own parts."""
 DETAIL_FRAME_M = {"headlight": (0.4, 0.9), "tail_light": (0.4, 0.9), "wheel": (0.9, 1.6)}
 """How wide a scene a detail close-up frames at its part, metres (log-uniform): the camera stands where its
 lens spans that much, so the part fills a half to most of the photo whatever the lens. Wider, a headlight's
@@ -39,6 +40,7 @@ close-up showed the grille and the plate and read as a head-on front (real close
 headlights: docs/models.md, *Lamp and wheel close-ups*)."""
 MIN_DETAIL_DISTANCE_M = 0.3
 """The camera stays at least this far from the part."""
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -94,7 +96,8 @@ def place_camera(family: str, flank: str | None, shape: BodyShape, rng: np.rando
 def detail_anchor(car: CarMesh, part: str, sign: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Where ``part`` (one of :data:`DETAIL_PARTS`) is on the car's ``sign`` flank (+1 left, -1 right) and
     the horizontal direction a photographer of it stands in: (point [3], unit vector [3]). Lamps are the
-    lamp meshes' own corner (their vertices outboard of the centre line, within 0.4 m of the end), seen
+    lamp meshes' own corner (the mean of their vertices more than 0.15 of the car's width towards that
+    flank and within 0.4 m of the end), seen
     from ahead of (behind) the car turned up to 65 degrees towards the flank; a wheel is one of its wheels'
     hubs, seen from the flank within 40 degrees of square on.
 

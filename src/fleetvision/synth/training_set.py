@@ -117,7 +117,7 @@ def training_rows(
             as on real photos); :attr:`fleetvision.synth.photo_spec.PhotoSpec.yaw_band`. It draws nothing:
             each row's car, scene and camera are otherwise the same either way.
         pbr_detail_share: The share of the detail rows the path tracer can draw (headlight, tail light, wheel:
-            :data:`fleetvision.synth.pbr_scene.DETAIL_PARTS`) drawn by it as close-ups of a path-traced
+            :data:`fleetvision.synth.pbr_camera.DETAIL_PARTS`) drawn by it as close-ups of a path-traced
             car's own part (:func:`~fleetvision.synth.pbr_scene.render_detail`) instead of painted (its own
             random stream per row, so the other rows do not change). 0 = none; needs the ``pbr`` extra when > 0.
         start, stop: Render only rows ``start..stop-1`` (for parallel workers); default all.
@@ -203,7 +203,7 @@ def training_rows(
 def path_traced(
     spec: PhotoSpec, samples: int, taxonomy: Taxonomy, *, denoise: bool = True
 ) -> tuple[Image.Image, bool, tuple[float, float, float, float] | None]:
-    """The spec's exterior, or close-up of one of the car's parts (``pbr_scene.DETAIL_PARTS``), path-traced
+    """The spec's exterior, or close-up of one of the car's parts (``pbr_camera.DETAIL_PARTS``), path-traced
     (:mod:`fleetvision.synth.pbr_scene`): image, banner (never), plate box. ``denoise=False`` leaves the
     path-tracing grain in (comparisons only)."""
     from fleetvision.synth.pbr_camera import DETAIL_PARTS
