@@ -103,7 +103,7 @@ def check_inputs(photos_dir: Path, models_dir: Path) -> list[str]:
     return problems
 
 
-def score_lamp_crops(photos_dir: Path, truth: Any, views: list[Any], models: Any, size: int, settings: Any,
+def score_lamp_crops(photo_bytes: list[bytes], truth: Any, views: list[Any], models: Any, size: int, settings: Any,
                      taxonomy: Any, rules: Any) -> dict[str, Any]:
     """Cut the lamps beside the plate out of every labelled head-on front and rear
     (:func:`fleetvision.models.real_lamp_crops.lamp_crop_boxes`), re-encode each crop as a JPEG (quality 90,
@@ -122,7 +122,7 @@ def score_lamp_crops(photos_dir: Path, truth: Any, views: list[Any], models: Any
         return {"n": 0}
     items = []
     for row in boxes.itertuples(index=False):
-        with Image.open(photos_dir / PHOTO_FOLDER / truth["file"].iloc[row.photo]) as image:
+        with Image.open(io.BytesIO(photo_bytes[row.photo])) as image:  # the bytes run() already read
             crop = image.convert("RGB").crop((row.x0, row.y0, row.x1, row.y1))
         buffer = io.BytesIO()
         crop.save(buffer, "JPEG", quality=90)
@@ -238,7 +238,7 @@ def run(
             "labels": f"{views.name}: labels by eye, not shipped (file, view without side, body type, flank)",
             **real_view_labels.labelled_report(families, body, labels, flanks),
         }
-        labelled["lamp_crops"] = score_lamp_crops(photos_dir, truth, labels["view"].tolist(), models, size,
+        labelled["lamp_crops"] = score_lamp_crops(items, truth, labels["view"].tolist(), models, size,
                                                   settings, taxonomy, rules)
         has_flank = np.array([f is not None for f in labels["flank"]], dtype=bool)
         if has_flank.any():
