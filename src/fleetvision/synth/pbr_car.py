@@ -22,7 +22,9 @@ from functools import lru_cache
 import numpy as np
 
 from fleetvision.synth.car_geometry import BodyShape, car_shape
+from fleetvision.synth.overlays import PLATE_SIZE_M
 from fleetvision.synth.pbr_details import Layout, car_details, grid_surface, merge
+from fleetvision.synth.pbr_lettering import LetteringMount, rear_lettering_mounts
 
 GRID_M = 0.035  # marching-cubes cell (metres): panels stay smooth, a car meshes in well under a second
 LOOKS = 4  # light, grille and trim layouts per (body type, proportion variant)
@@ -57,12 +59,15 @@ class CarMesh:
         plate_mounts: ``front``/``rear`` -> (x of the surface at y = 0, plate centre height z).
         wheels: (tyre meshes, rim meshes): lists of (vertices, faces); rims come as (kind, vertices,
             faces) with kind ``dark`` (the disc behind the spokes) or ``alloy``.
+        lettering: Spots on the tail for a maker's or model's lettering
+            (:func:`fleetvision.synth.pbr_lettering.rear_lettering_mounts`); each photo letters them or not.
     """
 
     shape: BodyShape
     parts: dict[str, tuple[np.ndarray, np.ndarray]]
     plate_mounts: dict[str, tuple[float, float]]
     wheels: tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[str, np.ndarray, np.ndarray]]]
+    lettering: tuple[LetteringMount, ...] = ()
 
     def plate_centre(self, end: str) -> np.ndarray:
         """The centre of the plate at ``end`` (a key of ``plate_mounts``), in the car's frame: it stands
@@ -245,7 +250,13 @@ def car_mesh(body_type: str, variant: int, look: int) -> CarMesh:
     details = car_details(s, body_type, surface, np.random.default_rng([variant, look, len(body_type), 1]), layout)
     for part, meshes in details.items():
         parts[part] = merge([parts[part], *meshes] if part in parts else meshes)
-    return CarMesh(s, parts, mounts, wheel_meshes(s, rng))
+    # its own stream, drawn last: every car's other parts are as they were before lettering (session 33)
+    plate = None
+    if "rear" in mounts:
+        plate = (mounts["rear"][0], mounts["rear"][1] + max(h for _, h in PLATE_SIZE_M.values()) / 2)
+    lettering = rear_lettering_mounts(surface.end_x, tail_in, (tl_lo, tl_hi), plate,
+                                      np.random.default_rng([variant, look, len(body_type), 2]))
+    return CarMesh(s, parts, mounts, wheel_meshes(s, rng), lettering)
 
 
 def _ring(cx: float, y: float, cz: float, r: float, k: int) -> np.ndarray:

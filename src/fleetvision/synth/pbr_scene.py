@@ -43,6 +43,7 @@ from fleetvision.synth.pbr_camera import (
 )
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
 from fleetvision.synth.pbr_denoise import cross_bilateral, finite_or_zero
+from fleetvision.synth.pbr_lettering import lettering_shapes
 from fleetvision.synth.rng import derive_rng
 
 DEFAULT_SAMPLES = 12
@@ -176,8 +177,8 @@ class _SceneBuilder:
                                                                         "value": [float(v) for v in radiance]}}
 
     def car(self, mi: Any, car: CarMesh, rng: np.random.Generator, paint: np.ndarray, prefix: str,
-            offset: tuple[float, float], yaw_deg: float, plate: Image.Image | None, plate_m: tuple[float, float]
-            ) -> Any:
+            offset: tuple[float, float], yaw_deg: float, plate: Image.Image | None, plate_m: tuple[float, float],
+            lettering_rng: np.random.Generator | None = None) -> Any:
         t = mi.ScalarTransform4f
         to_world = t().translate([offset[0], offset[1], 0.0]).rotate([0, 0, 1], yaw_deg)
         tail = (0.5, 0.015, 0.01) if rng.random() < 0.8 else (0.35, 0.12, 0.02)
@@ -206,6 +207,8 @@ class _SceneBuilder:
                     "type": "rectangle", "to_world": place,
                     "bsdf": {"type": "principled", "roughness": 0.3,
                              "base_color": {"type": "bitmap", "bitmap": bitmap}}}
+        if lettering_rng is not None:
+            self.scene.update(lettering_shapes(mi, car.lettering, to_world, lettering_rng, bsdfs["chrome"], prefix))
         tyres, rims = car.wheels
         # the wheels' meshes are wound one way for both flanks, and Mitsuba's BSDFs are one-sided: before
         # session 32 the car's left-flank rims showed their unlit backs (black wheels on the left, silver
@@ -366,7 +369,8 @@ def _path_traced(mi: Any, car: CarMesh, camera: Camera, rng: np.random.Generator
     with tempfile.TemporaryDirectory(prefix="fv-pbr-") as folder:
         b = _SceneBuilder(folder)
         b.scene["integrator"] = {"type": "path", "max_depth": 3}
-        b.car(mi, car, rng, _srgb_to_linear(paint_rgb), "car", (0.0, 0.0), 0.0, plate_texture(look, 44), plate_m)
+        b.car(mi, car, rng, _srgb_to_linear(paint_rgb), "car", (0.0, 0.0), 0.0, plate_texture(look, 44), plate_m,
+              lettering_rng=derive_rng(seed, "pbr-lettering"))  # its own stream: the rest of the scene unchanged
         for k, side_sign in enumerate((-1.0, 1.0)):
             if rng.random() >= 0.55:
                 continue
