@@ -28,7 +28,7 @@ from fleetvision.synth.pbr_lettering import LetteringMount, rear_lettering_mount
 
 GRID_M = 0.035  # marching-cubes cell (metres): panels stay smooth, a car meshes in well under a second
 LOOKS = 4  # light, grille and trim layouts per (body type, proportion variant)
-PARTS = ("paint", "glass", "head", "tail", "grille", "trim", "chrome", "drl")
+PARTS = ("paint", "glass", "head", "tail", "tail_clear", "tail_amber", "grille", "trim", "chrome", "drl")
 
 # The rear of the glasshouse by body type, from real cars' proportions: (deck behind the rear screen's
 # foot, metres; rear-screen rake, degrees from vertical). A sedan's or coupe's screen lies back over a
@@ -55,7 +55,8 @@ class CarMesh:
     Attributes:
         shape: The proportions the car was built from.
         parts: Part name (``PARTS``) -> (vertices float32 [V, 3], faces uint32 [F, 3]); ``trim``,
-            ``chrome`` and ``drl`` (a lit daytime-running lamp) may be absent.
+            ``chrome``, ``drl`` (a lit daytime-running lamp) and the tail lamps' ``tail_clear`` and
+            ``tail_amber`` sections (:func:`fleetvision.synth.pbr_details.tail_lamp_sections`) may be absent.
         plate_mounts: ``front``/``rear`` -> (x of the surface at y = 0, plate centre height z).
         wheels: (tyre meshes, rim meshes): lists of (vertices, faces); rims come as (kind, vertices,
             faces) with kind ``dark`` (the disc behind the spokes) or ``alloy``.
@@ -163,6 +164,49 @@ def _marching_cubes(field: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, 
     return (verts + origin).astype(np.float32), faces.astype(np.uint32)
 
 
+def tail_lamp_sections(tail: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray, nose: float, wrap: float,
+                       tail_in: float, half_width: float, tail_z: tuple[float, float], rng: np.random.Generator
+                       ) -> dict[str, np.ndarray]:
+    """The tail lamps' shell field cut into the sections real tail lamps have: red (``tail``), a clear
+    reversing lamp (``tail_clear``, chrome behind clear glass) and an amber indicator (``tail_amber``),
+    each a field of its own with a clean edge. One car in five keeps its lamps all red; the others get a
+    horizontal band (clear, at the bottom or the middle of the lamp; an amber band above it on 40%) or a
+    clear inboard section (amber on the wrapped corner on 30%), never more than 0.35 of the lamp's height
+    or width. A light bar between the lamps stays red. A section that misses the lamp is left out; the red
+    one is always there (the whole shell, should the cuts leave nothing red).
+
+    Args:
+        tail: The lamps' shell (signed distance on the grid ``x, y, z``).
+        nose, wrap: Half the car's length; how far the lamps wrap round the rear corners (metres).
+        tail_in, half_width: The lamps' inner edge and the car's half width, |y|.
+        tail_z: The lamps' bottom and top.
+        rng: Draws the layout (the car's own stream).
+    """
+    lo, hi = tail_z
+    x0, x1, ay = -nose - 0.2, -nose + wrap, np.abs(y)
+    clear = amber = None
+    kind = rng.random()
+    if kind < 0.45:
+        h = float(rng.uniform(0.22, 0.35)) * (hi - lo)
+        base = lo if rng.random() < 0.5 else lo + (hi - lo - h) / 2
+        clear = _box(x, ay, z, (x0, x1, tail_in - 0.03, half_width + 0.1, base, base + h), 0.005)
+        if rng.random() < 0.4:
+            top = base + h + float(rng.uniform(0.2, 0.3)) * (hi - lo)
+            amber = _box(x, ay, z, (x0, x1, tail_in - 0.03, half_width + 0.1, base + h, top), 0.005)
+    elif kind < 0.8:
+        inboard = tail_in + float(rng.uniform(0.2, 0.35)) * (half_width - tail_in)
+        clear = _box(x, ay, z, (x0, x1, tail_in - 0.03, inboard, lo - 0.05, hi + 0.05), 0.005)
+        if rng.random() < 0.3:
+            amber = _box(x, ay, z, (-nose + 0.08, x1 + 0.2, inboard, half_width + 0.1, lo - 0.05, hi + 0.05), 0.005)
+    sections = {}
+    cut = tail
+    for name, box in (("tail_clear", clear), ("tail_amber", amber)):
+        if box is not None and np.maximum(tail, box).min() < 0:  # a section that misses the lamp: none
+            sections[name] = np.maximum(tail, box)
+            cut = np.maximum(cut, -box)
+    return {"tail": cut, **sections} if cut.min() < 0 else {"tail": tail}
+
+
 @lru_cache(maxsize=48)
 def car_mesh(body_type: str, variant: int, look: int) -> CarMesh:
     """The meshes of one car: proportions from ``pbr_shape(body_type, variant)``, details from ``look``.
@@ -218,7 +262,10 @@ def car_mesh(body_type: str, variant: int, look: int) -> CarMesh:
     grille = smooth_max(shell, _box(x, y, z, (nose - 0.3, nose + 0.2, -grille_half, grille_half, grille_lo,
                                               hl_hi - 0.03), 0.03), 0.01)
     parts["head"] = _marching_cubes(head, origin)
-    parts["tail"] = _marching_cubes(tail, origin)
+    # red, clear and amber sections, from their own stream: every car's other parts are as they were
+    for part, field in tail_lamp_sections(tail, x, y, z, nose, wrap, tail_in, w / 2, (tl_lo, tl_hi),
+                                          np.random.default_rng([variant, look, len(body_type), 3])).items():
+        parts[part] = _marching_cubes(field, origin)
     parts["grille"] = _marching_cubes(grille, origin)
     offroad = body_type in ("suv", "ute")
     trims = []

@@ -192,6 +192,8 @@ class _SceneBuilder:
             "drl": _principled((0.9, 0.9, 0.9), 0.1),
         }
         bsdfs["chrome"] = bsdfs["head"]  # badges, bars, exhausts: as the lamps' chrome shells
+        bsdfs["tail_clear"] = bsdfs["head"]  # a tail lamp's reversing section: chrome behind clear glass
+        bsdfs["tail_amber"] = _principled((0.6, 0.2, 0.01), 0.08, 0.0, 0.6)  # its indicator
         lit = {"drl": float(rng.uniform(2.0, 8.0)) * np.array([1.0, 0.97, 0.9])}  # white LEDs, as bright as a sky
         for part, (verts, faces) in car.parts.items():
             self.mesh(f"{prefix}-{part}", verts, faces, bsdfs[part], to_world, radiance=lit.get(part))
