@@ -20,10 +20,10 @@ from fleetvision.synth.pbr_lettering import (
 
 
 def test_lettering_spots_sit_on_the_tail_between_the_lamps_clear_of_the_plate() -> None:
-    """On the cars of one proportion variant of every body type (four looks each), every spot stands just behind the tail's
-    skin, inside the car's width, above the rear plate's tallest style, one either side of the centre line;
-    most cars have at least one. The same cars' tail lamps: always a red section, mostly a clear one, on
-    some an amber one (one test, so the meshes are built once)."""
+    """On the cars of one proportion variant of every body type (four looks each), every spot stands just
+    behind the tail's skin, inside the car's width, above the rear plate's tallest style, one either side of
+    the centre line; most cars have at least one. The same cars' tail lamps: always a red section, mostly a
+    clear one, on some an amber one (one test, so the meshes are built once)."""
     plate_half_h = max(h for _, h in PLATE_SIZE_M.values()) / 2
     cars = [car_mesh(b, v, look) for b in sorted(BODY_SHAPES) for v in range(1) for look in range(LOOKS)]
     for car in cars:

@@ -56,7 +56,7 @@ class CarMesh:
         shape: The proportions the car was built from.
         parts: Part name (``PARTS``) -> (vertices float32 [V, 3], faces uint32 [F, 3]); ``trim``,
             ``chrome``, ``drl`` (a lit daytime-running lamp) and the tail lamps' ``tail_clear`` and
-            ``tail_amber`` sections (:func:`fleetvision.synth.pbr_details.tail_lamp_sections`) may be absent.
+            ``tail_amber`` sections (:func:`tail_lamp_sections`) may be absent.
         plate_mounts: ``front``/``rear`` -> (x of the surface at y = 0, plate centre height z).
         wheels: (tyre meshes, rim meshes): lists of (vertices, faces); rims come as (kind, vertices,
             faces) with kind ``dark`` (the disc behind the spokes) or ``alloy``.
