@@ -201,8 +201,9 @@ def tail_lamp_sections(tail: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.nda
     sections = {}
     cut = tail
     for name, box in (("tail_clear", clear), ("tail_amber", amber)):
-        if box is not None and np.maximum(tail, box).min() < 0:  # a section that misses the lamp: none
-            sections[name] = np.maximum(tail, box)
+        section = None if box is None else np.maximum(tail, box)
+        if section is not None and section.min() < 0:  # a section that misses the lamp: none
+            sections[name] = section
             cut = np.maximum(cut, -box)
     return {"tail": cut, **sections} if cut.min() < 0 else {"tail": tail}
 

@@ -125,17 +125,25 @@ def lettering_shapes(mi: Any, mounts: tuple[LetteringMount, ...], to_world: Any,
     for i, mount in enumerate(mounts):
         if rng.random() >= LETTERED_SHARE:
             continue
-        sticker = rng.random() < STICKER_SHARE
-        mask = lettering_mask(str(rng.choice(_DEALERS)) if sticker else lettering_text(rng))
-        if sticker:  # a margin round the words, on a backing of its own colour
-            mask = np.pad(mask, ((6, 6), (10, 10)))
-        if sticker:
-            backing, ink = sticker_colours(rng)
-            shapes[f"{prefix}-lettering{i}"] = word_shape(mi, mount, to_world, mask, backing=(backing, ink),
+        if rng.random() < STICKER_SHARE:  # a margin round the words, on a backing of its own colour
+            mask = np.pad(lettering_mask(str(rng.choice(_DEALERS))), ((6, 6), (10, 10)))
+            shapes[f"{prefix}-lettering{i}"] = word_shape(mi, mount, to_world, mask, backing=sticker_colours(rng),
                                                           grow=1.4)
         else:
-            shapes[f"{prefix}-lettering{i}"] = word_shape(mi, mount, to_world, mask, material=material)
+            shapes[f"{prefix}-lettering{i}"] = word_shape(mi, mount, to_world, lettering_mask(lettering_text(rng)),
+                                                          material=material)
     return shapes
+
+
+def end_face_place(mi: Any, to_world: Any, centre: Any, end: str, size: tuple[float, float]) -> Any:
+    """The ``to_world`` of a Mitsuba rectangle ``size`` (width, height; metres) centred on ``centre`` (car
+    frame) and standing on the car's ``end`` face (``front`` | ``rear``), facing out of it: a plate or a
+    word. The rectangle's v axis runs upwards as a camera facing that end sees it, so a bitmap on it reads
+    right way up with its rows flipped (``tests/test_pbr_details.py``, ``tests/test_pbr_lettering.py``)."""
+    t = mi.ScalarTransform4f
+    sgn = 1.0 if end == "front" else -1.0
+    return to_world @ t().translate([float(v) for v in centre]).rotate([0, 0, 1], 90 * sgn) \
+        .rotate([1, 0, 0], 90).scale([size[0] / 2, size[1] / 2, 1.0])
 
 
 def word_shape(mi: Any, mount: LetteringMount, to_world: Any, mask: np.ndarray, *,
@@ -145,13 +153,9 @@ def word_shape(mi: Any, mount: LetteringMount, to_world: Any, mask: np.ndarray, 
     camera behind the car sees it, as tall as the room allows (``grow`` times it) and narrower where the
     word is long. The glyphs ``mask`` (:func:`lettering_mask`) are either the opacity of ``material`` (a
     badge) or the ink on a ``backing`` (its colour and the ink's, linear RGB: a sticker)."""
-    t = mi.ScalarTransform4f
     aspect = mask.shape[1] / mask.shape[0]
     h = min(mount.room[1] * grow, mount.room[0] / aspect)
-    w = h * aspect
-    # placed as the rear plate is (pbr_scene): the rectangle's v axis runs upwards, so the rows flip
-    place = to_world @ t().translate([float(v) for v in mount.centre]).rotate([0, 0, 1], -90) \
-        .rotate([1, 0, 0], 90).scale([w / 2, h / 2, 1.0])
+    place = end_face_place(mi, to_world, mount.centre, "rear", (h * aspect, h))
     if backing is not None:
         colour, ink = backing
         rgb = colour[None, None, :] * (1 - mask[..., None]) + ink[None, None, :] * mask[..., None]

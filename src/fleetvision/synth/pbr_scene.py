@@ -43,7 +43,7 @@ from fleetvision.synth.pbr_camera import (
 )
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
 from fleetvision.synth.pbr_denoise import cross_bilateral, finite_or_zero
-from fleetvision.synth.pbr_lettering import lettering_shapes
+from fleetvision.synth.pbr_lettering import end_face_place, lettering_shapes
 from fleetvision.synth.rng import derive_rng
 
 DEFAULT_SAMPLES = 12
@@ -201,12 +201,8 @@ class _SceneBuilder:
             # the rectangle's v axis runs upwards as the camera sees the plate: the rows flipped, the text reads
             bitmap = mi.Bitmap(np.ascontiguousarray(np.asarray(plate.convert("RGB"), np.float32)[::-1]) / 255.0)
             for end in car.plate_mounts:
-                sgn = 1.0 if end == "front" else -1.0
-                place = to_world @ t().translate([float(v) for v in car.plate_centre(end)]) \
-                    .rotate([0, 0, 1], 90 * sgn) \
-                    .rotate([1, 0, 0], 90).scale([plate_m[0] / 2, plate_m[1] / 2, 1.0])
                 self.scene[f"{prefix}-plate-{end}"] = {
-                    "type": "rectangle", "to_world": place,
+                    "type": "rectangle", "to_world": end_face_place(mi, to_world, car.plate_centre(end), end, plate_m),
                     "bsdf": {"type": "principled", "roughness": 0.3,
                              "base_color": {"type": "bitmap", "bitmap": bitmap}}}
         if lettering_rng is not None:
