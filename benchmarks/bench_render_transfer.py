@@ -80,7 +80,7 @@ def render_set(renderer: str, per_family: int, seed: int) -> tuple[list[bytes], 
         elif renderer in ("pbr", "pbr-undenoised"):
             from fleetvision.synth.training_set import path_traced
 
-            image = path_traced(spec, 12, taxonomy, denoise=renderer == "pbr")[0]
+            image = path_traced(spec, 12, taxonomy, denoise=renderer == "pbr").image
         else:
             raise ValueError(f"unknown renderer {renderer!r}")
         photos.append(encode_jpeg(image, int(rng.integers(50, 96))))

@@ -72,10 +72,7 @@ def render_one(renderer: str, seed: int, i: int) -> tuple[bytes, str]:
     rng = derive_rng(seed, "plate-flank", renderer, i)
     spec = sample_spec(rng, taxonomy, shot, driver_side="right", plate_style=PLATE_STYLES[i % len(PLATE_STYLES)],
                        size=training_size(rng, LONG_SIDE))
-    if renderer == "pbr":
-        image, _, _ = path_traced(spec, PBR_SAMPLES, taxonomy)
-    else:
-        image = render_photo(spec).image
+    image = path_traced(spec, PBR_SAMPLES, taxonomy).image if renderer == "pbr" else render_photo(spec).image
     quality = int(rng.integers(60, 96))
     return encode_jpeg(image, quality), taxonomy.market_to_flank(shot, "right")
 

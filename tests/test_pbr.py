@@ -26,16 +26,19 @@ from fleetvision.synth.pbr_camera import (
     DETAIL_FRAME_M,
     DETAIL_PARTS,
     MIN_DETAIL_DISTANCE_M,
+    PLATE_FACING_CLEAR,
+    PLATE_FACING_SEEN,
     SIDED_FAMILIES,
     Camera,
+    PlateView,
     detail_anchor,
     place_camera,
     place_detail_camera,
-    plate_box,
+    plate_view,
 )
 from fleetvision.synth.pbr_car import MIN_ROOF_M, PARTS, REAR_PROFILE, car_mesh, pbr_shape, smooth_max, smooth_min
 from fleetvision.synth.pbr_scene import pbr_available, render_detail, render_exterior
-from fleetvision.synth.training_set import training_rows
+from fleetvision.synth.training_set import plate_label, row_plans, traced_plate, training_rows
 from fleetvision.taxonomy import load_taxonomy
 
 
@@ -118,13 +121,54 @@ def test_the_camera_projects_its_target_to_the_centre_and_the_car_s_nose_to_the_
 def test_only_a_plate_facing_the_camera_gets_a_box() -> None:
     car = car_mesh("sedan", 0, 0)
     behind = Camera(np.array([-6.0, 0.0, 1.2]), np.array([0.0, 0.0, 0.6]), 60.0, (160, 120))
-    box = plate_box(car, behind, (0.52, 0.11))
-    assert box is not None
-    x0, y0, x1, y1 = box
+    view = plate_view(car, behind, (0.52, 0.11))
+    assert view.box is not None and not view.unsure
+    x0, y0, x1, y1 = view.box
     assert 0 <= x0 < 0.5 < x1 <= 1 and 0 <= y0 < y1 <= 1
     assert (x1 - x0) / (y1 - y0) == pytest.approx(0.52 / 0.11 * 120 / 160, rel=0.1)
     side = Camera(np.array([0.0, 6.0, 1.2]), np.array([0.0, 0.0, 0.6]), 60.0, (160, 120))
-    assert plate_box(car, side, (0.52, 0.11)) is None
+    assert plate_view(car, side, (0.52, 0.11)) == PlateView(None, False)
+
+
+def test_a_plate_seen_at_a_slant_is_unsure_between_clear_and_edge_on() -> None:
+    """Walking round the rear plate at 5 m, aimed at it: a box while the camera is within ~70 degrees of square
+    on, *unsure* on to ~78 degrees (a slanted plate is plainly a plate, and "no plate" would teach the head
+    otherwise), then nothing (a sliver seen edge-on)."""
+    car = car_mesh("sedan", 0, 0)
+    centre = car.plate_centre("rear")
+    states = []
+    for deg in np.arange(0.0, 89.0, 1.0):
+        a = np.radians(deg)
+        camera = Camera(centre + 5.0 * np.array([-np.cos(a), np.sin(a), 0.05]), centre, 60.0, (160, 120))
+        view = plate_view(car, camera, (0.52, 0.11))
+        facing = np.cos(a) / np.linalg.norm([np.cos(a), np.sin(a), 0.05])
+        expected = "box" if facing >= PLATE_FACING_CLEAR else ("unsure" if facing >= PLATE_FACING_SEEN else "none")
+        states.append(expected)
+        assert ("box" if view.box else ("unsure" if view.unsure else "none")) == expected, deg
+        assert not (view.box and view.unsure)
+    assert {"box", "unsure", "none"} <= set(states)
+
+
+def test_a_plate_leaving_the_frame_goes_from_box_to_unsure_to_none() -> None:
+    """Turning the camera away from the plate: a box while at least half of it is in the photo, *unsure* while
+    some of it is (a lamp's close-up with part of the plate at its edge), then nothing."""
+    car = car_mesh("sedan", 0, 0)
+    centre = car.plate_centre("rear")
+    origin = centre + np.array([-2.0, 0.0, 0.0])
+    states = []
+    for dy in np.linspace(0.0, 3.0, 121):
+        view = plate_view(car, Camera(origin, centre + np.array([0.0, dy, 0.0]), 60.0, (160, 120)), (0.52, 0.11))
+        states.append("box" if view.box else ("unsure" if view.unsure else "none"))
+    first = {s: states.index(s) for s in ("box", "unsure", "none")}
+    assert first["box"] == 0 < first["unsure"] < first["none"]
+    # monotone: once unsure never a box again, once gone never back
+    assert "box" not in states[first["unsure"]:] and "unsure" not in states[first["none"]:]
+
+
+def test_plate_labels_become_training_columns() -> None:
+    assert plate_label(PlateView((0.1, 0.2, 0.3, 0.4))) == {"plate_present": 1, "plate_box": [0.1, 0.2, 0.3, 0.4]}
+    assert plate_label(PlateView(None, unsure=True)) == {"plate_present": -1, "plate_box": []}
+    assert plate_label(PlateView(None)) == {"plate_present": 0, "plate_box": []}
 
 
 @pytest.fixture(scope="module")
@@ -191,10 +235,17 @@ def test_training_rows_path_trace_only_the_rows_asked_for_and_leave_the_others_a
                 assert b["body_type"] == a["body_type"] and b["body_index"] == a["body_index"]
             else:
                 assert b["body_type"] is None and b["body_index"] == -1
-            assert b["plate_present"] == int(bool(b["plate_box"]))
+            assert b["plate_present"] in (1, 0, -1) and (b["plate_present"] == 1) == bool(b["plate_box"])
             assert Image.open(io.BytesIO(b["content"])).size == Image.open(io.BytesIO(a["content"])).size
         else:
             assert a == b
+    # the plans say which rows are traced, and a traced row's plate label comes from its geometry alone
+    plans = list(row_plans(taxonomy, _Market(), 5, 1, "train", 48, **{share: 1.0}))
+    assert [p.index for p in plans] == list(range(len(traced)))
+    for plan, b in zip(plans, traced):
+        assert plan.traced == (plan.cls.name in wanted) and plan.cls.name == b["angle"]
+        if plan.traced:
+            assert plate_label(traced_plate(plan.spec, taxonomy)) == {k: b[k] for k in ("plate_present", "plate_box")}
     with pytest.raises(ValueError, match=share):
         next(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, **{share: 1.5}))
 

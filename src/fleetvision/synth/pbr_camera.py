@@ -1,7 +1,7 @@
 """Where the path tracer's camera stands and what it sees of the car: pure geometry, no renderer.
 
 :func:`place_camera` places the photographer of an exterior view, :func:`place_detail_camera` the one of a
-close-up of a lamp or a wheel; :func:`plate_box` projects the car's plate into the photo, which is the
+close-up of a lamp or a wheel; :func:`plate_view` projects the car's plates into the photo, which is the
 plate label of a path-traced row. :mod:`fleetvision.synth.pbr_scene` renders what these cameras see.
 
 World frame (as in :mod:`fleetvision.synth.car_geometry`): ``x`` forward (the nose at ``+x``), ``y`` to
@@ -139,16 +139,51 @@ def place_detail_camera(part: str, car: CarMesh, rng: np.random.Generator, size:
     return Camera(origin, target, fov, size)
 
 
-def plate_box(car: CarMesh, camera: Camera, plate_m: tuple[float, float]) -> tuple[float, float, float, float] | None:
-    """The box of the main car's plate that faces the camera, normalised and clipped; None when no plate
-    faces it squarely enough to read (side views) or less than half of it is in the frame."""
+PLATE_FACING_CLEAR = 0.35
+"""A plate is labelled (its box) when the camera is at least this far in front of it: the cosine between the
+plate's normal and the way to the camera (0.35: within about 70 degrees of square on) ..."""
+PLATE_FACING_SEEN = 0.2
+"""... and is still in view, a slanted sliver, down to this cosine (about 78 degrees): between the two the
+label is *unsure*."""
+PLATE_IN_FRAME_CLEAR = 0.5
+"""A labelled plate has at least this share of its area in the frame ..."""
+PLATE_IN_FRAME_SEEN = 0.05
+"""... and a plate with at least this share in the frame, but less than the above, is *unsure*."""
+
+
+@dataclass(frozen=True)
+class PlateView:
+    """What a photo shows of the main car's plates: its plate label.
+
+    Attributes:
+        box: (x0, y0, x1, y1) normalised and clipped, of the plate that faces the camera clearly enough to
+            read (:data:`PLATE_FACING_CLEAR`) with at least :data:`PLATE_IN_FRAME_CLEAR` of it in the frame;
+            None otherwise.
+        unsure: No box, but a plate is partly in view: seen at a slant (:data:`PLATE_FACING_SEEN` up to
+            :data:`PLATE_FACING_CLEAR`) or only partly in the frame (:data:`PLATE_IN_FRAME_SEEN` up to
+            :data:`PLATE_IN_FRAME_CLEAR`). Neither "a plate here" nor "no plate" is right for such a photo,
+            and "no plate" taught the plate head that a plainly visible plate is none (a lamp's close-up with
+            the plate at its edge, a 3/4 view with the plate cut by the frame): the training row says
+            *unknown* (``plate_present`` -1), which no plate loss reads.
+    """
+
+    box: tuple[float, float, float, float] | None
+    unsure: bool = False
+
+
+def plate_view(car: CarMesh, camera: Camera, plate_m: tuple[float, float]) -> PlateView:
+    """The main car's plate label in ``camera``'s photo (:class:`PlateView`): the box of the plate that faces
+    the camera best among those clearly in view; else whether any plate is partly in view. Plates are not
+    tested for being hidden (by the car's own body or a neighbour): the cameras see a car's end from the
+    front half-space of its plate."""
     best = None
+    unsure = False
     for end in car.plate_mounts:
         sgn = 1.0 if end == "front" else -1.0
         centre = car.plate_centre(end)
         to_camera = camera.origin - centre
         facing = sgn * to_camera[0] / np.linalg.norm(to_camera)
-        if facing < 0.35 or (best is not None and facing <= best[0]):
+        if facing < PLATE_FACING_SEEN:
             continue
         w, h = plate_m
         corners = centre + np.array([[0, -w / 2, -h / 2], [0, w / 2, -h / 2], [0, w / 2, h / 2], [0, -w / 2, h / 2]])
@@ -159,7 +194,14 @@ def plate_box(car: CarMesh, camera: Camera, plate_m: tuple[float, float]) -> tup
         x1, y1 = uv.max(0)
         area = (x1 - x0) * (y1 - y0)
         cx0, cy0, cx1, cy1 = max(x0, 0.0), max(y0, 0.0), min(x1, 1.0), min(y1, 1.0)
-        if area <= 0 or cx1 <= cx0 or cy1 <= cy0 or (cx1 - cx0) * (cy1 - cy0) < 0.5 * area:
+        if area <= 0 or cx1 <= cx0 or cy1 <= cy0:
             continue
-        best = (facing, (float(cx0), float(cy0), float(cx1), float(cy1)))
-    return None if best is None else best[1]
+        in_frame = (cx1 - cx0) * (cy1 - cy0) / area
+        if in_frame < PLATE_IN_FRAME_SEEN:
+            continue
+        if facing < PLATE_FACING_CLEAR or in_frame < PLATE_IN_FRAME_CLEAR:
+            unsure = True
+            continue
+        if best is None or facing > best[0]:
+            best = (facing, (float(cx0), float(cy0), float(cx1), float(cy1)))
+    return PlateView(best[1], False) if best is not None else PlateView(None, unsure)

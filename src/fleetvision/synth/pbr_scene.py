@@ -37,9 +37,10 @@ from fleetvision.synth.pbr_camera import (
     DETAIL_PARTS,
     SIDED_FAMILIES,
     Camera,
+    PlateView,
     place_camera,
     place_detail_camera,
-    plate_box,
+    plate_view,
 )
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
 from fleetvision.synth.pbr_denoise import cross_bilateral, finite_or_zero
@@ -117,12 +118,17 @@ class PbrPhoto:
     Attributes:
         image: The photo (RGB, ``size``).
         flank: ``left`` | ``right`` (the car's own flank the camera sees) or None for head-on views.
-        plate_box: (x0, y0, x1, y1) normalised, of the main car's plate facing the camera, or None.
+        plate: The main car's plate label (:func:`fleetvision.synth.pbr_camera.plate_view`).
     """
 
     image: Image.Image
     flank: str | None
-    plate_box: tuple[float, float, float, float] | None
+    plate: PlateView
+
+    @property
+    def plate_box(self) -> tuple[float, float, float, float] | None:
+        """(x0, y0, x1, y1) normalised, of the main car's plate clearly in view, or None."""
+        return self.plate.box
 
 
 def _write_ply(path: str, verts: np.ndarray, faces: np.ndarray) -> None:
@@ -299,13 +305,20 @@ def render_detail(part: str, body_type: str, seed: int, size: tuple[int, int], *
     if min(size) < 16:
         raise ValueError(f"size must be at least 16 x 16, got {size}")
     mi = mitsuba()
-    rng = derive_rng(seed, "pbr-detail")
-    car = car_mesh(body_type, int(rng.integers(SHAPE_VARIANTS)), int(rng.integers(LOOKS)))
-    camera = place_detail_camera(part, car, rng, size)
+    car, camera, rng = detail_scene(part, body_type, seed, size)
     look = plate_look(rng, plate_style, plate_text(derive_rng(plate_seed, "pbr-plate"), plate_style))
     image = _path_traced(mi, car, camera, rng, paint_rgb=paint_rgb, look=look, plate_style=plate_style, seed=seed,
                          samples=samples, denoise=denoise, beside=True)
-    return PbrPhoto(image, None, plate_box(car, camera, PLATE_SIZE_M[plate_style]))
+    return PbrPhoto(image, None, plate_view(car, camera, PLATE_SIZE_M[plate_style]))
+
+
+def detail_scene(part: str, body_type: str, seed: int,
+                 size: tuple[int, int]) -> tuple[CarMesh, Camera, np.random.Generator]:
+    """The car and camera of :func:`render_detail`'s close-up, and its random stream as the render goes on
+    from there: the geometry alone, no renderer (a row's plate label, :func:`plate_view`, needs no render)."""
+    rng = derive_rng(seed, "pbr-detail")
+    car = car_mesh(body_type, int(rng.integers(SHAPE_VARIANTS)), int(rng.integers(LOOKS)))
+    return car, place_detail_camera(part, car, rng, size), rng
 
 
 def render_exterior(family: str, flank: str | None, body_type: str, seed: int, size: tuple[int, int], *,
@@ -343,16 +356,22 @@ def render_exterior(family: str, flank: str | None, body_type: str, seed: int, s
     if yaw_band not in YAW_BANDS:
         raise ValueError(f"yaw_band must be one of {sorted(YAW_BANDS)}, got {yaw_band!r}")
     mi = mitsuba()
-    rng = derive_rng(seed, "pbr")
-    car = car_mesh(body_type, int(rng.integers(SHAPE_VARIANTS)), int(rng.integers(LOOKS)))
-    s = car.shape
-    camera = place_camera(family, flank, s, rng, size, yaw_band)  # first: the neighbours are kept out of its way
+    car, camera, rng = exterior_scene(family, flank, body_type, seed, size, yaw_band)
     look = plate_look(rng, plate_style, plate_text(derive_rng(plate_seed, "pbr-plate"), plate_style))
-    plate_m = PLATE_SIZE_M[plate_style]
     image = _path_traced(mi, car, camera, rng, paint_rgb=paint_rgb, look=look, plate_style=plate_style, seed=seed,
                          samples=samples, denoise=denoise, beside=family != "side")
     return PbrPhoto(image, flank if family in SIDED_FAMILIES else None,
-                    plate_box(car, camera, plate_m))
+                    plate_view(car, camera, PLATE_SIZE_M[plate_style]))
+
+
+def exterior_scene(family: str, flank: str | None, body_type: str, seed: int, size: tuple[int, int],
+                   yaw_band: str = "narrow") -> tuple[CarMesh, Camera, np.random.Generator]:
+    """The car and camera of :func:`render_exterior`'s photo, and its random stream as the render goes on
+    from there: the geometry alone, no renderer. The camera is placed first: the neighbours are kept out of
+    its way."""
+    rng = derive_rng(seed, "pbr")
+    car = car_mesh(body_type, int(rng.integers(SHAPE_VARIANTS)), int(rng.integers(LOOKS)))
+    return car, place_camera(family, flank, car.shape, rng, size, yaw_band), rng
 
 
 def _path_traced(mi: Any, car: CarMesh, camera: Camera, rng: np.random.Generator, *, paint_rgb: tuple[int, int, int],

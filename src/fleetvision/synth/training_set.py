@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from PIL import Image
 
 from fleetvision.synth.files import encode_jpeg
-from fleetvision.synth.overlays import PLATE_STYLES
+from fleetvision.synth.overlays import PLATE_SIZE_M, PLATE_STYLES
+from fleetvision.synth.pbr_camera import DETAIL_PARTS, PlateView, plate_view
 from fleetvision.synth.photo_spec import PhotoSpec, sample_spec, shot_family
 from fleetvision.synth.render import render_photo
 from fleetvision.synth.rng import derive_rng, weighted_choice
-from fleetvision.taxonomy import FLANK_SUFFIX, Taxonomy
+from fleetvision.taxonomy import FLANK_SUFFIX, ShotClass, Taxonomy
+
+if TYPE_CHECKING:
+    from fleetvision.synth.pbr_scene import PbrPhoto
 
 logger = logging.getLogger(__name__)
 
@@ -124,30 +128,93 @@ def training_rows(
 
     Yields:
         Dicts with the ``training_images`` columns: sample_id, dataset, split, content (JPEG bytes),
-        angle, angle_index, has_banner, plate_present (1/0), plate_box ([x0, y0, x1, y1] normalised,
-        empty when no plate), body_type (None for interior/detail shots), body_index (-1 then), source.
+        angle, angle_index, has_banner, plate_present (1, 0, or -1 where a path-traced photo shows a plate
+        only in part: :func:`plate_label`), plate_box ([x0, y0, x1, y1] normalised, empty when no plate is
+        labelled), body_type (None for interior/detail shots), body_index (-1 then), source.
 
     Raises:
         ValueError: Non-positive ``per_class``, ``image_size`` or ``exterior_weight``, an unknown
             ``body_mix``, or an empty split/dataset name.
     """
+    plans = row_plans(taxonomy, market, seed, per_class, split, image_size, exterior_weight=exterior_weight,
+                      body_mix=body_mix, plate_styles=plate_styles, pbr_share=pbr_share, yaw_band=yaw_band,
+                      pbr_detail_share=pbr_detail_share, start=start, stop=stop)
+    if not split or not dataset:
+        raise ValueError(f"split and dataset must be non-empty, got split={split!r} dataset={dataset!r}")
+    for plan in plans:
+        cls, spec = plan.cls, plan.spec
+        if plan.traced:
+            photo = path_traced(spec, pbr_samples, taxonomy)
+            image, has_banner, plate = photo.image, False, photo.plate
+            # a detail shot trains no body type, painted or traced
+            body = spec.body_type if cls.group == "exterior" else None
+        else:
+            painted = render_photo(spec)
+            image, has_banner, plate = painted.image, painted.has_banner, PlateView(painted.plate_box)
+            body = painted.body_type
+        yield {
+            "sample_id": f"{dataset}/{split}/{plan.index:07d}",
+            "dataset": dataset,
+            "split": split,
+            "content": encode_jpeg(image, plan.quality),
+            "angle": cls.name,
+            "angle_index": cls.index,
+            "has_banner": int(has_banner),
+            **plate_label(plate),
+            "body_type": body,
+            "body_index": taxonomy.body_index(body) if body else -1,
+            "source": SOURCE,
+        }
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """One training row before it is drawn (:func:`row_plans`)."""
+
+    index: int  # the sample's number in its split
+    cls: ShotClass
+    spec: PhotoSpec
+    quality: int  # JPEG quality
+    traced: bool  # path-traced (:func:`path_traced`); else painted (:func:`fleetvision.synth.render.render_photo`)
+
+
+def row_plans(
+    taxonomy: Taxonomy,
+    market: MarketLike,
+    seed: int,
+    per_class: int,
+    split: str,
+    image_size: int = 256,
+    *,
+    exterior_weight: int = 1,
+    body_mix: str = "market",
+    plate_styles: Sequence[str] = (),
+    pbr_share: float = 0.0,
+    yaw_band: str = "narrow",
+    pbr_detail_share: float = 0.0,
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[RowPlan]:
+    """What :func:`training_rows` draws, row by row, without drawing it (the same arguments): each row's
+    class, photo spec, JPEG quality and renderer. Cheap: a set's labels that come from its scenes' geometry
+    can be recomputed from it without rendering (:func:`traced_plate`).
+
+    Raises:
+        ValueError: As :func:`training_rows`.
+    """
     if per_class < 1:
         raise ValueError(f"per_class must be >= 1, got {per_class}")
     if image_size < 32:
         raise ValueError(f"image_size must be >= 32, got {image_size}")
-    if not split or not dataset:
-        raise ValueError(f"split and dataset must be non-empty, got split={split!r} dataset={dataset!r}")
+    if not split:
+        raise ValueError(f"split must be non-empty, got {split!r}")
     if body_mix not in ("market", "uniform"):
         raise ValueError(f"body_mix must be 'market' or 'uniform', got {body_mix!r}")
     if not 0.0 <= pbr_share <= 1.0:
         raise ValueError(f"pbr_share must be within 0..1, got {pbr_share}")
     if not 0.0 <= pbr_detail_share <= 1.0:
         raise ValueError(f"pbr_detail_share must be within 0..1, got {pbr_detail_share}")
-    traced_details: tuple[str, ...] = ()
-    if pbr_detail_share > 0:
-        from fleetvision.synth.pbr_camera import DETAIL_PARTS
-
-        traced_details = DETAIL_PARTS
+    traced_details = DETAIL_PARTS if pbr_detail_share > 0 else ()
     unknown = sorted(set(plate_styles) - set(PLATE_STYLES))
     if unknown:
         raise ValueError(f"plate_styles must be among {PLATE_STYLES}, got {unknown}")
@@ -173,54 +240,50 @@ def training_rows(
         spec = sample_spec(rng, taxonomy, cls.name, driver_side=market.driver_side, plate_style=plate_style,
                            size=size, banner_rate=TRAIN_BANNER_RATE, body_type=body_type, yaw_band=yaw_band)
         quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
-        if cls.group == "exterior" and pbr_share > 0 and derive_rng(seed, "train-pbr", split, i).random() < pbr_share:
-            image, has_banner, plate_box = path_traced(spec, pbr_samples, taxonomy)
-            body = spec.body_type
-        elif cls.name in traced_details and \
-                derive_rng(seed, "train-pbr-detail", split, i).random() < pbr_detail_share:
-            image, has_banner, plate_box = path_traced(spec, pbr_samples, taxonomy)
-            body = None  # a detail shot trains no body type, painted or traced
-        else:
-            photo = render_photo(spec)
-            image, has_banner, plate_box = photo.image, photo.has_banner, photo.plate_box
-            body = photo.body_type
-        yield {
-            "sample_id": f"{dataset}/{split}/{i:07d}",
-            "dataset": dataset,
-            "split": split,
-            "content": encode_jpeg(image, quality),
-            "angle": cls.name,
-            "angle_index": cls.index,
-            "has_banner": int(has_banner),
-            "plate_present": int(plate_box is not None),
-            "plate_box": [float(v) for v in plate_box] if plate_box else [],
-            "body_type": body,
-            "body_index": taxonomy.body_index(body) if body else -1,
-            "source": SOURCE,
-        }
+        traced = (cls.group == "exterior" and pbr_share > 0
+                  and derive_rng(seed, "train-pbr", split, i).random() < pbr_share) or \
+            (cls.name in traced_details and derive_rng(seed, "train-pbr-detail", split, i).random() < pbr_detail_share)
+        yield RowPlan(i, cls, spec, quality, traced)
 
 
-def path_traced(
-    spec: PhotoSpec, samples: int, taxonomy: Taxonomy, *, denoise: bool = True
-) -> tuple[Image.Image, bool, tuple[float, float, float, float] | None]:
+def plate_label(plate: PlateView) -> dict[str, Any]:
+    """A plate label as ``training_images`` columns: ``plate_present`` 1 with its box, 0 (no plate), or -1
+    (unknown: a plate partly in view, :attr:`~fleetvision.synth.pbr_camera.PlateView.unsure`) with no box."""
+    present = 1 if plate.box is not None else (-1 if plate.unsure else 0)
+    return {"plate_present": present, "plate_box": [float(v) for v in plate.box] if plate.box else []}
+
+
+def path_traced(spec: PhotoSpec, samples: int, taxonomy: Taxonomy, *, denoise: bool = True) -> PbrPhoto:
     """The spec's exterior, or close-up of one of the car's parts (``pbr_camera.DETAIL_PARTS``), path-traced
-    (:mod:`fleetvision.synth.pbr_scene`): image, banner (never), plate box. ``denoise=False`` leaves the
-    path-tracing grain in (comparisons only)."""
-    from fleetvision.synth.pbr_camera import DETAIL_PARTS
+    (:mod:`fleetvision.synth.pbr_scene`), with its labels (no banner: the path tracer draws none).
+    ``denoise=False`` leaves the path-tracing grain in (comparisons only)."""
     from fleetvision.synth.pbr_scene import render_detail, render_exterior
 
     plate_seed = spec.scene_seed if spec.plate_seed is None else spec.plate_seed
     if spec.shot in DETAIL_PARTS:
-        photo = render_detail(spec.shot, spec.body_type, spec.scene_seed, spec.size, paint_rgb=spec.paint,
-                              plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples, denoise=denoise)
-        return photo.image, False, photo.plate_box
-    # the car's flank the camera sees: the taxonomy's own market -> flank mapping
+        return render_detail(spec.shot, spec.body_type, spec.scene_seed, spec.size, paint_rgb=spec.paint,
+                             plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples, denoise=denoise)
+    return render_exterior(shot_family(spec.shot), _flank(spec, taxonomy), spec.body_type, spec.scene_seed, spec.size,
+                           paint_rgb=spec.paint, plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples,
+                           denoise=denoise, yaw_band=spec.yaw_band)
+
+
+def traced_plate(spec: PhotoSpec, taxonomy: Taxonomy) -> PlateView:
+    """The plate label :func:`path_traced` gives the spec's photo, from the scene's geometry alone: no render."""
+    from fleetvision.synth.pbr_scene import detail_scene, exterior_scene
+
+    if spec.shot in DETAIL_PARTS:
+        car, camera, _ = detail_scene(spec.shot, spec.body_type, spec.scene_seed, spec.size)
+    else:
+        car, camera, _ = exterior_scene(shot_family(spec.shot), _flank(spec, taxonomy), spec.body_type,
+                                        spec.scene_seed, spec.size, spec.yaw_band)
+    return plate_view(car, camera, PLATE_SIZE_M[spec.plate_style])
+
+
+def _flank(spec: PhotoSpec, taxonomy: Taxonomy) -> str | None:
+    """The car's flank a sided exterior view of ``spec`` sees: the taxonomy's own market -> flank mapping."""
     flank_class = taxonomy.market_to_flank(spec.shot, spec.driver_side)
-    side = next((flank for suffix, flank in FLANK_SUFFIX.items() if flank_class.endswith(suffix)), None)
-    photo = render_exterior(shot_family(spec.shot), side, spec.body_type, spec.scene_seed, spec.size,
-                            paint_rgb=spec.paint, plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples,
-                            denoise=denoise, yaw_band=spec.yaw_band)
-    return photo.image, False, photo.plate_box
+    return next((flank for suffix, flank in FLANK_SUFFIX.items() if flank_class.endswith(suffix)), None)
 
 
 class _Market:
