@@ -104,10 +104,11 @@ def check_inputs(photos_dir: Path, models_dir: Path) -> list[str]:
 
 
 def score_lamp_crops(photo_bytes: list[bytes], truth: Any, views: list[Any], models: Any, size: int, settings: Any,
-                     taxonomy: Any, rules: Any) -> dict[str, Any]:
+                     taxonomy: Any, rules: Any) -> tuple[dict[str, Any], list[float]]:
     """Cut the lamps beside the plate out of every labelled head-on front and rear
     (:func:`fleetvision.models.real_lamp_crops.lamp_crop_boxes`), re-encode each crop as a JPEG (quality 90,
-    as the set's photos were) and score it as the job scores a photo: a stand-in for real detail shots."""
+    as the set's photos were) and score it as the job scores a photo: a stand-in for real detail shots.
+    Returns the report and each crop's plate score."""
     import io
 
     from PIL import Image
@@ -119,7 +120,7 @@ def score_lamp_crops(photo_bytes: list[bytes], truth: Any, views: list[Any], mod
 
     boxes = real_lamp_crops.lamp_crop_boxes(truth, views)
     if boxes.empty:
-        return {"n": 0}
+        return {"n": 0}, []
     items = []
     for row in boxes.itertuples(index=False):
         with Image.open(io.BytesIO(photo_bytes[row.photo])) as image:  # the bytes run() already read
@@ -135,7 +136,7 @@ def score_lamp_crops(photo_bytes: list[bytes], truth: Any, views: list[Any], mod
                 "(fleetvision.models.real_lamp_crops): a stand-in for real detail photos",
         **real_lamp_crops.lamp_crop_report(boxes["kind"].tolist(), frame["shot_group"].tolist(),
                                            frame["angle"].tolist(), frame["plate_flag"].fillna(False).tolist()),
-    }
+    }, frame["plate_score"].astype(float).tolist()
 
 
 def run(
@@ -152,7 +153,7 @@ def run(
 
     from fleetvision import decode
     from fleetvision.config import load_config
-    from fleetvision.models import real_photos, real_view_labels
+    from fleetvision.models import real_lamp_crops, real_photos, real_view_labels
     from fleetvision.models.serving import read_model_folder
     from fleetvision.scoring import ScoringRules
     from fleetvision.scoring.tags import prediction_frame, validate_outputs, with_plate_flank
@@ -215,7 +216,7 @@ def run(
     flipped = np.ascontiguousarray(batch[:, :, ::-1])
     mirrored = validate_outputs(run_models(models, flipped, settings.model_batch_size), len(batch), taxonomy)
 
-    def per_photo(angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def view_probabilities(angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """View-family and flank probabilities of every photo, NaN rows for those not decoded."""
         families = np.full((len(photos), len(real_view_labels.family_names())), np.nan)
         families[ok] = real_view_labels.view_family_probabilities(angle, taxonomy)
@@ -223,10 +224,10 @@ def run(
         flanks[ok] = real_view_labels.flank_probabilities(angle, taxonomy)
         return families, flanks
 
-    families, flanks = per_photo(with_plate_flank(outputs, taxonomy, rules)["angle"])
-    mirrored_flanks = per_photo(with_plate_flank(mirrored, taxonomy, rules)["angle"])[1]
-    head_families, head_flanks = per_photo(outputs["angle"])
-    head_mirrored_flanks = per_photo(mirrored["angle"])[1]
+    families, flanks = view_probabilities(with_plate_flank(outputs, taxonomy, rules)["angle"])
+    mirrored_flanks = view_probabilities(with_plate_flank(mirrored, taxonomy, rules)["angle"])[1]
+    head_families, head_flanks = view_probabilities(outputs["angle"])
+    head_mirrored_flanks = view_probabilities(mirrored["angle"])[1]
     report["flank_mirror"] = real_view_labels.mirror_flank_report(flanks, mirrored_flanks, families)
     report["flank_mirror_head"] = real_view_labels.mirror_flank_report(head_flanks, head_mirrored_flanks,
                                                                        head_families)
@@ -238,8 +239,15 @@ def run(
             "labels": f"{views.name}: labels by eye, not shipped (file, view without side, body type, flank)",
             **real_view_labels.labelled_report(families, body, labels, flanks),
         }
-        labelled["lamp_crops"] = score_lamp_crops(items, truth, labels["view"].tolist(), models, size,
-                                                  settings, taxonomy, rules)
+        labelled["lamp_crops"], crop_scores = score_lamp_crops(items, truth, labels["view"].tolist(), models, size,
+                                                               settings, taxonomy, rules)
+        if crop_scores:
+            labelled["plate_operating_points"] = {
+                "what": "plate recall on the real photos against plates flagged on the lamp close-ups, by threshold "
+                        "(fleetvision.models.real_lamp_crops.plate_operating_points)",
+                **real_lamp_crops.plate_operating_points(frame["plate_score"].astype(float).tolist(),
+                                                         per_photo["plate_iou"].astype(float).tolist(), crop_scores),
+            }
         has_flank = np.array([f is not None for f in labels["flank"]], dtype=bool)
         if has_flank.any():
             labelled["flank"]["mirror"] = real_view_labels.mirror_flank_report(
@@ -350,6 +358,11 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
                     f"{g['exterior']}  interior {g['interior']}  own class {part['exact_class']}  plate flagged "
                     f"{part['plate_flagged']}"
                 )
+        for budget, pt in labelled.get("plate_operating_points", {}).get("at_lamp_flagged", {}).items():
+            lines.append(
+                f"plate at lamp close-ups flagged <= {budget}: threshold {pt['threshold']}  recall {pt['recall']}  "
+                f"found and IoU >= 0.5 {pt['found_and_iou50']}  flagged {pt['lamp_flagged']}"
+            )
     return lines
 
 

@@ -15,6 +15,7 @@ from fleetvision.models.real_lamp_crops import (
     PLATE_WIDTH_M,
     lamp_crop_boxes,
     lamp_crop_report,
+    plate_operating_points,
 )
 
 
@@ -74,3 +75,27 @@ def test_the_report_counts_groups_own_class_and_plate_flags_by_kind() -> None:
     assert head["shot_group"]["detail"] == 0.0 and head["top_classes"] == {"(not decoded)": 1}
     with pytest.raises(ValueError, match="lengths"):
         lamp_crop_report(kinds, groups, classes, [True])
+
+
+def test_the_plate_operating_curve_reads_recall_and_false_plates_by_threshold() -> None:
+    # ten real plates scored 0.05..0.95, IoU 0.6 on the odd ones; ten lamp crops scored 0.0..0.9 (>= 0.5: five)
+    scores = np.linspace(0.05, 0.95, 10)
+    ious = np.where(np.arange(10) % 2 == 1, 0.6, np.nan)
+    crops = np.linspace(0.0, 0.9, 10)
+    out = plate_operating_points(scores, ious, crops, thresholds=(0.5,), budgets=(0.0, 0.1, 0.25))
+    assert out["n_photos"] == 10 and out["n_crops"] == 10
+    assert out["thresholds"] == [{"threshold": 0.5, "recall": 0.5, "found_and_iou50": 0.3, "lamp_flagged": 0.5}]
+    # no false plate at all: only a threshold above the top crop (0.9), where one plate (0.95) is still found
+    assert out["at_lamp_flagged"]["0"]["recall"] == 0.1 and out["at_lamp_flagged"]["0"]["lamp_flagged"] == 0.0
+    # one crop in ten may be flagged: just above the second crop from the top (0.8); plates 0.85 and 0.95 found
+    pt = out["at_lamp_flagged"]["0.1"]
+    assert pt["lamp_flagged"] == 0.1 and pt["recall"] == 0.2 and 0.8 < pt["threshold"] <= 0.81
+    # the budget is a ceiling, never exceeded: 0.25 of ten crops allows two
+    assert out["at_lamp_flagged"]["0.25"]["lamp_flagged"] == 0.2
+    # an undecoded photo is a plate not found; an undecoded crop is not flagged
+    nan_out = plate_operating_points([np.nan, 0.9], [np.nan, 0.7], [np.nan, 0.6], thresholds=(0.5,))
+    assert nan_out["thresholds"][0]["recall"] == 0.5 and nan_out["thresholds"][0]["lamp_flagged"] == 0.5
+    with pytest.raises(ValueError, match="lengths differ"):
+        plate_operating_points([0.5], [0.5, 0.5], [0.1])
+    with pytest.raises(ValueError, match="nothing to score"):
+        plate_operating_points([0.5], [0.5], [])

@@ -200,6 +200,14 @@ def test_bench_scores_views_and_body_from_a_users_own_labels(bench: ModuleType, 
     assert 1 <= crops["all"]["n"] <= 8 and set(crops) == {"what", "all", "tail_light"}
     assert sum(crops["all"]["shot_group"].values()) <= 1.0 + 1e-9
     assert 0.0 <= crops["all"]["plate_flagged"] <= 1.0 and 0.0 <= crops["all"]["exact_class"] <= 1.0
+    # the plate head's trade between plates found and false plates on those crops, by threshold
+    curve = labelled["plate_operating_points"]
+    assert curve["n_photos"] == 4 and curve["n_crops"] == crops["all"]["n"]
+    at_half = next(p for p in curve["thresholds"] if p["threshold"] == 0.5)  # the scoring job's threshold
+    assert at_half["lamp_flagged"] == pytest.approx(crops["all"]["plate_flagged"], abs=1e-4)
+    recalls = [p["recall"] for p in curve["thresholds"]]
+    assert recalls == sorted(recalls, reverse=True)  # a higher threshold never finds more
+    assert all(p["lamp_flagged"] <= float(b) for b, p in curve["at_lamp_flagged"].items())
     for key in ("flank", "flank_head"):  # the flank as tagged and from the angle head alone, on the same photos
         assert labelled[key]["n"] == labelled[key]["mirror"]["n"] == 4
     assert 0 <= labelled["body"]["n"] <= 4 and 0.0 <= labelled["view"]["accuracy"] <= 1.0

@@ -131,3 +131,59 @@ def lamp_crop_report(
     for kind in sorted(set(kinds_a.tolist())):
         report[kind] = part(kinds_a == kind)
     return report
+
+
+OPERATING_THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+"""Plate thresholds at which :func:`plate_operating_points` reports recall and false plates."""
+FLAG_BUDGETS: tuple[float, ...] = (0.05, 0.09)
+"""False-plate rates on the lamp close-ups at which two heads are compared: issue 10's goal on detail photos
+(0.05) and session 33's ship rule (0.09)."""
+
+
+def plate_operating_points(plate_scores: Sequence[float], plate_ious: Sequence[float], crop_scores: Sequence[float],
+                           thresholds: Sequence[float] = OPERATING_THRESHOLDS,
+                           budgets: Sequence[float] = FLAG_BUDGETS) -> dict[str, Any]:
+    """How a plate head trades real plates found against false plates on the lamp close-ups, threshold by
+    threshold: the scoring job's one threshold (``scoring.plate_threshold``) gives one point of this curve,
+    and a head that only shifts its scores moves along it. Comparing heads at the same false-plate rate
+    (``at_lamp_flagged``) tells a better head from one that is merely less (or more) ready to say "plate".
+
+    Args:
+        plate_scores: The presence score of each real photo, every one of which shows a plate (NaN: not
+            decoded, counts as not found).
+        plate_ious: The IoU of each photo's predicted box with its labelled one (NaN counts as 0).
+        crop_scores: The presence score of each lamp close-up, none of which shows a plate (NaN: not flagged).
+        thresholds: Where to read the curve.
+        budgets: False-plate rates to compare at: for each, the lowest threshold among the crops' own scores
+            (and 1.0) whose flagged share stays within it, and the recall there.
+
+    Returns:
+        ``{"thresholds": [{threshold, recall, found_and_iou50, lamp_flagged}], "at_lamp_flagged": {budget:
+        {threshold, recall, found_and_iou50, lamp_flagged}}, "n_photos", "n_crops"}``.
+
+    Raises:
+        ValueError: Score and IoU lengths differ, or nothing to score.
+    """
+    scores = np.asarray(plate_scores, dtype=float)
+    ious = np.nan_to_num(np.asarray(plate_ious, dtype=float), nan=0.0)
+    crops = np.asarray(crop_scores, dtype=float)
+    if len(scores) != len(ious):
+        raise ValueError(f"lengths differ: {len(scores)} plate scores, {len(ious)} IoUs")
+    if not len(scores) or not len(crops):
+        raise ValueError(f"nothing to score: {len(scores)} photos, {len(crops)} crops")
+
+    def point(t: float) -> dict[str, float]:
+        found = np.nan_to_num(scores, nan=-1.0) >= t
+        return {"threshold": float(t), "recall": round(float(found.mean()), 4),
+                "found_and_iou50": round(float((found & (ious >= 0.5)).mean()), 4),
+                "lamp_flagged": round(float((np.nan_to_num(crops, nan=-1.0) >= t).mean()), 4)}
+
+    candidates = np.unique(np.concatenate([crops[np.isfinite(crops)], [1.0]]))
+    at_budget = {}
+    for budget in budgets:
+        # flagged share falls as the threshold rises: the lowest candidate within the budget (a threshold just
+        # above a crop's score leaves that crop out: nextafter)
+        ok = [t for t in np.nextafter(candidates, 2.0) if (np.nan_to_num(crops, nan=-1.0) >= t).mean() <= budget]
+        at_budget[f"{budget:g}"] = point(min(ok))
+    return {"thresholds": [point(t) for t in thresholds], "at_lamp_flagged": at_budget,
+            "n_photos": len(scores), "n_crops": len(crops)}
