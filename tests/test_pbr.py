@@ -3,6 +3,7 @@ the training rows that use them (no Spark)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import subprocess
@@ -261,6 +262,34 @@ def test_a_detail_close_up_is_rendered_and_refuses_what_it_cannot_draw() -> None
         render_detail("dashboard", "sedan", 0, (64, 48), **kw)
     with pytest.raises(ValueError, match="body type"):
         render_detail("wheel", "tank", 0, (64, 48), **kw)
+
+
+def test_a_tail_light_close_up_aims_at_the_whole_lamp_whatever_its_sections() -> None:
+    """A tail lamp cut into sections can keep its red section on one side only (this car's does); the
+    close-up aims at the whole lamp on either flank. Aiming at the red section alone once left one flank
+    with nothing to aim at: a camera at NaN, and a black training photo labelled ``tail_light``."""
+    car = car_mesh("sedan", 4, 1)
+    red = car.parts["tail"][0]
+    assert (red[:, 1] > 0).all() or (red[:, 1] < 0).all()
+    lamp = car.lamp_vertices("rear")
+    assert len(lamp) > len(red) and len(car.lamp_vertices("front")) == len(car.parts["head"][0])
+    for sign in (1.0, -1.0):
+        point, _ = detail_anchor(car, "tail_light", sign, np.random.default_rng(0))
+        assert np.isfinite(point).all() and point[1] * sign > 0.15 * car.shape.width
+        assert np.linalg.norm(lamp - point, axis=1).min() < 0.2
+    with pytest.raises(ValueError, match="front"):
+        car.lamp_vertices("roof")
+    # a lamp with nothing on one flank gets no camera there: a clear error, not a photo of nothing
+    red_only = {k: v for k, v in car.parts.items() if k not in ("tail_clear", "tail_amber")}
+    one_sided = dataclasses.replace(car, parts=red_only)
+    errors = 0
+    for seed in range(12):
+        try:
+            place_detail_camera("tail_light", one_sided, np.random.default_rng(seed), (64, 48))
+        except ValueError as e:
+            assert "no place for a tail_light close-up" in str(e)
+            errors += 1
+    assert 0 < errors < 12  # the flank with the red section still gets its close-up
 
 
 @pytest.mark.parametrize("part", DETAIL_PARTS)

@@ -102,7 +102,7 @@ def detail_anchor(car: CarMesh, part: str, sign: float, rng: np.random.Generator
     hubs, seen from the flank within 40 degrees of square on.
 
     Raises:
-        ValueError: ``part`` is not a detail part or ``sign`` not +-1.
+        ValueError: ``part`` is not a detail part or ``sign`` not +-1, or the lamp has nothing on that flank.
     """
     if part not in DETAIL_PARTS:
         raise ValueError(f"part must be one of {DETAIL_PARTS}, got {part!r}")
@@ -113,11 +113,17 @@ def detail_anchor(car: CarMesh, part: str, sign: float, rng: np.random.Generator
         wx = float(s.wheel_x[int(rng.integers(len(s.wheel_x)))])
         a = math.radians(float(rng.uniform(-40.0, 40.0)))
         return np.array([wx, sign * (s.width / 2 - 0.08), s.wheel_r]), np.array([math.sin(a), sign * math.cos(a), 0.0])
-    verts = car.parts["head" if part == "headlight" else "tail"][0]
+    # the whole lamp: a tail lamp's red section alone can sit on one side only (its clear and amber sections
+    # cut from the rest), which once left a flank with no vertex to aim at and rendered a black photo
+    verts = car.lamp_vertices("front" if part == "headlight" else "rear")
     end = 1.0 if part == "headlight" else -1.0
     x = verts[:, 0] * end
     corner = verts[(verts[:, 1] * sign > 0.15 * s.width) & (x > x.max() - 0.4)]
-    point = (corner if len(corner) else verts[verts[:, 1] * sign > 0]).mean(axis=0).astype(np.float64)
+    pool = corner if len(corner) else verts[verts[:, 1] * sign > 0]
+    if not len(pool):
+        raise ValueError(f"no place for a {part} close-up on this car: its lamp has nothing on the "
+                         f"{'left' if sign > 0 else 'right'} flank")
+    point = pool.mean(axis=0).astype(np.float64)
     a = math.radians(float(rng.uniform(0.0, 65.0)))
     return point, np.array([end * math.cos(a), sign * math.sin(a), 0.0])
 
@@ -136,6 +142,8 @@ def place_detail_camera(part: str, car: CarMesh, rng: np.random.Generator, size:
     rise = float(rng.uniform(-0.15, 0.5)) * distance
     origin[2] = float(rng.uniform(0.35, 1.1)) if part == "wheel" else max(0.25, point[2] + rise)
     target = point + rng.normal(0.0, 0.03 * distance, 3)
+    if not (np.isfinite(origin).all() and np.isfinite(target).all()):
+        raise ValueError(f"no place for a {part} close-up on this car: camera {origin} aimed at {target}")
     return Camera(origin, target, fov, size)
 
 

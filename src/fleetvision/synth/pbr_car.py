@@ -76,6 +76,18 @@ class CarMesh:
         x_surface, zc = self.plate_mounts[end]
         return np.array([x_surface + (PLATE_PROUD_M if end == "front" else -PLATE_PROUD_M), 0.0, zc])
 
+    def lamp_vertices(self, end: str) -> np.ndarray:
+        """Every vertex [V, 3] of the lamps at ``end`` (``front``: the headlamps; ``rear``: the tail lamps,
+        all their sections: red, clear and amber, :func:`tail_lamp_sections`).
+
+        Raises:
+            ValueError: ``end`` is neither ``front`` nor ``rear``.
+        """
+        if end not in ("front", "rear"):
+            raise ValueError(f"end must be 'front' or 'rear', got {end!r}")
+        names = ("head",) if end == "front" else ("tail", "tail_clear", "tail_amber")
+        return np.concatenate([self.parts[n][0] for n in names if n in self.parts])
+
 
 def smooth_max(a: np.ndarray, b: np.ndarray | float, r: float) -> np.ndarray:
     """Polynomial smooth maximum (intersection of two fields with a rounded edge of radius ~r)."""
