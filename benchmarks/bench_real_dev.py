@@ -104,11 +104,11 @@ def check_inputs(photos_dir: Path, models_dir: Path) -> list[str]:
 
 
 def score_lamp_crops(photo_bytes: list[bytes], truth: Any, views: list[Any], models: Any, size: int, settings: Any,
-                     taxonomy: Any, rules: Any) -> tuple[dict[str, Any], list[float]]:
+                     taxonomy: Any, rules: Any) -> tuple[dict[str, Any], list[float], np.ndarray]:
     """Cut the lamps beside the plate out of every labelled head-on front and rear
     (:func:`fleetvision.models.real_lamp_crops.lamp_crop_boxes`), re-encode each crop as a JPEG (quality 90,
     as the set's photos were) and score it as the job scores a photo: a stand-in for real detail shots.
-    Returns the report and each crop's plate score."""
+    Returns the report, each crop's plate score and its angle probabilities."""
     import io
 
     from PIL import Image
@@ -120,7 +120,7 @@ def score_lamp_crops(photo_bytes: list[bytes], truth: Any, views: list[Any], mod
 
     boxes = real_lamp_crops.lamp_crop_boxes(truth, views)
     if boxes.empty:
-        return {"n": 0}, []
+        return {"n": 0}, [], np.zeros((0, taxonomy.num_classes))
     items = []
     for row in boxes.itertuples(index=False):
         with Image.open(io.BytesIO(photo_bytes[row.photo])) as image:  # the bytes run() already read
@@ -136,7 +136,7 @@ def score_lamp_crops(photo_bytes: list[bytes], truth: Any, views: list[Any], mod
                 "(fleetvision.models.real_lamp_crops): a stand-in for real detail photos",
         **real_lamp_crops.lamp_crop_report(boxes["kind"].tolist(), frame["shot_group"].tolist(),
                                            frame["angle"].tolist(), frame["plate_flag"].fillna(False).tolist()),
-    }, frame["plate_score"].astype(float).tolist()
+    }, frame["plate_score"].astype(float).tolist(), outputs["angle"]
 
 
 def run(
@@ -239,14 +239,20 @@ def run(
             "labels": f"{views.name}: labels by eye, not shipped (file, view without side, body type, flank)",
             **real_view_labels.labelled_report(families, body, labels, flanks),
         }
-        labelled["lamp_crops"], crop_scores = score_lamp_crops(items, truth, labels["view"].tolist(), models, size,
-                                                               settings, taxonomy, rules)
+        labelled["lamp_crops"], crop_scores, crop_angle = score_lamp_crops(items, truth, labels["view"].tolist(),
+                                                                           models, size, settings, taxonomy, rules)
         if crop_scores:
             labelled["plate_operating_points"] = {
                 "what": "plate recall on the real photos against plates flagged on the lamp close-ups, by threshold "
                         "(fleetvision.models.real_lamp_crops.plate_operating_points)",
                 **real_lamp_crops.plate_operating_points(frame["plate_score"].astype(float).tolist(),
                                                          per_photo["plate_iou"].astype(float).tolist(), crop_scores),
+            }
+            labelled["detail_operating_points"] = {
+                "what": "real exteriors called exterior against the lamp close-ups called detail, by a logit shift "
+                        "of the detail classes (fleetvision.models.real_lamp_crops.detail_operating_points)",
+                **real_lamp_crops.detail_operating_points(outputs["angle"], crop_angle,
+                                                          [c.group for c in taxonomy.classes]),
             }
         has_flank = np.array([f is not None for f in labels["flank"]], dtype=bool)
         if has_flank.any():
@@ -358,6 +364,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
                     f"{g['exterior']}  interior {g['interior']}  own class {part['exact_class']}  plate flagged "
                     f"{part['plate_flagged']}"
                 )
+        for floor, pt in labelled.get("detail_operating_points", {}).get("at_exterior_rate", {}).items():
+            if pt is not None:
+                lines.append(f"lamp close-ups called detail with exteriors >= {floor}: {pt['crops_called_detail']} "
+                             f"(detail shift {pt['shift']}, exteriors {pt['exterior_rate']})")
         for budget, pt in labelled.get("plate_operating_points", {}).get("at_lamp_flagged", {}).items():
             lines.append(
                 f"plate at lamp close-ups flagged <= {budget}: threshold {pt['threshold']}  recall {pt['recall']}  "

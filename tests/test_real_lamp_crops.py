@@ -13,6 +13,7 @@ from fleetvision.models.real_lamp_crops import (
     LAMP_RISE_M,
     MIN_CROP_PX,
     PLATE_WIDTH_M,
+    detail_operating_points,
     lamp_crop_boxes,
     lamp_crop_report,
     plate_operating_points,
@@ -99,3 +100,26 @@ def test_the_plate_operating_curve_reads_recall_and_false_plates_by_threshold() 
         plate_operating_points([0.5], [0.5, 0.5], [0.1])
     with pytest.raises(ValueError, match="nothing to score"):
         plate_operating_points([0.5], [0.5], [])
+
+
+def test_the_detail_operating_curve_trades_exteriors_against_close_ups_called_detail() -> None:
+    groups = ["exterior", "exterior", "interior", "detail"]
+    # photos: sure exteriors, and one that leans to detail; crops: one sure detail, two that lean exterior
+    photos = np.array([[0.9, 0.05, 0.03, 0.02], [0.8, 0.1, 0.05, 0.05], [0.45, 0.05, 0.05, 0.45 - 1e-3]])
+    crops = np.array([[0.1, 0.0, 0.0, 0.9], [0.5, 0.1, 0.0, 0.4], [0.7, 0.1, 0.0, 0.2]])
+    out = detail_operating_points(photos, crops, groups, shifts=(-1.0, 0.0, 0.3, 1.5), floors=(1.0, 0.6, 0.99))
+    assert out["n_photos"] == 3 and out["n_crops"] == 3
+    assert out["at_shift_0"] == {"shift": 0.0, "exterior_rate": 1.0, "crops_called_detail": round(1 / 3, 4)}
+    by = {p["shift"]: p for p in out["by_shift"]}
+    assert by[0.3]["crops_called_detail"] == round(2 / 3, 4) and by[0.3]["exterior_rate"] == round(2 / 3, 4)
+    assert by[1.5]["crops_called_detail"] == 1.0 and by[-1.0]["exterior_rate"] == 1.0
+    # keeping every photo exterior allows no shift beyond 0; giving up the one leaning photo (floor 0.6)
+    # allows the largest shift, which calls every crop a detail
+    assert out["at_exterior_rate"]["1"]["crops_called_detail"] == round(1 / 3, 4)
+    assert out["at_exterior_rate"]["0.99"] == out["at_exterior_rate"]["1"]
+    assert out["at_exterior_rate"]["0.6"] == by[1.5]
+    assert detail_operating_points(photos, crops, groups, shifts=(1.5,), floors=(1.0,))["at_exterior_rate"]["1"] is None
+    with pytest.raises(ValueError, match="do not match"):
+        detail_operating_points(photos[:, :3], crops, groups)
+    with pytest.raises(ValueError, match="nothing to score"):
+        detail_operating_points(photos, crops[:0], groups)

@@ -208,6 +208,12 @@ def test_bench_scores_views_and_body_from_a_users_own_labels(bench: ModuleType, 
     recalls = [p["recall"] for p in curve["thresholds"]]
     assert recalls == sorted(recalls, reverse=True)  # a higher threshold never finds more
     assert all(p["lamp_flagged"] <= float(b) for b, p in curve["at_lamp_flagged"].items())
+    # and the angle head's trade between exteriors kept and close-ups called detail, by a shift of the detail classes
+    groups = labelled["detail_operating_points"]
+    assert groups["n_photos"] == 4 and groups["n_crops"] == crops["all"]["n"]
+    assert groups["at_shift_0"]["crops_called_detail"] == pytest.approx(crops["all"]["shot_group"]["detail"], abs=1e-4)
+    details = [p["crops_called_detail"] for p in groups["by_shift"]]
+    assert details == sorted(details)  # readier to say "detail", never fewer crops called so
     for key in ("flank", "flank_head"):  # the flank as tagged and from the angle head alone, on the same photos
         assert labelled[key]["n"] == labelled[key]["mirror"]["n"] == 4
     assert 0 <= labelled["body"]["n"] <= 4 and 0.0 <= labelled["view"]["accuracy"] <= 1.0

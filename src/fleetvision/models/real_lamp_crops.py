@@ -187,3 +187,60 @@ def plate_operating_points(plate_scores: Sequence[float], plate_ious: Sequence[f
         at_budget[f"{budget:g}"] = point(min(ok))
     return {"thresholds": [point(t) for t in thresholds], "at_lamp_flagged": at_budget,
             "n_photos": len(scores), "n_crops": len(crops)}
+
+
+DETAIL_SHIFTS: tuple[float, ...] = tuple(round(float(x), 2) + 0.0 for x in np.arange(-3.0, 3.001, 0.05))
+"""Logit shifts of the detail classes at which :func:`detail_operating_points` reads the angle head."""
+EXTERIOR_FLOORS: tuple[float, ...] = (0.95, 0.90)
+"""Shares of the real exteriors called exterior at which two angle heads are compared: session 33's rule
+(0.95) and issue 10's goal for the three groups (0.90)."""
+
+
+def detail_operating_points(photo_probs: np.ndarray, crop_probs: np.ndarray, groups: Sequence[str],
+                            shifts: Sequence[float] = DETAIL_SHIFTS,
+                            floors: Sequence[float] = EXTERIOR_FLOORS) -> dict[str, Any]:
+    """How an angle head trades real exteriors called exterior against real lamp close-ups called detail,
+    the plate curve's counterpart (:func:`plate_operating_points`): adding ``shift`` to the log-probability
+    of every detail class makes the head readier (> 0) or slower (< 0) to say "detail", and a head that is only
+    readier moves along this curve. Comparing heads at one exterior rate (``at_exterior_rate``) tells a better
+    head from a readier one.
+
+    Args:
+        photo_probs: The angle head's class probabilities [N, C] on real exterior photos.
+        crop_probs: The same on the lamp close-ups [M, C].
+        groups: Each class's group (``exterior``, ``interior``, ``detail``), in the probabilities' order.
+        shifts: The logit shifts to read.
+        floors: Exterior rates to compare at: for each, the shift among ``shifts`` that calls the most close-ups
+            a detail while at least that share of the photos stays exterior.
+
+    Returns:
+        ``{"by_shift": [{shift, exterior_rate, crops_called_detail}], "at_shift_0": {...}, "at_exterior_rate":
+        {floor: {...} or None when no shift keeps that many}, "n_photos", "n_crops"}``.
+
+    Raises:
+        ValueError: Shapes disagree with ``groups``, or nothing to score.
+    """
+    photo_probs, crop_probs = np.asarray(photo_probs, float), np.asarray(crop_probs, float)
+    group_a = np.asarray(groups, dtype=object)
+    if photo_probs.ndim != 2 or crop_probs.ndim != 2 or photo_probs.shape[1] != len(group_a) \
+            or crop_probs.shape[1] != len(group_a):
+        raise ValueError(f"probabilities {photo_probs.shape} / {crop_probs.shape} do not match {len(group_a)} classes")
+    if not len(photo_probs) or not len(crop_probs):
+        raise ValueError(f"nothing to score: {len(photo_probs)} photos, {len(crop_probs)} crops")
+    detail = (group_a == "detail").astype(float)
+
+    def point(shift: float) -> dict[str, float]:
+        def called(p: np.ndarray) -> np.ndarray:
+            return group_a[np.argmax(np.log(np.clip(p, 1e-12, 1.0)) + shift * detail, axis=1)]
+
+        return {"shift": float(shift), "exterior_rate": round(float((called(photo_probs) == "exterior").mean()), 4),
+                "crops_called_detail": round(float((called(crop_probs) == "detail").mean()), 4)}
+
+    curve = [point(s) for s in shifts]
+    at_floor: dict[str, Any] = {}
+    for floor in floors:
+        kept = [p for p in curve if p["exterior_rate"] >= floor]
+        best = max(kept, key=lambda p: (p["crops_called_detail"], p["exterior_rate"])) if kept else None
+        at_floor[f"{floor:g}"] = best
+    return {"by_shift": curve, "at_shift_0": point(0.0), "at_exterior_rate": at_floor,
+            "n_photos": len(photo_probs), "n_crops": len(crop_probs)}
