@@ -28,10 +28,11 @@ logger = logging.getLogger("relabel_traced_plates")
 
 
 def new_labels(config, seed: int) -> tuple[str, dict[str, dict], Counter]:
-    """{sample_id: plate columns} of the set's path-traced rows, the set's name, and counts of the changes
-    by (class group, old-style label, new label) where old-style means what the session-33 rule gave."""
+    """The set's name, {sample_id: plate columns} of its path-traced rows, and counts of the new labels by
+    (class group, or the detail class for a traced close-up; ``plate_present``)."""
     from fleetvision.synth import pbr_car, pbr_scene
     from fleetvision.synth.job import training_set_name
+    from fleetvision.synth.pbr_camera import DETAIL_PARTS
     from fleetvision.synth.training_set import plate_label, row_plans, traced_plate
     from fleetvision.taxonomy import load_taxonomy
 
@@ -54,8 +55,8 @@ def new_labels(config, seed: int) -> tuple[str, dict[str, dict], Counter]:
                 continue
             label = plate_label(traced_plate(plan.spec, taxonomy))
             labels[f"{dataset}/{split}/{plan.index:07d}"] = label
-            counts[(plan.cls.group if plan.cls.name not in ("headlight", "tail_light", "wheel") else plan.cls.name,
-                    label["plate_present"])] += 1
+            kind = plan.cls.name if plan.cls.name in DETAIL_PARTS else plan.cls.group
+            counts[(kind, label["plate_present"])] += 1
     return dataset, labels, counts
 
 

@@ -164,27 +164,26 @@ def plate_operating_points(plate_scores: Sequence[float], plate_ious: Sequence[f
     Raises:
         ValueError: Score and IoU lengths differ, or nothing to score.
     """
-    scores = np.asarray(plate_scores, dtype=float)
+    # a NaN score is never found nor flagged: below every threshold
+    scores = np.nan_to_num(np.asarray(plate_scores, dtype=float), nan=-1.0)
     ious = np.nan_to_num(np.asarray(plate_ious, dtype=float), nan=0.0)
-    crops = np.asarray(crop_scores, dtype=float)
+    crops = np.nan_to_num(np.asarray(crop_scores, dtype=float), nan=-1.0)
     if len(scores) != len(ious):
         raise ValueError(f"lengths differ: {len(scores)} plate scores, {len(ious)} IoUs")
     if not len(scores) or not len(crops):
         raise ValueError(f"nothing to score: {len(scores)} photos, {len(crops)} crops")
 
     def point(t: float) -> dict[str, float]:
-        found = np.nan_to_num(scores, nan=-1.0) >= t
+        found = scores >= t
         return {"threshold": float(t), "recall": round(float(found.mean()), 4),
                 "found_and_iou50": round(float((found & (ious >= 0.5)).mean()), 4),
-                "lamp_flagged": round(float((np.nan_to_num(crops, nan=-1.0) >= t).mean()), 4)}
+                "lamp_flagged": round(float((crops >= t).mean()), 4)}
 
-    candidates = np.unique(np.concatenate([crops[np.isfinite(crops)], [1.0]]))
-    at_budget = {}
-    for budget in budgets:
-        # flagged share falls as the threshold rises: the lowest candidate within the budget (a threshold just
-        # above a crop's score leaves that crop out: nextafter)
-        ok = [t for t in np.nextafter(candidates, 2.0) if (np.nan_to_num(crops, nan=-1.0) >= t).mean() <= budget]
-        at_budget[f"{budget:g}"] = point(min(ok))
+    # flagged share falls as the threshold rises: the lowest candidate within a budget wins (a threshold just
+    # above a crop's score leaves that crop out: nextafter)
+    candidates = np.nextafter(np.unique(np.concatenate([crops[crops >= 0], [1.0]])), 2.0)
+    flagged = (crops[None, :] >= candidates[:, None]).mean(axis=1)
+    at_budget = {f"{budget:g}": point(candidates[flagged <= budget].min()) for budget in budgets}
     return {"thresholds": [point(t) for t in thresholds], "at_lamp_flagged": at_budget,
             "n_photos": len(scores), "n_crops": len(crops)}
 
@@ -228,13 +227,13 @@ def detail_operating_points(photo_probs: np.ndarray, crop_probs: np.ndarray, gro
     if not len(photo_probs) or not len(crop_probs):
         raise ValueError(f"nothing to score: {len(photo_probs)} photos, {len(crop_probs)} crops")
     detail = (group_a == "detail").astype(float)
+    photo_log, crop_log = (np.log(np.clip(p, 1e-12, 1.0)) for p in (photo_probs, crop_probs))
 
     def point(shift: float) -> dict[str, float]:
-        def called(p: np.ndarray) -> np.ndarray:
-            return group_a[np.argmax(np.log(np.clip(p, 1e-12, 1.0)) + shift * detail, axis=1)]
-
-        return {"shift": float(shift), "exterior_rate": round(float((called(photo_probs) == "exterior").mean()), 4),
-                "crops_called_detail": round(float((called(crop_probs) == "detail").mean()), 4)}
+        photos_called = group_a[np.argmax(photo_log + shift * detail, axis=1)]
+        crops_called = group_a[np.argmax(crop_log + shift * detail, axis=1)]
+        return {"shift": float(shift), "exterior_rate": round(float((photos_called == "exterior").mean()), 4),
+                "crops_called_detail": round(float((crops_called == "detail").mean()), 4)}
 
     curve = [point(s) for s in shifts]
     at_floor: dict[str, Any] = {}
