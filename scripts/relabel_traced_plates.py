@@ -22,7 +22,6 @@ import argparse
 import json
 import logging
 from collections import Counter
-from functools import lru_cache
 
 logger = logging.getLogger("relabel_traced_plates")
 
@@ -30,15 +29,11 @@ logger = logging.getLogger("relabel_traced_plates")
 def new_labels(config, seed: int) -> tuple[str, dict[str, dict], Counter]:
     """The set's name, {sample_id: plate columns} of its path-traced rows, and counts of the new labels by
     (class group, or the detail class for a traced close-up; ``plate_present``)."""
-    from fleetvision.synth import pbr_car, pbr_scene
     from fleetvision.synth.job import training_set_name
     from fleetvision.synth.pbr_camera import DETAIL_PARTS
     from fleetvision.synth.training_set import plate_label, row_plans, traced_plate
     from fleetvision.taxonomy import load_taxonomy
 
-    # every car mesh kept (168 at most): the rows visit them in random order, which the renderer's cache
-    # of 48 would rebuild again and again
-    pbr_scene.car_mesh = lru_cache(maxsize=None)(pbr_car.car_mesh.__wrapped__)
     s = config.synth
     taxonomy = load_taxonomy()
     dataset = training_set_name("train", seed, s.pbr_share, s.pbr_detail_share)

@@ -374,6 +374,28 @@ def exterior_scene(family: str, flank: str | None, body_type: str, seed: int, si
     return car, place_camera(family, flank, car.shape, rng, size, yaw_band), rng
 
 
+def shot_scene(subject: str, flank: str | None, body_type: str, seed: int, size: tuple[int, int],
+               yaw_band: str = "narrow") -> tuple[CarMesh, Camera, np.random.Generator]:
+    """The geometry of :func:`render_shot`'s photo of ``subject``: :func:`detail_scene` for one of the car's
+    parts (:data:`DETAIL_PARTS`; ``flank`` and ``yaw_band`` unused), else :func:`exterior_scene` for a view family."""
+    if subject in DETAIL_PARTS:
+        return detail_scene(subject, body_type, seed, size)
+    return exterior_scene(subject, flank, body_type, seed, size, yaw_band)
+
+
+def render_shot(subject: str, flank: str | None, body_type: str, seed: int, size: tuple[int, int], *,
+                paint_rgb: tuple[int, int, int], plate_style: str, plate_seed: int, samples: int = DEFAULT_SAMPLES,
+                denoise: bool = True, yaw_band: str = "narrow") -> PbrPhoto:
+    """Path-trace ``subject``: a close-up (:func:`render_detail`) of one of the car's parts
+    (:data:`DETAIL_PARTS`; ``flank`` and ``yaw_band`` unused), else an exterior (:func:`render_exterior`) of
+    that view family. Its plate label is :func:`plate_view` of :func:`shot_scene`'s geometry."""
+    if subject in DETAIL_PARTS:
+        return render_detail(subject, body_type, seed, size, paint_rgb=paint_rgb, plate_style=plate_style,
+                             plate_seed=plate_seed, samples=samples, denoise=denoise)
+    return render_exterior(subject, flank, body_type, seed, size, paint_rgb=paint_rgb, plate_style=plate_style,
+                           plate_seed=plate_seed, samples=samples, denoise=denoise, yaw_band=yaw_band)
+
+
 def _path_traced(mi: Any, car: CarMesh, camera: Camera, rng: np.random.Generator, *, paint_rgb: tuple[int, int, int],
                  look: Any, plate_style: str, seed: int, samples: int, denoise: bool, beside: bool) -> Image.Image:
     """Path-trace ``car`` at the origin, painted ``paint_rgb`` with the plate ``look``, seen by ``camera``:

@@ -255,29 +255,28 @@ def plate_label(plate: PlateView) -> dict[str, Any]:
 
 def path_traced(spec: PhotoSpec, samples: int, taxonomy: Taxonomy, *, denoise: bool = True) -> PbrPhoto:
     """The spec's exterior, or close-up of one of the car's parts (``pbr_camera.DETAIL_PARTS``), path-traced
-    (:mod:`fleetvision.synth.pbr_scene`), with its labels (no banner: the path tracer draws none).
+    (:func:`fleetvision.synth.pbr_scene.render_shot`), with its labels (no banner: the path tracer draws none).
     ``denoise=False`` leaves the path-tracing grain in (comparisons only)."""
-    from fleetvision.synth.pbr_scene import render_detail, render_exterior
+    from fleetvision.synth.pbr_scene import render_shot
 
     plate_seed = spec.scene_seed if spec.plate_seed is None else spec.plate_seed
-    if spec.shot in DETAIL_PARTS:
-        return render_detail(spec.shot, spec.body_type, spec.scene_seed, spec.size, paint_rgb=spec.paint,
-                             plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples, denoise=denoise)
-    return render_exterior(shot_family(spec.shot), _flank(spec, taxonomy), spec.body_type, spec.scene_seed, spec.size,
-                           paint_rgb=spec.paint, plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples,
-                           denoise=denoise, yaw_band=spec.yaw_band)
+    return render_shot(_subject(spec), _flank(spec, taxonomy), spec.body_type, spec.scene_seed, spec.size,
+                       paint_rgb=spec.paint, plate_style=spec.plate_style, plate_seed=plate_seed, samples=samples,
+                       denoise=denoise, yaw_band=spec.yaw_band)
 
 
 def traced_plate(spec: PhotoSpec, taxonomy: Taxonomy) -> PlateView:
     """The plate label :func:`path_traced` gives the spec's photo, from the scene's geometry alone: no render."""
-    from fleetvision.synth.pbr_scene import detail_scene, exterior_scene
+    from fleetvision.synth.pbr_scene import shot_scene
 
-    if spec.shot in DETAIL_PARTS:
-        car, camera, _ = detail_scene(spec.shot, spec.body_type, spec.scene_seed, spec.size)
-    else:
-        car, camera, _ = exterior_scene(shot_family(spec.shot), _flank(spec, taxonomy), spec.body_type,
-                                        spec.scene_seed, spec.size, spec.yaw_band)
+    car, camera, _ = shot_scene(_subject(spec), _flank(spec, taxonomy), spec.body_type, spec.scene_seed, spec.size,
+                                spec.yaw_band)
     return plate_view(car, camera, PLATE_SIZE_M[spec.plate_style])
+
+
+def _subject(spec: PhotoSpec) -> str:
+    """What the path tracer draws for ``spec``: the car's part for a traced close-up, else the view family."""
+    return spec.shot if spec.shot in DETAIL_PARTS else shot_family(spec.shot)
 
 
 def _flank(spec: PhotoSpec, taxonomy: Taxonomy) -> str | None:
