@@ -25,7 +25,8 @@ to the original photo (squash decode), and is compared with the labelled box in 
 Each photo's mirror image is scored too (a second pass, not in the timing): ``report.flank_mirror`` says
 how often the mirror gets the other flank among the photos called 3/4 or side, a check of the flank that
 needs no labels (``fleetvision.models.real_view_labels.mirror_flank_report``). It reads the flank as the
-job tags it, informed by the plate's position (``scoring.plate_flank_*``, ``tags.with_plate_flank``);
+job tags it (``tags.as_tagged``): split from the photo and its mirror image in the same pass
+(``scoring.flank_symmetry``) and informed by the plate's position (``scoring.plate_flank_*``);
 ``report.flank_mirror_head`` (and ``labelled.flank_head`` with ``--views``) is the angle head alone.
 
 ``--views`` adds view and body accuracy from someone's own labels of the same photos (``file,view,body``;
@@ -156,7 +157,7 @@ def run(
     from fleetvision.models import real_lamp_crops, real_photos, real_view_labels
     from fleetvision.models.serving import read_model_folder
     from fleetvision.scoring import ScoringRules
-    from fleetvision.scoring.tags import prediction_frame, validate_outputs, with_plate_flank
+    from fleetvision.scoring.tags import as_tagged, prediction_frame, validate_outputs
     from fleetvision.scoring.udf import UdfSettings, run_models
     from fleetvision.taxonomy import load_taxonomy
 
@@ -212,7 +213,7 @@ def run(
     )
     n = len(truth)
     # label-free: the flank answer for each photo and for its mirror image (a second, untimed pass), as
-    # the job tags it (with the plate-position cue: tags.with_plate_flank) and from the angle head alone
+    # the job tags it (tags.as_tagged: mirror image and plate-position flank cues) and from the angle head alone
     flipped = np.ascontiguousarray(batch[:, :, ::-1])
     mirrored = validate_outputs(run_models(models, flipped, settings.model_batch_size), len(batch), taxonomy)
 
@@ -224,8 +225,8 @@ def run(
         flanks[ok] = real_view_labels.flank_probabilities(angle, taxonomy)
         return families, flanks
 
-    families, flanks = view_probabilities(with_plate_flank(outputs, taxonomy, rules)["angle"])
-    mirrored_flanks = view_probabilities(with_plate_flank(mirrored, taxonomy, rules)["angle"])[1]
+    families, flanks = view_probabilities(as_tagged(outputs, taxonomy, rules)["angle"])
+    mirrored_flanks = view_probabilities(as_tagged(mirrored, taxonomy, rules)["angle"])[1]
     head_families, head_flanks = view_probabilities(outputs["angle"])
     head_mirrored_flanks = view_probabilities(mirrored["angle"])[1]
     report["flank_mirror"] = real_view_labels.mirror_flank_report(flanks, mirrored_flanks, families)

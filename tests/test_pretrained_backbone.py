@@ -40,6 +40,7 @@ from fleetvision.models.pretrained import (
 )
 from fleetvision.models.spec import TASKS, TrainSpec
 from fleetvision.models.torch_weights import UnsafeWeightsError, read_state_dict
+from fleetvision.scoring.mirror_flank import MIRROR_OUTPUT
 
 ESPRESSO = 967  # ImageNet class index
 SIZE = 96  # small input: these tests check wiring, not accuracy
@@ -174,11 +175,39 @@ def test_fused_model_gives_each_task_models_answers(pretrained, photos: np.ndarr
     groups = fuse_task_models(models)
     assert [tasks for tasks, _ in groups] == [TASKS]
     fused = _outputs(groups[0][1], photos)
-    assert set(fused) == set(expected)
+    assert set(fused) == set(expected) | {MIRROR_OUTPUT}  # the split angle head answers for the mirror image too
     for name, value in expected.items():
         np.testing.assert_allclose(fused[name], value, atol=1e-5)
     # one backbone in the fused graph
     assert sum(1 for layer in groups[0][1].layers if layer.name == "backbone") == 1
+
+
+def test_split_angle_head_answers_for_the_mirror_image_in_the_same_pass(pretrained, photos: np.ndarray) -> None:
+    """``angle_mirror`` is the angle head on the horizontally reversed last feature map: for the split head,
+    its two halves' pools swapped. Alone, an angle model is rebuilt to give it; other heads are not."""
+    head = pretrained.heads["angle"]
+
+    def angle(feature_map: tf.Tensor) -> np.ndarray:
+        out = head([feature_map], training=False)
+        return np.asarray(out["angle"] if isinstance(out, dict) else out)
+
+    stride32 = pretrained.backbone(tf.cast(photos, tf.float32), training=False)[-1]
+    reversed_map, own = angle(tf.reverse(stride32, axis=[2])), angle(stride32)
+    pooled = keras.Model(head.inputs, head.get_layer("angle_halves").output)
+    halves = np.asarray(pooled([stride32], training=False))
+    width = halves.shape[1] // 2
+    swapped = np.concatenate([halves[:, width:], halves[:, :width]], axis=1)
+    dense = head.get_layer("angle")
+    np.testing.assert_allclose(reversed_map, np.asarray(dense(swapped)), atol=1e-5)
+    assert np.abs(reversed_map - own).max() > 1e-3  # the mirror image is another answer
+    for models in ({"angle": compose_task_model(pretrained.backbone, head, "angle")},
+                   {t: compose_task_model(pretrained.backbone, pretrained.heads[t], t) for t in TASKS}):
+        (_, model), = [g for g in fuse_task_models(models) if "angle" in g[0]]
+        out = _outputs(model, photos)
+        np.testing.assert_allclose(out[MIRROR_OUTPUT], reversed_map, atol=1e-5)
+        np.testing.assert_allclose(out["angle"], own, atol=1e-5)
+    banner_alone = compose_task_model(pretrained.backbone, pretrained.heads["banner"], "banner")
+    assert fuse_task_models({"banner": banner_alone}) == [(("banner",), banner_alone)]
 
 
 def test_heads_on_other_backbones_stay_unfused(pretrained, photos: np.ndarray) -> None:

@@ -101,6 +101,10 @@ def build_backbone(spec: TrainSpec, input_shape: tuple[int, int, int]) -> keras.
     return keras.Model(base.inputs, [stride4, stride8, stride16, base.output], name="backbone")
 
 
+SPLIT_POOL_SUFFIX = "_halves"
+""":func:`_split_pool`'s last layer is ``<prefix>_halves``: how a head that pools its halves apart is recognised."""
+
+
 def _split_pool(features: keras.KerasTensor, prefix: str) -> keras.KerasTensor:
     """Average-pool the left and right halves of a feature map separately; concatenate.
 
@@ -110,7 +114,7 @@ def _split_pool(features: keras.KerasTensor, prefix: str) -> keras.KerasTensor:
     left_cols, right_start = math.ceil(width / 2), width // 2
     left = keras.layers.Cropping2D(((0, 0), (0, width - left_cols)), name=f"{prefix}_left")(features)
     right = keras.layers.Cropping2D(((0, 0), (right_start, 0)), name=f"{prefix}_right")(features)
-    return keras.layers.Concatenate(name=f"{prefix}_halves")(
+    return keras.layers.Concatenate(name=f"{prefix}{SPLIT_POOL_SUFFIX}")(
         [
             keras.layers.GlobalAveragePooling2D(name=f"{prefix}_left_pool")(left),
             keras.layers.GlobalAveragePooling2D(name=f"{prefix}_right_pool")(right),

@@ -23,6 +23,7 @@ from fleetvision._typing import PredictFn
 from fleetvision.decode import decode_batch
 from fleetvision.feed import EvalSet
 from fleetvision.models.eval_metrics import TaskEvaluation, evaluate_task, write_evaluation
+from fleetvision.scoring.mirror_flank import MIRROR_OUTPUT, mirror_flank
 from fleetvision.scoring.plate_flank import plate_flank
 from fleetvision.taxonomy import Taxonomy
 
@@ -70,6 +71,7 @@ def evaluate_predictors(
     plate_threshold: float,
     decoded: tuple[np.ndarray, np.ndarray] | None = None,
     flank_cue: tuple[float, float] = (0.0, 0.0),
+    flank_symmetry: bool = False,
 ) -> dict[str, TaskEvaluation]:
     """Evaluate each task's predictor on the set.
 
@@ -89,6 +91,9 @@ def evaluate_predictors(
             ``with_plate_flank.<metric>`` for :data:`FLANK_CUE_METRICS`: the angle softmax as the job
             tags it (:func:`fleetvision.scoring.plate_flank.plate_flank`); its own metrics stay the
             model's alone.
+        flank_symmetry: ``config.scoring.flank_symmetry``: where the angle predictor also answers for the
+            mirror image (``angle_mirror``), the angle is evaluated with its flank split from both
+            (:func:`fleetvision.scoring.mirror_flank.mirror_flank`), as the job tags it.
 
     Returns:
         Task -> evaluation; each carries ``n_failed_decode``.
@@ -99,7 +104,11 @@ def evaluate_predictors(
     predicted: dict[int, dict[str, np.ndarray]] = {}
     for task, predict in predictors.items():
         if id(predict) not in predicted:
-            predicted[id(predict)] = predict_in_batches(predict, images)
+            raw = predict_in_batches(predict, images)
+            mirrored = raw.pop(MIRROR_OUTPUT, None)
+            if flank_symmetry and mirrored is not None and "angle" in raw:
+                raw["angle"] = mirror_flank(raw["angle"], mirrored, taxonomy)
+            predicted[id(predict)] = raw
         outputs = predicted[id(predict)]
         evaluation = evaluate_task(
             task, outputs, labels, taxonomy, banner_threshold=banner_threshold, plate_threshold=plate_threshold
@@ -128,7 +137,7 @@ def evaluate_as_scored(
     size: int,
     decoded: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, TaskEvaluation]:
-    """:func:`evaluate_predictors` with the nightly job's decoder limit, thresholds and flank cue from
+    """:func:`evaluate_predictors` with the nightly job's decoder limit, thresholds and flank cues from
     ``config.scoring`` (what training, soups and ``evaluate`` all score by)."""
     return evaluate_predictors(
         predictors,
@@ -140,6 +149,7 @@ def evaluate_as_scored(
         plate_threshold=config.scoring.plate_threshold,
         decoded=decoded,
         flank_cue=config.scoring.flank_cue,
+        flank_symmetry=config.scoring.flank_symmetry,
     )
 
 

@@ -93,13 +93,32 @@ def build_head(
     return keras.Model([inputs[n] for n in HEAD_INPUTS[task]], outputs, name=head_name(task))
 
 
-def _attach(image: keras.KerasTensor, backbone: keras.Model, heads: Mapping[str, keras.Model]) -> dict:
+def pools_halves(head: keras.Model) -> bool:
+    """The head pools the left and right halves of its feature map apart (the ``split`` angle head)."""
+    from fleetvision.models.architecture import SPLIT_POOL_SUFFIX
+
+    return any(layer.name.endswith(SPLIT_POOL_SUFFIX) for layer in head.layers)
+
+
+def _attach(
+    image: keras.KerasTensor, backbone: keras.Model, heads: Mapping[str, keras.Model], *, mirror: bool = False
+) -> dict:
+    """The heads on one backbone pass. With ``mirror`` (the scoring model, :func:`fuse_task_models`; never a
+    model that is trained or registered), an angle head that pools its halves apart also answers for the
+    photo's mirror image (``angle_mirror``: the head again on the horizontally reversed map, its halves
+    swapped; :mod:`fleetvision.scoring.mirror_flank`), at the cost of a second pass of the head alone."""
+    from fleetvision.scoring.mirror_flank import MIRROR_OUTPUT
+
     x = keras.layers.Rescaling(1.0, name="to_float")(image)
     maps = dict(zip(FEATURE_MAPS, backbone(x), strict=True))
     outputs: dict[str, keras.KerasTensor] = {}
     for task, head in heads.items():
-        out = head([maps[n] for n in HEAD_INPUTS[task]])
+        inputs = [maps[n] for n in HEAD_INPUTS[task]]
+        out = head(inputs)
         outputs.update(out if isinstance(out, Mapping) else {TASK_OUTPUTS[task][0]: out})
+        if mirror and task == "angle" and pools_halves(head):
+            mirrored = head([keras.ops.flip(m, axis=2) for m in inputs])
+            outputs[MIRROR_OUTPUT] = mirrored["angle"] if isinstance(mirrored, Mapping) else mirrored
     return outputs
 
 
@@ -296,7 +315,8 @@ def fuse_task_models(models: Mapping[str, keras.Model]) -> list[tuple[tuple[str,
 
     Returns:
         (tasks, model) pairs: a fused model answers every output of its tasks; a model that cannot be
-        fused (flat heads, or the only one on its backbone) is returned as it is.
+        fused (flat heads, or the only one on its backbone) is returned as it is, except an angle head that
+        pools its halves apart, which is rebuilt alone to answer ``angle_mirror`` too (:func:`_attach`).
     """
     groups: dict[str, list[str]] = {}
     alone: list[tuple[tuple[str, ...], keras.Model]] = []
@@ -313,14 +333,14 @@ def fuse_task_models(models: Mapping[str, keras.Model]) -> list[tuple[tuple[str,
         )
     fused: list[tuple[tuple[str, ...], keras.Model]] = []
     for fingerprint, tasks in groups.items():
-        if len(tasks) == 1:
+        if len(tasks) == 1 and not (tasks[0] == "angle" and pools_halves(nested_head(models["angle"], "angle"))):
             fused.append(((tasks[0],), models[tasks[0]]))
             continue
         first = models[tasks[0]]
         height, width = (int(d) for d in first.inputs[0].shape[1:3])
         image = keras.Input(shape=(height, width, 3), dtype="uint8", name="image")
         heads = {t: nested_head(models[t], t) for t in tasks}
-        model = keras.Model(image, _attach(image, nested_backbone(first), heads), name="fleetvision_fused")
+        model = keras.Model(image, _attach(image, nested_backbone(first), heads, mirror=True), name="fleetvision_fused")
         logger.info("fused %s on one backbone (%s): one backbone pass per photo", "+".join(tasks), fingerprint)
         fused.append((tuple(tasks), model))
     if len(groups) > 1:

@@ -149,12 +149,14 @@ def fused_predictors(
     """
     from fleetvision.models.pretrained import fuse_task_models
     from fleetvision.models.spec import TASK_OUTPUTS
+    from fleetvision.scoring.tags import OPTIONAL_OUTPUTS
 
     names = TASK_OUTPUTS if outputs is None else outputs
-    return {
-        "+".join(tasks): predict_fn_for(model, input_size, [o for t in tasks for o in names[t]])
-        for tasks, model in fuse_task_models(models)
-    }
+    predictors = {}
+    for tasks, model in fuse_task_models(models):
+        optional = [o for o in OPTIONAL_OUTPUTS if o in _output_specs(model)]  # angle_mirror: scoring.mirror_flank
+        predictors["+".join(tasks)] = predict_fn_for(model, input_size, [o for t in tasks for o in names[t]] + optional)
+    return predictors
 
 
 def per_task(predictors: Mapping[str, PredictFn]) -> dict[str, PredictFn]:

@@ -58,6 +58,7 @@ class ScoringRules:
     driver_side: Literal["left", "right"] = "right"
     plate_flank_strength: float = 0.0
     plate_flank_outlier_rate: float = 0.0
+    flank_symmetry: bool = False
 
     @classmethod
     def from_config(cls, scoring: ScoringConfig, taxonomy: Taxonomy, *, driver_side: str = "right") -> ScoringRules:
@@ -118,6 +119,7 @@ class ScoringRules:
             driver_side=driver_side,  # type: ignore[arg-type]
             plate_flank_strength=scoring.plate_flank_strength,
             plate_flank_outlier_rate=scoring.plate_flank_outlier_rate,
+            flank_symmetry=scoring.flank_symmetry,
         )
 
     @classmethod

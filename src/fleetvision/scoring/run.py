@@ -198,7 +198,7 @@ def _score_under_lease(
         images_estimate = selection.images.count()
 
     # cached tags are market names, with the plate-position flank cue applied
-    cache_key = prediction_cache_key(model_set_id, rules.driver_side, rules.flank_cue)
+    cache_key = prediction_cache_key(model_set_id, rules.driver_side, rules.flank_cue, rules.flank_symmetry)
     one_pass = use_one_pass(config.scoring.one_pass, lambda: image_stages.cache_has_model_set(spark, db, cache_key))
     if one_pass:
         # 2+3. nothing in the cache for this model set: read, hash and score each photo in one pass.

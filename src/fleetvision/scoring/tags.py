@@ -2,7 +2,9 @@
 
 The models (``docs/CONTRACTS.md``, "Models -> scoring") return numpy arrays named ``angle``
 ``[N, C]`` softmax, ``banner`` ``[N, 1]``, ``plate_presence`` ``[N, 1]``, ``plate_box`` ``[N, 4]`` and
-``body`` ``[N, B]`` softmax. :func:`validate_outputs` refuses anything else with a ``ValueError``
+``body`` ``[N, B]`` softmax, and beside the angle, where the angle head pools its halves apart,
+``angle_mirror`` ``[N, C]`` (its softmax on the mirror image: :mod:`fleetvision.scoring.mirror_flank`).
+:func:`validate_outputs` refuses anything else with a ``ValueError``
 naming the output (the way Spark's ``_validate_and_transform_prediction_result`` guards
 ``predict_batch_udf``): a wrong row count would otherwise shift every prediction onto the wrong image.
 
@@ -23,14 +25,17 @@ import pandas as pd
 from fleetvision.decode import DecodedPhoto
 from fleetvision.quality import measure_quality
 from fleetvision.scoring import ScoringRules
+from fleetvision.scoring.mirror_flank import MIRROR_OUTPUT, mirror_flank
 from fleetvision.scoring.plate_flank import plate_flank
 from fleetvision.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_NAMES: tuple[str, ...] = ("angle", "banner", "plate_presence", "plate_box", "body")
-PROBABILITY_OUTPUTS: frozenset[str] = frozenset({"angle", "banner", "plate_presence", "body"})
-SOFTMAX_OUTPUTS: frozenset[str] = frozenset({"angle", "body"})
+OPTIONAL_OUTPUTS: tuple[str, ...] = (MIRROR_OUTPUT,)
+"""Outputs checked and kept when a model returns them, never required (older and flat models lack them)."""
+PROBABILITY_OUTPUTS: frozenset[str] = frozenset({"angle", "banner", "plate_presence", "body", MIRROR_OUTPUT})
+SOFTMAX_OUTPUTS: frozenset[str] = frozenset({"angle", "body", MIRROR_OUTPUT})
 TOP_K = 3
 
 PREDICTION_COLUMNS: tuple[str, ...] = (
@@ -59,13 +64,26 @@ MODEL_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[5:16]
 """The columns :func:`tag_rows` produces (angle .. body_score)."""
 
 
+def with_mirror_flank(
+    outputs: Mapping[str, np.ndarray], taxonomy: Taxonomy, rules: ScoringRules
+) -> dict[str, np.ndarray]:
+    """``outputs`` with the angle softmax's flank splits averaged over the photo and its mirror image
+    (:func:`fleetvision.scoring.mirror_flank.mirror_flank`), where the outputs hold ``angle_mirror`` and
+    ``rules.flank_symmetry`` is on; otherwise ``outputs`` as they are. ``angle_mirror`` is dropped."""
+    out = dict(outputs)
+    mirrored = out.pop(MIRROR_OUTPUT, None)
+    if rules.flank_symmetry and mirrored is not None and "angle" in out:
+        out["angle"] = mirror_flank(out["angle"], mirrored, taxonomy)
+    return out
+
+
 def with_plate_flank(
     outputs: Mapping[str, np.ndarray], taxonomy: Taxonomy, rules: ScoringRules
 ) -> dict[str, np.ndarray]:
     """``outputs`` with the angle softmax's 3/4 flanks informed by the plate's position
     (:func:`fleetvision.scoring.plate_flank.plate_flank` at ``rules.flank_cue``), where the outputs hold
     the angle, plate presence and plate box and the cue's strength is above 0; otherwise ``outputs`` as
-    they are. Every tag, completeness score and hero pick reads the angle from here."""
+    they are."""
     out = dict(outputs)
     strength, outlier_rate = rules.flank_cue
     if strength > 0 and {"angle", "plate_presence", "plate_box"} <= out.keys():
@@ -74,7 +92,16 @@ def with_plate_flank(
     return out
 
 
-def prediction_cache_key(model_set_id: str, driver_side: str, flank_cue: tuple[float, float] = (0.0, 0.0)) -> str:
+def as_tagged(outputs: Mapping[str, np.ndarray], taxonomy: Taxonomy, rules: ScoringRules) -> dict[str, np.ndarray]:
+    """Validated model outputs with the angle as the job tags it: the flank from the photo and its mirror
+    image (:func:`with_mirror_flank`), then from the plate's position (:func:`with_plate_flank`). Every tag,
+    completeness score and hero pick reads the angle from here."""
+    return with_plate_flank(with_mirror_flank(outputs, taxonomy, rules), taxonomy, rules)
+
+
+def prediction_cache_key(
+    model_set_id: str, driver_side: str, flank_cue: tuple[float, float] = (0.0, 0.0), flank_symmetry: bool = False
+) -> str:
     """The ``prediction_cache.model_set_id`` a run reads and writes its predictions under.
 
     Cached rows hold tag fields in market names (:func:`tag_rows`), which depend on the market's
@@ -82,8 +109,9 @@ def prediction_cache_key(model_set_id: str, driver_side: str, flank_cue: tuple[f
     run's rows of the same photo. Right-hand drive keeps the plain model set id (every cache row written
     before flank classes is right-hand drive); left-hand drive appends ``+lhd``. The plate-position flank
     cue (``flank_cue``: :attr:`ScoringRules.flank_cue`) changes the
-    cached angle too, so a strength above 0 appends ``+pf<strength>/<outlier rate>``: rows cached under
-    another setting are scored again, not reused.
+    cached angle too, so a strength above 0 appends ``+pf<strength>/<outlier rate>``, and so does the flank
+    from the mirror image (``flank_symmetry``: :attr:`ScoringRules.flank_symmetry`), which appends ``+fs``:
+    rows cached under another setting are scored again, not reused.
 
     Raises:
         ValueError: ``driver_side`` is not ``left`` or ``right``.
@@ -92,7 +120,8 @@ def prediction_cache_key(model_set_id: str, driver_side: str, flank_cue: tuple[f
         raise ValueError(f"driver_side must be 'left' or 'right', got {driver_side!r}")
     key = model_set_id if driver_side == "right" else f"{model_set_id}+lhd"
     strength, outlier_rate = flank_cue
-    return key if strength == 0 else f"{key}+pf{strength:g}/{outlier_rate:g}"
+    key = key if strength == 0 else f"{key}+pf{strength:g}/{outlier_rate:g}"
+    return f"{key}+fs" if flank_symmetry else key
 
 
 def output_widths(taxonomy: Taxonomy) -> dict[str, int]:
@@ -103,6 +132,7 @@ def output_widths(taxonomy: Taxonomy) -> dict[str, int]:
         "plate_presence": 1,
         "plate_box": 4,
         "body": len(taxonomy.body_types),
+        MIRROR_OUTPUT: taxonomy.num_classes,
     }
 
 
@@ -120,7 +150,8 @@ def validate_outputs(
         outputs: Output name -> array-like (numpy, or anything ``np.asarray`` reads, such as a tensor).
         n: The number of inputs the models were given.
         taxonomy: Fixes the angle and body widths.
-        names: The outputs that must be present (default: all five).
+        names: The outputs that must be present (default: all five). :data:`OPTIONAL_OUTPUTS` are checked
+            and kept too where ``outputs`` holds them.
         sum_tolerance: How far a softmax row may sum from 1.
 
     Returns:
@@ -143,7 +174,7 @@ def validate_outputs(
     if missing:
         raise ValueError(f"model outputs lack {missing} (got {sorted(outputs)})")
     checked: dict[str, np.ndarray] = {}
-    for name in names:
+    for name in [*names, *(k for k in OPTIONAL_OUTPUTS if k in outputs and k not in names)]:
         try:
             arr = np.asarray(outputs[name])
         except Exception as e:
@@ -218,7 +249,7 @@ def tag_rows(
         taxonomy: Class names and groups.
         rules: ``banner_threshold``, ``plate_threshold``, ``driver_side`` (names the angle
             softmax's flank classes: the car's right flank is ``*_driver`` under right-hand drive) and
-            ``plate_flank_*`` (:func:`with_plate_flank`).
+            ``plate_flank_*`` and ``flank_symmetry`` (:func:`as_tagged`).
         n: The number of inputs (default: the rows of the first output; still checked for all).
         names: The outputs expected; the columns of a missing task are null.
 
@@ -231,7 +262,7 @@ def tag_rows(
         ValueError: See :func:`validate_outputs`.
     """
     rows = _n_rows(outputs) if n is None else n
-    out = with_plate_flank(validate_outputs(outputs, rows, taxonomy, names=names), taxonomy, rules)
+    out = as_tagged(validate_outputs(outputs, rows, taxonomy, names=names), taxonomy, rules)
     frame: dict[str, object] = {c: pd.Series([None] * rows, dtype=object) for c in MODEL_COLUMNS}
     class_names = np.asarray(taxonomy.market_names(rules.driver_side), dtype=object)  # by flank index
     groups = np.asarray([c.group for c in taxonomy.classes], dtype=object)
