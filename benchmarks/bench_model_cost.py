@@ -5,7 +5,10 @@
 
 For each set (a folder of ``<task>/head.keras`` + ``backbone.json`` or ``<task>/model.keras``):
 * ``fused``: the set as the scoring workers run it (``serving.load_models``: task models on one shared
-  pretrained backbone fused into one model, one backbone pass per photo);
+  pretrained backbone fused into one model, one backbone pass per photo, with the angle and plate heads run
+  again on the reversed feature maps for the photo's mirror image, ``fleetvision.scoring.mirror_image``);
+* ``fused_no_mirror``: the same without those second head passes, so ``fused / fused_no_mirror`` is
+  their cost;
 * ``unfused``: every task model on its own (what scoring did before fusion);
 * ``backbone``: one pass of the shared backbone alone (pretrained sets), so ``fused / backbone`` is the
   heads' overhead.
@@ -44,7 +47,7 @@ def measure(sets: dict[str, Path]) -> dict[str, object]:
     """ms per photo of each set's variants (see the module docstring)."""
     import tensorflow as tf
 
-    from fleetvision.models.pretrained import nested_backbone
+    from fleetvision.models.pretrained import fuse_task_models, nested_backbone
     from fleetvision.models.serving import predict_fn_for, read_model_folder
     from fleetvision.models.spec import TASK_OUTPUTS
 
@@ -59,6 +62,10 @@ def measure(sets: dict[str, Path]) -> dict[str, object]:
         passes[name] = len(fused)
         fns = {
             "fused": list(fused.values()),
+            "fused_no_mirror": [
+                predict_fn_for(m, size, [o for t in tasks for o in TASK_OUTPUTS[t]])
+                for tasks, m in fuse_task_models(models, mirror=False)
+            ],
             "unfused": [predict_fn_for(m, size, TASK_OUTPUTS[t]) for t, m in models.items()],
         }
         backbone = nested_backbone(next(iter(models.values())))
@@ -86,6 +93,7 @@ def measure(sets: dict[str, Path]) -> dict[str, object]:
                 "fused_over_backbone": round(best[n]["fused"] / best[n]["backbone"], 3)
                 if "backbone" in best[n]
                 else None,
+                "fused_over_fused_no_mirror": round(best[n]["fused"] / best[n]["fused_no_mirror"], 3),
                 "passes_fused": passes[n],
             }
             for n in sets
@@ -113,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for name, row in report["sets"].items():  # type: ignore[union-attr]
         print(f"{name}: {row['input_size']} px, ms/photo {row['ms_per_photo']}, "
-              f"fused/backbone {row['fused_over_backbone']}")
+              f"fused/backbone {row['fused_over_backbone']}, mirror heads {row['fused_over_fused_no_mirror']}")
     for key, value in report.items():
         if key.endswith("_over_" + next(iter(sets))):
             print(f"{key}: {value}")

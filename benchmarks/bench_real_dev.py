@@ -26,7 +26,8 @@ Each photo's mirror image is scored too (a second pass, not in the timing): ``re
 how often the mirror gets the other flank among the photos called 3/4 or side, a check of the flank that
 needs no labels (``fleetvision.models.real_view_labels.mirror_flank_report``). It reads the flank as the
 job tags it (``tags.as_tagged``): split from the photo and its mirror image in the same pass
-(``scoring.flank_symmetry``) and informed by the plate's position (``scoring.plate_flank_*``);
+(``scoring.flank_symmetry``; the plate score too, ``scoring.plate_symmetry``) and informed by the plate's
+position (``scoring.plate_flank_*``);
 ``report.flank_mirror_head`` (and ``labelled.flank_head`` with ``--views``) is the angle head alone.
 
 ``--views`` adds view and body accuracy from someone's own labels of the same photos (``file,view,body``;

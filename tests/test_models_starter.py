@@ -55,8 +55,8 @@ def test_read_model_folder_fuses_the_starter_set_as_scoring_does(tmp_path: Path)
     assert list(predictors) == ["+".join(TASKS)]
     batch = np.random.default_rng(1).integers(0, 256, (3, size, size, 3), np.uint8)
     out = predictors["+".join(TASKS)](batch)
-    # and the split angle head's answer for the mirror image (scoring.mirror_flank), same pass
-    assert set(out) == {o for t in TASKS for o in TASK_OUTPUTS[t]} | {"angle_mirror"}
+    # and the angle and plate heads' answers for the mirror image (scoring.mirror_image), same pass
+    assert set(out) == {o for t in TASKS for o in TASK_OUTPUTS[t]} | {"angle_mirror", "plate_presence_mirror"}
     # the fused answer is each task model's own answer
     alone = folder.models["body"](batch, training=False)
     np.testing.assert_allclose(out["body"], np.asarray(alone["body"] if isinstance(alone, dict) else alone),

@@ -38,9 +38,9 @@ from fleetvision.models.pretrained import (
     load_starter_task_model,
     save_head,
 )
-from fleetvision.models.spec import TASKS, TrainSpec
+from fleetvision.models.spec import TASK_OUTPUTS, TASKS, TrainSpec
 from fleetvision.models.torch_weights import UnsafeWeightsError, read_state_dict
-from fleetvision.scoring.mirror_flank import MIRROR_OUTPUT
+from fleetvision.scoring.mirror_image import ANGLE_MIRROR, PLATE_PRESENCE_MIRROR
 
 ESPRESSO = 967  # ImageNet class index
 SIZE = 96  # small input: these tests check wiring, not accuracy
@@ -175,51 +175,51 @@ def test_fused_model_gives_each_task_models_answers(pretrained, photos: np.ndarr
     groups = fuse_task_models(models)
     assert [tasks for tasks, _ in groups] == [TASKS]
     fused = _outputs(groups[0][1], photos)
-    assert set(fused) == set(expected) | {MIRROR_OUTPUT}  # the split angle head answers for the mirror image too
+    # the split angle head and the plate head answer for the mirror image too (scoring.mirror_image)
+    assert set(fused) == set(expected) | {ANGLE_MIRROR, PLATE_PRESENCE_MIRROR}
     for name, value in expected.items():
         np.testing.assert_allclose(fused[name], value, atol=1e-5)
     # one backbone in the fused graph
     assert sum(1 for layer in groups[0][1].layers if layer.name == "backbone") == 1
 
 
-def test_split_angle_head_answers_for_the_mirror_image_in_the_same_pass(pretrained, photos: np.ndarray) -> None:
-    """``angle_mirror`` is the angle head on the horizontally reversed last feature map: for the split head,
-    its two halves' pools swapped. Alone, an angle model is rebuilt to give it; other heads are not."""
+def test_angle_and_plate_heads_answer_for_the_mirror_image_in_the_same_pass(pretrained, photos: np.ndarray) -> None:
+    """``angle_mirror`` is the angle head on the horizontally reversed last feature map (for the split head:
+    its two halves' pools swapped), ``plate_presence_mirror`` the plate head on its reversed maps. Alone, an
+    angle or a plate model is rebuilt to give them; other heads are not."""
     head = pretrained.heads["angle"]
 
     def angle(feature_map: tf.Tensor) -> np.ndarray:
         out = head([feature_map], training=False)
         return np.asarray(out["angle"] if isinstance(out, dict) else out)
 
-    stride32 = pretrained.backbone(tf.cast(photos, tf.float32), training=False)[-1]
+    maps = pretrained.backbone(tf.cast(photos, tf.float32), training=False)
+    stride32 = maps[-1]
     reversed_map, own = angle(tf.reverse(stride32, axis=[2])), angle(stride32)
     pooled = keras.Model(head.inputs, head.get_layer("angle_halves").output)
     halves = np.asarray(pooled([stride32], training=False))
     width = halves.shape[1] // 2
     swapped = np.concatenate([halves[:, width:], halves[:, :width]], axis=1)
-    dense = head.get_layer("angle")
-    np.testing.assert_allclose(reversed_map, np.asarray(dense(swapped)), atol=1e-5)
+    np.testing.assert_allclose(reversed_map, np.asarray(head.get_layer("angle")(swapped)), atol=1e-5)
     assert np.abs(reversed_map - own).max() > 1e-3  # the mirror image is another answer
-    for models in ({"angle": compose_task_model(pretrained.backbone, head, "angle")},
-                   {t: compose_task_model(pretrained.backbone, pretrained.heads[t], t) for t in TASKS}):
-        (_, model), = [g for g in fuse_task_models(models) if "angle" in g[0]]
+    plate_model = compose_task_model(pretrained.backbone, pretrained.heads["plate"], "plate")
+    plate_head = next(layer for layer in plate_model.layers if layer.name == "head_plate")
+    plate_reversed = np.asarray(plate_head([tf.reverse(maps[1], axis=[2]), tf.reverse(maps[2], axis=[2])],
+                                           training=False)["plate_presence"])
+    for tasks in (("angle",), ("plate",), TASKS):
+        models = {t: compose_task_model(pretrained.backbone, pretrained.heads[t], t) for t in tasks}
+        (_, model), = [g for g in fuse_task_models(models) if set(tasks) <= set(g[0])]
         out = _outputs(model, photos)
-        np.testing.assert_allclose(out[MIRROR_OUTPUT], reversed_map, atol=1e-5)
-        np.testing.assert_allclose(out["angle"], own, atol=1e-5)
+        if "angle" in tasks:
+            np.testing.assert_allclose(out[ANGLE_MIRROR], reversed_map, atol=1e-5)
+            np.testing.assert_allclose(out["angle"], own, atol=1e-5)
+        if "plate" in tasks:
+            np.testing.assert_allclose(out[PLATE_PRESENCE_MIRROR], plate_reversed, atol=1e-5)
     banner_alone = compose_task_model(pretrained.backbone, pretrained.heads["banner"], "banner")
     assert fuse_task_models({"banner": banner_alone}) == [(("banner",), banner_alone)]
-
-
-def test_heads_on_other_backbones_stay_unfused(pretrained, photos: np.ndarray) -> None:
-    models = {t: compose_task_model(pretrained.backbone, pretrained.heads[t], t) for t in ("angle", "banner")}
-    other_backbone = keras.models.clone_model(pretrained.backbone)
-    other_backbone.set_weights([w * 1.01 for w in pretrained.backbone.get_weights()])
-    models["plate"] = compose_task_model(other_backbone, pretrained.heads["plate"], "plate")
-    flat = keras.Sequential([keras.Input((SIZE, SIZE, 3), dtype="uint8")], name="legacy")
-    models["body"] = flat
-    groups = {tasks: model for tasks, model in fuse_task_models(models)}
-    assert set(groups) == {("angle", "banner"), ("plate",), ("body",)}
-    assert groups[("body",)] is flat
+    # without them (to measure their cost): the plain answers only
+    (_, plain), = fuse_task_models(models, mirror=False)
+    assert set(_outputs(plain, photos)) == {o for t in TASKS for o in TASK_OUTPUTS[t]}
 
 
 def test_head_files_round_trip_on_the_installed_backbone(pretrained, photos: np.ndarray, tmp_path: Path) -> None:

@@ -394,9 +394,11 @@ class ScoringConfig(_Section):
     # (benchmarks/results/plate_flank_fit.json); strength 0 turns the cue off.
     plate_flank_strength: float = Field(33.78, ge=0, le=1000)
     plate_flank_outlier_rate: float = Field(0.007, ge=0, lt=0.5)
-    # The flank of a sided shot also read from the photo's mirror image, with the same backbone pass
-    # (fleetvision.scoring.mirror_flank; docs/models.md, *The flank from the photo and its mirror image*).
+    # What the angle and plate heads say about the photo's mirror image, read in the same backbone pass
+    # (fleetvision.scoring.mirror_image; docs/models.md, *The photo's mirror image*): the flank of sided shots
+    # split from both, and the plate presence their mean.
     flank_symmetry: bool = True
+    plate_symmetry: bool = True
     max_decode_error_rate: float = Field(0.10, ge=0, le=1)
     min_scored_share: float = Field(0.95, ge=0, le=1)
     max_angle_drift: float = Field(0.25, ge=0, le=2)

@@ -23,7 +23,7 @@ from fleetvision._typing import PredictFn
 from fleetvision.decode import decode_batch
 from fleetvision.feed import EvalSet
 from fleetvision.models.eval_metrics import TaskEvaluation, evaluate_task, write_evaluation
-from fleetvision.scoring.mirror_flank import MIRROR_OUTPUT, mirror_flank
+from fleetvision.scoring.mirror_image import fold_mirror_image
 from fleetvision.scoring.plate_flank import plate_flank
 from fleetvision.taxonomy import Taxonomy
 
@@ -72,6 +72,7 @@ def evaluate_predictors(
     decoded: tuple[np.ndarray, np.ndarray] | None = None,
     flank_cue: tuple[float, float] = (0.0, 0.0),
     flank_symmetry: bool = False,
+    plate_symmetry: bool = False,
 ) -> dict[str, TaskEvaluation]:
     """Evaluate each task's predictor on the set.
 
@@ -91,9 +92,10 @@ def evaluate_predictors(
             ``with_plate_flank.<metric>`` for :data:`FLANK_CUE_METRICS`: the angle softmax as the job
             tags it (:func:`fleetvision.scoring.plate_flank.plate_flank`); its own metrics stay the
             model's alone.
-        flank_symmetry: ``config.scoring.flank_symmetry``: where the angle predictor also answers for the
-            mirror image (``angle_mirror``), the angle is evaluated with its flank split from both
-            (:func:`fleetvision.scoring.mirror_flank.mirror_flank`), as the job tags it.
+        flank_symmetry, plate_symmetry: ``config.scoring.flank_symmetry`` / ``plate_symmetry``: where the
+            predictors also answer for the mirror image (``angle_mirror``, ``plate_presence_mirror``), the
+            angle is evaluated with its flank split from both and the plate with their mean presence
+            (:mod:`fleetvision.scoring.mirror_image`), as the job tags them.
 
     Returns:
         Task -> evaluation; each carries ``n_failed_decode``.
@@ -104,11 +106,9 @@ def evaluate_predictors(
     predicted: dict[int, dict[str, np.ndarray]] = {}
     for task, predict in predictors.items():
         if id(predict) not in predicted:
-            raw = predict_in_batches(predict, images)
-            mirrored = raw.pop(MIRROR_OUTPUT, None)
-            if flank_symmetry and mirrored is not None and "angle" in raw:
-                raw["angle"] = mirror_flank(raw["angle"], mirrored, taxonomy)
-            predicted[id(predict)] = raw
+            predicted[id(predict)] = fold_mirror_image(
+                predict_in_batches(predict, images), taxonomy, flank=flank_symmetry, plate=plate_symmetry
+            )
         outputs = predicted[id(predict)]
         evaluation = evaluate_task(
             task, outputs, labels, taxonomy, banner_threshold=banner_threshold, plate_threshold=plate_threshold
@@ -150,6 +150,7 @@ def evaluate_as_scored(
         decoded=decoded,
         flank_cue=config.scoring.flank_cue,
         flank_symmetry=config.scoring.flank_symmetry,
+        plate_symmetry=config.scoring.plate_symmetry,
     )
 
 

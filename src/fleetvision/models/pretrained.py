@@ -100,14 +100,20 @@ def pools_halves(head: keras.Model) -> bool:
     return any(layer.name.endswith(SPLIT_POOL_SUFFIX) for layer in head.layers)
 
 
+def _answers_mirror(task: str, head: keras.Model) -> bool:
+    """The scoring model runs this head again on the reversed maps (:func:`_attach` with ``mirror``)."""
+    return task == "plate" or (task == "angle" and pools_halves(head))
+
+
 def _attach(
     image: keras.KerasTensor, backbone: keras.Model, heads: Mapping[str, keras.Model], *, mirror: bool = False
 ) -> dict:
     """The heads on one backbone pass. With ``mirror`` (the scoring model, :func:`fuse_task_models`; never a
-    model that is trained or registered), an angle head that pools its halves apart also answers for the
-    photo's mirror image (``angle_mirror``: the head again on the horizontally reversed map, its halves
-    swapped; :mod:`fleetvision.scoring.mirror_flank`), at the cost of a second pass of the head alone."""
-    from fleetvision.scoring.mirror_flank import MIRROR_OUTPUT
+    model that is trained or registered), the plate head and an angle head that pools its halves apart also
+    answer for the photo's mirror image (``plate_presence_mirror``, ``angle_mirror``: the head again on the
+    horizontally reversed maps; :mod:`fleetvision.scoring.mirror_image`), at the cost of a second pass of
+    those heads alone."""
+    from fleetvision.scoring.mirror_image import MIRROR_OUTPUTS
 
     x = keras.layers.Rescaling(1.0, name="to_float")(image)
     maps = dict(zip(FEATURE_MAPS, backbone(x), strict=True))
@@ -116,9 +122,10 @@ def _attach(
         inputs = [maps[n] for n in HEAD_INPUTS[task]]
         out = head(inputs)
         outputs.update(out if isinstance(out, Mapping) else {TASK_OUTPUTS[task][0]: out})
-        if mirror and task == "angle" and pools_halves(head):
+        if mirror and _answers_mirror(task, head):
             mirrored = head([keras.ops.flip(m, axis=2) for m in inputs])
-            outputs[MIRROR_OUTPUT] = mirrored["angle"] if isinstance(mirrored, Mapping) else mirrored
+            mirrored = mirrored if isinstance(mirrored, Mapping) else {TASK_OUTPUTS[task][0]: mirrored}
+            outputs.update({MIRROR_OUTPUTS[name]: mirrored[name] for name in MIRROR_OUTPUTS if name in mirrored})
     return outputs
 
 
@@ -307,16 +314,21 @@ def weights_fingerprint(model: keras.Model) -> str:
     return digest.hexdigest()[:16]
 
 
-def fuse_task_models(models: Mapping[str, keras.Model]) -> list[tuple[tuple[str, ...], keras.Model]]:
+def fuse_task_models(
+    models: Mapping[str, keras.Model], *, mirror: bool = True
+) -> list[tuple[tuple[str, ...], keras.Model]]:
     """Group task models by backbone weights; one model per group, running its backbone once.
 
     Args:
         models: Task -> task model (as registered).
+        mirror: Also give the heads' answers for the photo's mirror image (:func:`_attach`; what scoring
+            runs); False only to measure what they cost (``benchmarks/bench_model_cost.py``).
 
     Returns:
         (tasks, model) pairs: a fused model answers every output of its tasks; a model that cannot be
-        fused (flat heads, or the only one on its backbone) is returned as it is, except an angle head that
-        pools its halves apart, which is rebuilt alone to answer ``angle_mirror`` too (:func:`_attach`).
+        fused (flat heads, or the only one on its backbone) is returned as it is, except a plate head or an
+        angle head that pools its halves apart, which is rebuilt alone to answer for the mirror image too
+        (:func:`_attach`).
     """
     groups: dict[str, list[str]] = {}
     alone: list[tuple[tuple[str, ...], keras.Model]] = []
@@ -333,14 +345,15 @@ def fuse_task_models(models: Mapping[str, keras.Model]) -> list[tuple[tuple[str,
         )
     fused: list[tuple[tuple[str, ...], keras.Model]] = []
     for fingerprint, tasks in groups.items():
-        if len(tasks) == 1 and not (tasks[0] == "angle" and pools_halves(nested_head(models["angle"], "angle"))):
+        if len(tasks) == 1 and not (mirror and _answers_mirror(tasks[0], nested_head(models[tasks[0]], tasks[0]))):
             fused.append(((tasks[0],), models[tasks[0]]))
             continue
         first = models[tasks[0]]
         height, width = (int(d) for d in first.inputs[0].shape[1:3])
         image = keras.Input(shape=(height, width, 3), dtype="uint8", name="image")
         heads = {t: nested_head(models[t], t) for t in tasks}
-        model = keras.Model(image, _attach(image, nested_backbone(first), heads, mirror=True), name="fleetvision_fused")
+        outputs = _attach(image, nested_backbone(first), heads, mirror=mirror)
+        model = keras.Model(image, outputs, name="fleetvision_fused")
         logger.info("fused %s on one backbone (%s): one backbone pass per photo", "+".join(tasks), fingerprint)
         fused.append((tuple(tasks), model))
     if len(groups) > 1:

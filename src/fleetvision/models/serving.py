@@ -154,7 +154,8 @@ def fused_predictors(
     names = TASK_OUTPUTS if outputs is None else outputs
     predictors = {}
     for tasks, model in fuse_task_models(models):
-        optional = [o for o in OPTIONAL_OUTPUTS if o in _output_specs(model)]  # angle_mirror: scoring.mirror_flank
+        # what the heads say about the mirror image (scoring.mirror_image), where the model gives it
+        optional = [o for o in OPTIONAL_OUTPUTS if o in _output_specs(model)]
         predictors["+".join(tasks)] = predict_fn_for(model, input_size, [o for t in tasks for o in names[t]] + optional)
     return predictors
 

@@ -59,6 +59,7 @@ class ScoringRules:
     plate_flank_strength: float = 0.0
     plate_flank_outlier_rate: float = 0.0
     flank_symmetry: bool = False
+    plate_symmetry: bool = False
 
     @classmethod
     def from_config(cls, scoring: ScoringConfig, taxonomy: Taxonomy, *, driver_side: str = "right") -> ScoringRules:
@@ -120,6 +121,7 @@ class ScoringRules:
             plate_flank_strength=scoring.plate_flank_strength,
             plate_flank_outlier_rate=scoring.plate_flank_outlier_rate,
             flank_symmetry=scoring.flank_symmetry,
+            plate_symmetry=scoring.plate_symmetry,
         )
 
     @classmethod

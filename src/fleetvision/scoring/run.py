@@ -197,8 +197,10 @@ def _score_under_lease(
         # An upper bound for partitioning; the exact count comes from the staged hashes.
         images_estimate = selection.images.count()
 
-    # cached tags are market names, with the mirror-image split and the plate-position flank cue applied
-    cache_key = prediction_cache_key(model_set_id, rules.driver_side, rules.flank_cue, rules.flank_symmetry)
+    # cached tags are market names, with the mirror image's answers and the plate-position flank cue applied
+    cache_key = prediction_cache_key(
+        model_set_id, rules.driver_side, rules.flank_cue, rules.flank_symmetry, rules.plate_symmetry
+    )
     one_pass = use_one_pass(config.scoring.one_pass, lambda: image_stages.cache_has_model_set(spark, db, cache_key))
     if one_pass:
         # 2+3. nothing in the cache for this model set: read, hash and score each photo in one pass.

@@ -2,8 +2,9 @@
 
 The models (``docs/CONTRACTS.md``, "Models -> scoring") return numpy arrays named ``angle``
 ``[N, C]`` softmax, ``banner`` ``[N, 1]``, ``plate_presence`` ``[N, 1]``, ``plate_box`` ``[N, 4]`` and
-``body`` ``[N, B]`` softmax, and beside the angle, where the angle head pools its halves apart,
-``angle_mirror`` ``[N, C]`` (its softmax on the mirror image: :mod:`fleetvision.scoring.mirror_flank`).
+``body`` ``[N, B]`` softmax, and where the scoring model gives them, what the angle and plate heads say
+about the photo's mirror image, ``angle_mirror`` ``[N, C]`` and ``plate_presence_mirror`` ``[N, 1]``
+(:mod:`fleetvision.scoring.mirror_image`).
 :func:`validate_outputs` refuses anything else with a ``ValueError``
 naming the output (the way Spark's ``_validate_and_transform_prediction_result`` guards
 ``predict_batch_udf``): a wrong row count would otherwise shift every prediction onto the wrong image.
@@ -25,17 +26,19 @@ import pandas as pd
 from fleetvision.decode import DecodedPhoto
 from fleetvision.quality import measure_quality
 from fleetvision.scoring import ScoringRules
-from fleetvision.scoring.mirror_flank import MIRROR_OUTPUT, mirror_flank
+from fleetvision.scoring.mirror_image import ANGLE_MIRROR, PLATE_PRESENCE_MIRROR, fold_mirror_image
 from fleetvision.scoring.plate_flank import plate_flank
 from fleetvision.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_NAMES: tuple[str, ...] = ("angle", "banner", "plate_presence", "plate_box", "body")
-OPTIONAL_OUTPUTS: tuple[str, ...] = (MIRROR_OUTPUT,)
+OPTIONAL_OUTPUTS: tuple[str, ...] = (ANGLE_MIRROR, PLATE_PRESENCE_MIRROR)
 """Outputs checked and kept when a model returns them, never required (older and flat models lack them)."""
-PROBABILITY_OUTPUTS: frozenset[str] = frozenset({"angle", "banner", "plate_presence", "body", MIRROR_OUTPUT})
-SOFTMAX_OUTPUTS: frozenset[str] = frozenset({"angle", "body", MIRROR_OUTPUT})
+PROBABILITY_OUTPUTS: frozenset[str] = frozenset(
+    {"angle", "banner", "plate_presence", "body", ANGLE_MIRROR, PLATE_PRESENCE_MIRROR}
+)
+SOFTMAX_OUTPUTS: frozenset[str] = frozenset({"angle", "body", ANGLE_MIRROR})
 TOP_K = 3
 
 PREDICTION_COLUMNS: tuple[str, ...] = (
@@ -64,17 +67,14 @@ MODEL_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[5:16]
 """The columns :func:`tag_rows` produces (angle .. body_score)."""
 
 
-def with_mirror_flank(
+def with_mirror_image(
     outputs: Mapping[str, np.ndarray], taxonomy: Taxonomy, rules: ScoringRules
 ) -> dict[str, np.ndarray]:
-    """``outputs`` with the angle softmax's flank splits averaged over the photo and its mirror image
-    (:func:`fleetvision.scoring.mirror_flank.mirror_flank`), where the outputs hold ``angle_mirror`` and
-    ``rules.flank_symmetry`` is on; otherwise ``outputs`` as they are. ``angle_mirror`` is dropped."""
-    out = dict(outputs)
-    mirrored = out.pop(MIRROR_OUTPUT, None)
-    if rules.flank_symmetry and mirrored is not None and "angle" in out:
-        out["angle"] = mirror_flank(out["angle"], mirrored, taxonomy)
-    return out
+    """``outputs`` with what the heads say about the photo's mirror image folded in
+    (:mod:`fleetvision.scoring.mirror_image`): the angle's flank splits averaged where the outputs hold
+    ``angle_mirror`` and ``rules.flank_symmetry`` is on, the plate presence averaged where they hold
+    ``plate_presence_mirror`` and ``rules.plate_symmetry`` is on. The mirror outputs are dropped either way."""
+    return fold_mirror_image(outputs, taxonomy, flank=rules.flank_symmetry, plate=rules.plate_symmetry)
 
 
 def with_plate_flank(
@@ -93,14 +93,18 @@ def with_plate_flank(
 
 
 def as_tagged(outputs: Mapping[str, np.ndarray], taxonomy: Taxonomy, rules: ScoringRules) -> dict[str, np.ndarray]:
-    """Validated model outputs with the angle as the job tags it: the flank from the photo and its mirror
-    image (:func:`with_mirror_flank`), then from the plate's position (:func:`with_plate_flank`). Every tag,
-    completeness score and hero pick reads the angle from here."""
-    return with_plate_flank(with_mirror_flank(outputs, taxonomy, rules), taxonomy, rules)
+    """Validated model outputs as the job tags them: the mirror image's answers folded in
+    (:func:`with_mirror_image`), then the flank from the plate's position (:func:`with_plate_flank`). Every
+    tag, completeness score and hero pick reads the angle and the plate score from here."""
+    return with_plate_flank(with_mirror_image(outputs, taxonomy, rules), taxonomy, rules)
 
 
 def prediction_cache_key(
-    model_set_id: str, driver_side: str, flank_cue: tuple[float, float] = (0.0, 0.0), flank_symmetry: bool = False
+    model_set_id: str,
+    driver_side: str,
+    flank_cue: tuple[float, float] = (0.0, 0.0),
+    flank_symmetry: bool = False,
+    plate_symmetry: bool = False,
 ) -> str:
     """The ``prediction_cache.model_set_id`` a run reads and writes its predictions under.
 
@@ -109,9 +113,9 @@ def prediction_cache_key(
     run's rows of the same photo. Right-hand drive keeps the plain model set id (every cache row written
     before flank classes is right-hand drive); left-hand drive appends ``+lhd``. The plate-position flank
     cue (``flank_cue``: :attr:`ScoringRules.flank_cue`) changes the
-    cached angle too, so a strength above 0 appends ``+pf<strength>/<outlier rate>``, and so does the flank
-    from the mirror image (``flank_symmetry``: :attr:`ScoringRules.flank_symmetry`), which appends ``+fs``:
-    rows cached under another setting are scored again, not reused.
+    cached angle too, so a strength above 0 appends ``+pf<strength>/<outlier rate>``; so do the mirror
+    image's flank split (``flank_symmetry``: ``+fs``) and plate presence (``plate_symmetry``: ``+ps``),
+    :mod:`fleetvision.scoring.mirror_image`: rows cached under another setting are scored again, not reused.
 
     Raises:
         ValueError: ``driver_side`` is not ``left`` or ``right``.
@@ -121,7 +125,8 @@ def prediction_cache_key(
     key = model_set_id if driver_side == "right" else f"{model_set_id}+lhd"
     strength, outlier_rate = flank_cue
     key = key if strength == 0 else f"{key}+pf{strength:g}/{outlier_rate:g}"
-    return f"{key}+fs" if flank_symmetry else key
+    key = f"{key}+fs" if flank_symmetry else key
+    return f"{key}+ps" if plate_symmetry else key
 
 
 def output_widths(taxonomy: Taxonomy) -> dict[str, int]:
@@ -132,7 +137,8 @@ def output_widths(taxonomy: Taxonomy) -> dict[str, int]:
         "plate_presence": 1,
         "plate_box": 4,
         "body": len(taxonomy.body_types),
-        MIRROR_OUTPUT: taxonomy.num_classes,
+        ANGLE_MIRROR: taxonomy.num_classes,
+        PLATE_PRESENCE_MIRROR: 1,
     }
 
 
@@ -249,7 +255,7 @@ def tag_rows(
         taxonomy: Class names and groups.
         rules: ``banner_threshold``, ``plate_threshold``, ``driver_side`` (names the angle
             softmax's flank classes: the car's right flank is ``*_driver`` under right-hand drive) and
-            ``plate_flank_*`` and ``flank_symmetry`` (:func:`as_tagged`).
+            ``plate_flank_*``, ``flank_symmetry`` and ``plate_symmetry`` (:func:`as_tagged`).
         n: The number of inputs (default: the rows of the first output; still checked for all).
         names: The outputs expected; the columns of a missing task are null.
 

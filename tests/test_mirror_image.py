@@ -1,10 +1,10 @@
-"""The flank from the photo and its mirror image (``fleetvision.scoring.mirror_flank``) and where scoring applies it.
+"""What the heads say about the photo's mirror image (``fleetvision.scoring.mirror_image``) and where scoring uses it.
 
-Tier 1 (no Spark): the split on hand-made softmaxes (pairs keep their mass, unsided classes and a head that
-already answers the mirror image mirrored are left alone, a lean to one flank cancels, the mirror image's
-answer is the photo's mirrored), the output's checks, the tags with the setting on and off under both driver
-sides, and the prediction cache key. The model side (the scoring model's ``angle_mirror``) is tested in
-``test_pretrained_backbone.py``.
+Tier 1 (no Spark): the flank split on hand-made softmaxes (pairs keep their mass, unsided classes and a head
+that already answers the mirror image mirrored are left alone, a lean to one flank cancels, the mirror
+image's answer is the photo's mirrored), the plate presence's mean, the outputs' checks, the tags with each
+setting on and off under both driver sides, and the prediction cache key. The model side (the scoring
+model's ``angle_mirror`` and ``plate_presence_mirror``) is tested in ``test_pretrained_backbone.py``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,14 @@ import pytest
 
 from fleetvision.config import ScoringConfig
 from fleetvision.scoring import ScoringRules
-from fleetvision.scoring.mirror_flank import MIRROR_OUTPUT, mirror_flank
-from fleetvision.scoring.tags import as_tagged, prediction_cache_key, tag_rows, validate_outputs, with_mirror_flank
+from fleetvision.scoring.mirror_image import (
+    ANGLE_MIRROR,
+    PLATE_PRESENCE_MIRROR,
+    fold_mirror_image,
+    mirror_flank,
+    mirror_presence,
+)
+from fleetvision.scoring.tags import as_tagged, prediction_cache_key, tag_rows, validate_outputs, with_mirror_image
 from fleetvision.taxonomy import load_taxonomy
 
 TAX = load_taxonomy()
@@ -89,13 +95,13 @@ def test_shapes_are_checked() -> None:
 
 def test_validate_outputs_checks_and_keeps_the_mirror_output_where_there_is_one() -> None:
     angle = _angle({"side_right": 0.7}).astype(np.float32)
-    kept = validate_outputs({"angle": angle, MIRROR_OUTPUT: angle}, 1, TAX, names=("angle",))
-    assert set(kept) == {"angle", MIRROR_OUTPUT}
+    kept = validate_outputs({"angle": angle, ANGLE_MIRROR: angle}, 1, TAX, names=("angle",))
+    assert set(kept) == {"angle", ANGLE_MIRROR}
     assert set(validate_outputs({"angle": angle}, 1, TAX, names=("angle",))) == {"angle"}  # optional
-    with pytest.raises(ValueError, match=MIRROR_OUTPUT):
-        validate_outputs({"angle": angle, MIRROR_OUTPUT: angle[:, :5]}, 1, TAX, names=("angle",))
+    with pytest.raises(ValueError, match=ANGLE_MIRROR):
+        validate_outputs({"angle": angle, ANGLE_MIRROR: angle[:, :5]}, 1, TAX, names=("angle",))
     with pytest.raises(ValueError, match="sums to"):
-        validate_outputs({"angle": angle, MIRROR_OUTPUT: angle * 0.5}, 1, TAX, names=("angle",))
+        validate_outputs({"angle": angle, ANGLE_MIRROR: angle * 0.5}, 1, TAX, names=("angle",))
 
 
 @pytest.mark.parametrize("driver_side, expected", [("right", "side_passenger"), ("left", "side_driver")])
@@ -105,18 +111,44 @@ def test_tags_read_the_flank_from_both_and_name_the_side_by_market(driver_side: 
     mirror = _angle({"side_right": 0.8, "side_left": 0.1}).astype(np.float32)
     rules = ScoringRules.default(TAX, driver_side=driver_side)
     assert rules.flank_symmetry and ScoringConfig().flank_symmetry  # on by default
-    outputs = {"angle": photo, MIRROR_OUTPUT: mirror}
+    outputs = {"angle": photo, ANGLE_MIRROR: mirror}
     assert tag_rows(outputs, TAX, rules, names=("angle",))["angle"].iloc[0] == expected  # the car's left flank
     off = rules.replace(flank_symmetry=False)
     head = tag_rows(outputs, TAX, off, names=("angle",))["angle"].iloc[0]
     assert head == {"right": "side_driver", "left": "side_passenger"}[driver_side]
     assert off.version != rules.version  # written to scorer_version: a changed setting shows
     # the mirror output never reaches the tags, whatever the setting; without it the head's answer stands
-    assert MIRROR_OUTPUT not in as_tagged(outputs, TAX, off)
-    assert with_mirror_flank({"angle": photo}, TAX, rules)["angle"] is photo
+    assert ANGLE_MIRROR not in as_tagged(outputs, TAX, off)
+    assert with_mirror_image({"angle": photo}, TAX, rules)["angle"] is photo
 
 
-def test_the_cache_key_keeps_predictions_of_either_setting_apart() -> None:
-    assert prediction_cache_key("abc", "right") == "abc"  # setting off: keys as before
+def test_the_plate_presence_is_the_mean_of_both_answers_and_the_box_the_photos() -> None:
+    presence, mirrored = np.array([[0.9], [0.6], [0.1]]), np.array([[0.7], [0.2], [0.1]])
+    np.testing.assert_allclose(mirror_presence(presence, mirrored), [[0.8], [0.4], [0.1]], rtol=1e-6)
+    with pytest.raises(ValueError, match="differ"):
+        mirror_presence(presence, mirrored[:2])
+    box = np.array([[0.1, 0.6, 0.3, 0.7], [0.5, 0.5, 0.6, 0.6], [0.0, 0.0, 1.0, 1.0]], np.float32)
+    outputs = {"plate_presence": presence.astype(np.float32), "plate_box": box,
+               PLATE_PRESENCE_MIRROR: mirrored.astype(np.float32)}
+    rules = ScoringRules.default(TAX)
+    assert rules.plate_symmetry and ScoringConfig().plate_symmetry  # on by default
+    names = ("plate_presence", "plate_box")
+    on = tag_rows(outputs, TAX, rules, names=names)
+    off = tag_rows(outputs, TAX, rules.replace(plate_symmetry=False), names=names)
+    np.testing.assert_allclose(on["plate_score"].astype(float), [0.8, 0.4, 0.1], rtol=1e-5)
+    np.testing.assert_allclose(off["plate_score"].astype(float), [0.9, 0.6, 0.1], rtol=1e-5)
+    assert on["plate_flag"].tolist() == [True, False, False] and off["plate_flag"].tolist() == [True, True, False]
+    assert on["plate_box"].iloc[0] == pytest.approx(box[0].tolist())  # the photo's own box
+    # each setting folds in its own output only
+    both = {"angle": _angle({"side_right": 0.6}), ANGLE_MIRROR: _angle({"side_right": 0.6}),
+            "plate_presence": presence, PLATE_PRESENCE_MIRROR: mirrored}
+    folded = fold_mirror_image(both, TAX, flank=False, plate=True)
+    assert set(folded) == {"angle", "plate_presence"} and folded["angle"] is both["angle"]
+    assert fold_mirror_image(both, TAX, flank=True, plate=False)["plate_presence"] is presence
+
+
+def test_the_cache_key_keeps_predictions_of_every_setting_apart() -> None:
+    assert prediction_cache_key("abc", "right") == "abc"  # settings off: keys as before
     assert prediction_cache_key("abc", "right", (0.0, 0.0), True) == "abc+fs"
-    assert prediction_cache_key("abc", "left", (52.9, 0.01), True) == "abc+lhd+pf52.9/0.01+fs"
+    assert prediction_cache_key("abc", "right", (0.0, 0.0), False, True) == "abc+ps"
+    assert prediction_cache_key("abc", "left", (52.9, 0.01), True, True) == "abc+lhd+pf52.9/0.01+fs+ps"
