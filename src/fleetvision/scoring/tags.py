@@ -26,19 +26,24 @@ import pandas as pd
 from fleetvision.decode import DecodedPhoto
 from fleetvision.quality import measure_quality
 from fleetvision.scoring import ScoringRules
-from fleetvision.scoring.mirror_image import ANGLE_MIRROR, PLATE_PRESENCE_MIRROR, fold_mirror_image
+from fleetvision.scoring.mirror_image import MIRROR_OUTPUTS, fold_mirror_image
 from fleetvision.scoring.plate_flank import plate_flank
 from fleetvision.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_NAMES: tuple[str, ...] = ("angle", "banner", "plate_presence", "plate_box", "body")
-OPTIONAL_OUTPUTS: tuple[str, ...] = (ANGLE_MIRROR, PLATE_PRESENCE_MIRROR)
-"""Outputs checked and kept when a model returns them, never required (older and flat models lack them)."""
-PROBABILITY_OUTPUTS: frozenset[str] = frozenset(
-    {"angle", "banner", "plate_presence", "body", ANGLE_MIRROR, PLATE_PRESENCE_MIRROR}
-)
-SOFTMAX_OUTPUTS: frozenset[str] = frozenset({"angle", "body", ANGLE_MIRROR})
+OPTIONAL_OUTPUTS: tuple[str, ...] = tuple(MIRROR_OUTPUTS.values())
+"""Outputs checked and kept when a model returns them, never required (older and flat models lack them):
+the heads' answers for the mirror image, each checked as the output it mirrors."""
+
+
+def _with_mirrors(names: set[str]) -> frozenset[str]:
+    return frozenset(names | {MIRROR_OUTPUTS[o] for o in names if o in MIRROR_OUTPUTS})
+
+
+PROBABILITY_OUTPUTS: frozenset[str] = _with_mirrors({"angle", "banner", "plate_presence", "body"})
+SOFTMAX_OUTPUTS: frozenset[str] = _with_mirrors({"angle", "body"})
 TOP_K = 3
 
 PREDICTION_COLUMNS: tuple[str, ...] = (
@@ -131,15 +136,14 @@ def prediction_cache_key(
 
 def output_widths(taxonomy: Taxonomy) -> dict[str, int]:
     """The declared second dimension of each model output."""
-    return {
+    widths = {
         "angle": taxonomy.num_classes,
         "banner": 1,
         "plate_presence": 1,
         "plate_box": 4,
         "body": len(taxonomy.body_types),
-        ANGLE_MIRROR: taxonomy.num_classes,
-        PLATE_PRESENCE_MIRROR: 1,
     }
+    return {**widths, **{mirror: widths[o] for o, mirror in MIRROR_OUTPUTS.items()}}
 
 
 def validate_outputs(
