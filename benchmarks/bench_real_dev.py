@@ -28,7 +28,8 @@ needs no labels (``fleetvision.models.real_view_labels.mirror_flank_report``). I
 job tags it (``tags.as_tagged``): split from the photo and its mirror image in the same pass
 (``scoring.flank_symmetry``; the plate score too, ``scoring.plate_symmetry``) and informed by the plate's
 position (``scoring.plate_flank_*``);
-``report.flank_mirror_head`` (and ``labelled.flank_head`` with ``--views``) is the angle head alone.
+``report.flank_mirror_head`` (and ``labelled.flank_head`` with ``--views``) is the angle head alone
+(without the cues, and without the group head where the angle model has one: ``scoring.shot_groups``).
 
 ``--views`` adds view and body accuracy from someone's own labels of the same photos (``file,view,body``;
 ``fleetvision.models.real_view_labels``). Keep such a file out of the repository: the set's licence
@@ -110,14 +111,14 @@ def score_lamp_crops(photo_bytes: list[bytes], truth: Any, views: list[Any], mod
     """Cut the lamps beside the plate out of every labelled head-on front and rear
     (:func:`fleetvision.models.real_lamp_crops.lamp_crop_boxes`), re-encode each crop as a JPEG (quality 90,
     as the set's photos were) and score it as the job scores a photo: a stand-in for real detail shots.
-    Returns the report, each crop's plate score and its angle probabilities."""
+    Returns the report, each crop's plate score and its angle probabilities as tagged."""
     import io
 
     from PIL import Image
 
     from fleetvision import decode
     from fleetvision.models import real_lamp_crops
-    from fleetvision.scoring.tags import prediction_frame, validate_outputs
+    from fleetvision.scoring.tags import as_tagged, prediction_frame, validate_outputs
     from fleetvision.scoring.udf import run_models
 
     boxes = real_lamp_crops.lamp_crop_boxes(truth, views)
@@ -138,7 +139,7 @@ def score_lamp_crops(photo_bytes: list[bytes], truth: Any, views: list[Any], mod
                 "(fleetvision.models.real_lamp_crops): a stand-in for real detail photos",
         **real_lamp_crops.lamp_crop_report(boxes["kind"].tolist(), frame["shot_group"].tolist(),
                                            frame["angle"].tolist(), frame["plate_flag"].fillna(False).tolist()),
-    }, frame["plate_score"].astype(float).tolist(), outputs["angle"]
+    }, frame["plate_score"].astype(float).tolist(), as_tagged(outputs, taxonomy, rules)["angle"]
 
 
 def run(
@@ -253,7 +254,7 @@ def run(
             labelled["detail_operating_points"] = {
                 "what": "real exteriors called exterior against the lamp close-ups called detail, by a logit shift "
                         "of the detail classes (fleetvision.models.real_lamp_crops.detail_operating_points)",
-                **real_lamp_crops.detail_operating_points(outputs["angle"], crop_angle,
+                **real_lamp_crops.detail_operating_points(as_tagged(outputs, taxonomy, rules)["angle"], crop_angle,
                                                           [c.group for c in taxonomy.classes]),
             }
         has_flank = np.array([f is not None for f in labels["flank"]], dtype=bool)

@@ -18,6 +18,7 @@ JOB_FILES = {
     "train": "train_model.py",
     "evaluate": "evaluate_model.py",
     "soup": "soup_model.py",
+    "group-head": "group_head_model.py",
     "promote": "promote_model.py",
     "import-labels": "import_labels.py",
     "suggest-labels": "suggest_labels.py",

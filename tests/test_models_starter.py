@@ -12,7 +12,8 @@ from fleetvision.config import load_config
 from fleetvision.models.spec import TASK_OUTPUTS, TASKS
 
 STARTER = Path(__file__).resolve().parents[1] / "models" / "starter"
-SHAPES = {"angle": (27,), "banner": (1,), "plate_presence": (1,), "plate_box": (4,), "body": (7,)}
+SHAPES = {"angle": (27,), "banner": (1,), "plate_presence": (1,), "plate_box": (4,), "body": (7,), "angle_group": (3,)}
+OPTIONAL = {"angle": {"angle_group"}}  # the angle model's group head (scoring.shot_groups)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -27,13 +28,17 @@ def test_starter_model_matches_the_contract(task: str) -> None:
     size = load_config(environ={}).models.input_size
     assert tuple(model.input_shape) == (None, size, size, 3) and model.inputs[0].dtype == "uint8"
     out = predict_fn_for(model, size)(np.random.default_rng(0).integers(0, 256, (2, size, size, 3), np.uint8))
-    assert set(out) == set(TASK_OUTPUTS[task])
+    assert set(TASK_OUTPUTS[task]) <= set(out) <= set(TASK_OUTPUTS[task]) | OPTIONAL.get(task, set())
     for name, value in out.items():
         assert value.shape == (2, *SHAPES[name]) and np.isfinite(value).all()
     card = json.loads((STARTER / task / "metrics.json").read_text())
-    assert card["task"] == task and card["command"].startswith(("fleetvision train", "fleetvision soup"))
-    for member in card.get("soup_of", []):  # a soup's members are training runs of one recipe, each recorded
-        assert member["command"].startswith(f"fleetvision train {task}") and member["metrics"]
+    assert card["task"] == task and card["command"].startswith(
+        ("fleetvision train", "fleetvision soup", "fleetvision group-head"))
+    # a joined angle model names both heads (group_head_job), each a training run or a soup of them
+    for part in [card, *(card[k] for k in ("view_head", "group_head") if k in card)]:
+        assert part["command"].startswith(("fleetvision train", "fleetvision soup", "fleetvision group-head"))
+        for member in part.get("soup_of", []):  # a soup's members are training runs of one recipe, each recorded
+            assert member["command"].startswith(f"fleetvision train {task}") and member["metrics"]
     assert card["metrics"] and card["eval_fingerprint"]
 
 
@@ -55,8 +60,10 @@ def test_read_model_folder_fuses_the_starter_set_as_scoring_does(tmp_path: Path)
     assert list(predictors) == ["+".join(TASKS)]
     batch = np.random.default_rng(1).integers(0, 256, (3, size, size, 3), np.uint8)
     out = predictors["+".join(TASKS)](batch)
-    # and the angle and plate heads' answers for the mirror image (scoring.mirror_image), same pass
-    assert set(out) == {o for t in TASKS for o in TASK_OUTPUTS[t]} | {"angle_mirror", "plate_presence_mirror"}
+    # and the angle and plate heads' answers for the mirror image (scoring.mirror_image) and the angle model's
+    # group head (scoring.shot_groups), same pass
+    assert set(out) == {o for t in TASKS for o in TASK_OUTPUTS[t]} | {"angle_mirror", "plate_presence_mirror",
+                                                                      "angle_group"}
     # the fused answer is each task model's own answer
     alone = folder.models["body"](batch, training=False)
     np.testing.assert_allclose(out["body"], np.asarray(alone["body"] if isinstance(alone, dict) else alone),

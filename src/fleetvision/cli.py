@@ -43,6 +43,7 @@ JOBS: dict[str, JobEntry] = {
     "train": JobEntry("fleetvision.models.train_job", "train a model (angle|banner|plate|body|all) and log it"),
     "evaluate": JobEntry("fleetvision.models.evaluate_job", "score a model version on the frozen evaluation set"),
     "soup": JobEntry("fleetvision.models.soup_job", "average the heads of several seeds of one recipe into one"),
+    "group-head": JobEntry("fleetvision.models.group_head_job", "join a view head and a shot-group head into one"),
     "promote": JobEntry("fleetvision.models.promote_job", "move the champion alias to a better candidate"),
     "import-labels": JobEntry("fleetvision.labels_import", "turn your own labelled photos into a training table"),
     "suggest-labels": JobEntry("fleetvision.suggest_job", "export the photos most worth labelling next (CSV)"),

@@ -363,7 +363,9 @@ def initialise_from(model: keras.Model, source: keras.Model) -> list[str]:
     The backbone is one top-level layer (``backbone``), so a model trained for any task hands over its
     whole feature extractor; heads of the same name (``body``, ``body_conv``, ...) come along. The
     layers of a nested view (the multi-view body model's ``body_view``) count as top-level, and so
-    does a nested head (``head_angle`` of a pretrained-backbone model) as a whole, beside its layers.
+    does a nested head (``head_angle`` of a pretrained-backbone model) as a whole, beside its layers. A
+    nested head of ``model`` that does not match as a whole (an angle head started from one that carries a
+    group head, ``fleetvision.models.group_head``, or the other way round) gets its matching layers one by one.
 
     Returns:
         The names of the layers copied.
@@ -374,13 +376,11 @@ def initialise_from(model: keras.Model, source: keras.Model) -> list[str]:
     theirs = _named_layers(source)
     copied = []
     for layer in model.layers:
-        other = theirs.get(layer.name)
-        if other is None or not layer.weights:
-            continue
-        mine, given = layer.get_weights(), other.get_weights()
-        if len(mine) == len(given) and all(a.shape == b.shape for a, b in zip(mine, given, strict=True)):
-            layer.set_weights(given)
+        if _copy_matching(layer, theirs.get(layer.name)):
             copied.append(layer.name)
+        elif isinstance(layer, keras.Model) and layer.name.startswith("head_"):
+            inner = [sub.name for sub in layer.layers if _copy_matching(sub, theirs.get(sub.name))]
+            copied += [f"{layer.name}/{name}" for name in inner]
     if "backbone" not in copied:
         raise ValueError(
             f"cannot initialise {model.name!r} from {source.name!r}: no matching backbone "
@@ -388,6 +388,17 @@ def initialise_from(model: keras.Model, source: keras.Model) -> list[str]:
         )
     logger.info("initialised %d layers of %s from %s: %s", len(copied), model.name, source.name, ", ".join(copied))
     return copied
+
+
+def _copy_matching(layer: keras.Layer, other: keras.Layer | None) -> bool:
+    """Copy ``other``'s weights into ``layer`` where both hold weights of the same number and shapes."""
+    if other is None or not layer.weights:
+        return False
+    mine, given = layer.get_weights(), other.get_weights()
+    if len(mine) != len(given) or any(a.shape != b.shape for a, b in zip(mine, given, strict=True)):
+        return False
+    layer.set_weights(given)
+    return True
 
 
 def _named_layers(model: keras.Model) -> dict[str, keras.Layer]:

@@ -25,6 +25,7 @@ from fleetvision.feed import EvalSet
 from fleetvision.models.eval_metrics import TaskEvaluation, evaluate_task, write_evaluation
 from fleetvision.scoring.mirror_image import fold_mirror_image
 from fleetvision.scoring.plate_flank import plate_flank
+from fleetvision.scoring.shot_groups import fold_group_head
 from fleetvision.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -95,7 +96,9 @@ def evaluate_predictors(
         flank_symmetry, plate_symmetry: ``config.scoring.flank_symmetry`` / ``plate_symmetry``: where the
             predictors also answer for the mirror image (``angle_mirror``, ``plate_presence_mirror``), the
             angle is evaluated with its flank split from both and the plate with their mean presence
-            (:mod:`fleetvision.scoring.mirror_image`), as the job tags them.
+            (:mod:`fleetvision.scoring.mirror_image`), as the job tags them. An angle model with a group
+            head (``angle_group``) is evaluated with its groups from it (:mod:`fleetvision.scoring.shot_groups`),
+            as the job tags it, whatever these settings.
 
     Returns:
         Task -> evaluation; each carries ``n_failed_decode``.
@@ -106,9 +109,10 @@ def evaluate_predictors(
     predicted: dict[int, dict[str, np.ndarray]] = {}
     for task, predict in predictors.items():
         if id(predict) not in predicted:
-            predicted[id(predict)] = fold_mirror_image(
+            folded = fold_mirror_image(
                 predict_in_batches(predict, images), taxonomy, flank=flank_symmetry, plate=plate_symmetry
             )
+            predicted[id(predict)] = fold_group_head(folded, taxonomy)  # an angle model's group head, if any
         outputs = predicted[id(predict)]
         evaluation = evaluate_task(
             task, outputs, labels, taxonomy, banner_threshold=banner_threshold, plate_threshold=plate_threshold

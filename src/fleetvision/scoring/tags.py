@@ -4,7 +4,8 @@ The models (``docs/CONTRACTS.md``, "Models -> scoring") return numpy arrays name
 ``[N, C]`` softmax, ``banner`` ``[N, 1]``, ``plate_presence`` ``[N, 1]``, ``plate_box`` ``[N, 4]`` and
 ``body`` ``[N, B]`` softmax, and where the scoring model gives them, what the angle and plate heads say
 about the photo's mirror image, ``angle_mirror`` ``[N, C]`` and ``plate_presence_mirror`` ``[N, 1]``
-(:mod:`fleetvision.scoring.mirror_image`).
+(:mod:`fleetvision.scoring.mirror_image`), and where the angle model has a group head, ``angle_group``
+``[N, 3]`` (:mod:`fleetvision.scoring.shot_groups`).
 :func:`validate_outputs` refuses anything else with a ``ValueError``
 naming the output (the way Spark's ``_validate_and_transform_prediction_result`` guards
 ``predict_batch_udf``): a wrong row count would otherwise shift every prediction onto the wrong image.
@@ -28,22 +29,24 @@ from fleetvision.quality import measure_quality
 from fleetvision.scoring import ScoringRules
 from fleetvision.scoring.mirror_image import MIRROR_OUTPUTS, fold_mirror_image
 from fleetvision.scoring.plate_flank import plate_flank
-from fleetvision.taxonomy import Taxonomy
+from fleetvision.scoring.shot_groups import ANGLE_GROUP, fold_group_head
+from fleetvision.taxonomy import GROUPS, Taxonomy
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_NAMES: tuple[str, ...] = ("angle", "banner", "plate_presence", "plate_box", "body")
-OPTIONAL_OUTPUTS: tuple[str, ...] = tuple(MIRROR_OUTPUTS.values())
+OPTIONAL_OUTPUTS: tuple[str, ...] = (*MIRROR_OUTPUTS.values(), ANGLE_GROUP)
 """Outputs checked and kept when a model returns them, never required (older and flat models lack them):
-the heads' answers for the mirror image, each checked as the output it mirrors."""
+the heads' answers for the mirror image, each checked as the output it mirrors, and the angle model's
+group head (a probability over the shot groups)."""
 
 
 def _with_mirrors(names: set[str]) -> frozenset[str]:
     return frozenset(names | {MIRROR_OUTPUTS[o] for o in names if o in MIRROR_OUTPUTS})
 
 
-PROBABILITY_OUTPUTS: frozenset[str] = _with_mirrors({"angle", "banner", "plate_presence", "body"})
-SOFTMAX_OUTPUTS: frozenset[str] = _with_mirrors({"angle", "body"})
+PROBABILITY_OUTPUTS: frozenset[str] = _with_mirrors({"angle", "banner", "plate_presence", "body", ANGLE_GROUP})
+SOFTMAX_OUTPUTS: frozenset[str] = _with_mirrors({"angle", "body", ANGLE_GROUP})
 TOP_K = 3
 
 PREDICTION_COLUMNS: tuple[str, ...] = (
@@ -99,9 +102,12 @@ def with_plate_flank(
 
 def as_tagged(outputs: Mapping[str, np.ndarray], taxonomy: Taxonomy, rules: ScoringRules) -> dict[str, np.ndarray]:
     """Validated model outputs as the job tags them: the mirror image's answers folded in
-    (:func:`with_mirror_image`), then the flank from the plate's position (:func:`with_plate_flank`). Every
-    tag, completeness score and hero pick reads the angle and the plate score from here."""
-    return with_plate_flank(with_mirror_image(outputs, taxonomy, rules), taxonomy, rules)
+    (:func:`with_mirror_image`), then the shot group from the angle model's group head where it has one
+    (:func:`fleetvision.scoring.shot_groups.fold_group_head`), then the flank from the plate's position
+    (:func:`with_plate_flank`). Every tag, completeness score and hero pick reads the angle and the plate
+    score from here."""
+    grouped = fold_group_head(with_mirror_image(outputs, taxonomy, rules), taxonomy)
+    return with_plate_flank(grouped, taxonomy, rules)
 
 
 def prediction_cache_key(
@@ -143,7 +149,7 @@ def output_widths(taxonomy: Taxonomy) -> dict[str, int]:
         "plate_box": 4,
         "body": len(taxonomy.body_types),
     }
-    return {**widths, **{mirror: widths[o] for o, mirror in MIRROR_OUTPUTS.items()}}
+    return {**widths, **{mirror: widths[o] for o, mirror in MIRROR_OUTPUTS.items()}, ANGLE_GROUP: len(GROUPS)}
 
 
 def validate_outputs(
