@@ -105,7 +105,7 @@ def test_the_scoring_model_answers_the_group_in_the_same_pass(heads, tmp_path: P
     assert frame["shot_group"].tolist() == best_group  # the group is the group head's
 
 
-def test_training_can_start_from_a_joined_head(heads) -> None:
+def test_training_can_start_from_a_joined_head(heads, caplog) -> None:
     """``train angle --init-from`` a model whose angle head carries a group head: the view head's layers
     are copied one by one (the heads differ as a whole)."""
     from fleetvision.models.architecture import initialise_from
@@ -119,6 +119,7 @@ def test_training_can_start_from_a_joined_head(heads) -> None:
     target = compose_task_model(backbone, fresh_head, "angle")
     copied = initialise_from(target, source)
     assert "backbone" in copied and "head_angle/angle" in copied
+    assert "angle_group_classes" in caplog.text and "not carried" in caplog.text  # said, not silently dropped
     for got, want in zip(fresh_head.get_layer("angle").get_weights(), view.get_layer("angle").get_weights(),
                          strict=True):
         np.testing.assert_array_equal(got, want)

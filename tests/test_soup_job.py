@@ -134,7 +134,7 @@ def test_members_of_other_recipes_backbones_or_places_are_refused_and_nothing_is
     g = _member(tmp_path / "g", 5)
     before = (g / TASK / "head.keras").read_bytes()
     assert soup_job.main(None, soup_config, _args([a, g], g)) == 2
-    assert "would overwrite a member" in caplog.text and (g / TASK / "head.keras").read_bytes() == before
+    assert "would overwrite one of its inputs" in caplog.text and (g / TASK / "head.keras").read_bytes() == before
 
 
 @pytest.mark.spark

@@ -381,6 +381,14 @@ def initialise_from(model: keras.Model, source: keras.Model) -> list[str]:
         elif isinstance(layer, keras.Model) and layer.name.startswith("head_"):
             inner = [sub.name for sub in layer.layers if _copy_matching(sub, theirs.get(sub.name))]
             copied += [f"{layer.name}/{name}" for name in inner]
+            source_head = theirs.get(layer.name)
+            left = [sub.name for sub in getattr(source_head, "layers", []) if sub.weights and sub.name not in inner]
+            if inner and left:
+                logger.warning(
+                    "initialising %s from %s: its layers %s have no counterpart and are not carried (a group head, "
+                    "angle_group: join one again after training with fleetvision group-head)",
+                    layer.name, source.name, ", ".join(left),
+                )
     if "backbone" not in copied:
         raise ValueError(
             f"cannot initialise {model.name!r} from {source.name!r}: no matching backbone "

@@ -86,7 +86,7 @@ def command_line(args: argparse.Namespace) -> str:
 def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> int:
     """Run the job; 0 on success, 2 when the heads cannot be joined or the backbone is not installed."""
     from fleetvision.models.group_head import GroupHeadError, with_group_head
-    from fleetvision.models.head_release import installed_backbone_problem, read_heads, release_head
+    from fleetvision.models.head_release import read_heads, release_head, release_problem
     from fleetvision.taxonomy import load_taxonomy
 
     if spark is None and not args.no_eval:
@@ -94,16 +94,11 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     try:
         folders, heads, cards, backbone = read_heads([args.views, args.groups], TASK)
         joined = with_group_head(heads[0], heads[1], load_taxonomy())
-        problem = installed_backbone_problem(backbone)
+        problem = release_problem(args.out, TASK, folders, backbone)
     except (SoupError, GroupHeadError, OSError, ValueError, KeyError) as e:
-        logger.error("fleetvision group-head: %s", e)
-        return ExitCode.USAGE
+        problem = str(e)
     if problem:
         logger.error("fleetvision group-head: %s", problem)
-        return ExitCode.USAGE
-    if any((args.out / TASK).resolve() == f.resolve() for f in folders):
-        logger.error("fleetvision group-head: --out %s would overwrite one of the heads: write it to a folder of "
-                     "its own", args.out / TASK)
         return ExitCode.USAGE
     command = command_line(args)
     released = release_head(

