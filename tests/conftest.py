@@ -80,6 +80,20 @@ def database(spark, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture()
+def local_mlflow_config(base_config, tmp_path: Path):
+    """``base_config`` with an MLflow store of this test's own (SQLite, artifacts under ``tmp_path``), its
+    experiment created; no Spark."""
+    import mlflow
+
+    cfg = base_config.model_copy(
+        update={"mlflow": base_config.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})}
+    )
+    mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
+    mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
+    return cfg
+
+
+@pytest.fixture()
 def config(base_config, database: str, tmp_path: Path):
     """``base_config`` with this test's database and its own photo and artifact folders."""
     return base_config.model_copy(

@@ -130,43 +130,33 @@ def _args(views: Path, groups: Path, out: Path, **kw) -> argparse.Namespace:
                               no_eval=True, conf=None, overrides=[], **kw)
 
 
-@pytest.fixture()
-def mlflow_config(base_config, tmp_path: Path):
-    import mlflow
-
-    cfg = base_config.model_copy(
-        update={"mlflow": base_config.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})}
-    )
-    mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
-    mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
-    return cfg
-
-
-def test_the_job_saves_the_joined_head_with_its_card_and_registers_it(heads, mlflow_config, tmp_path, caplog) -> None:
+def test_the_job_saves_the_joined_head_with_its_card_and_registers_it(
+    heads, local_mlflow_config, tmp_path, caplog
+) -> None:
     from fleetvision.models.resolve import mlflow_client
 
     view, group = heads
     views, groups = _head_folder(tmp_path / "v", view, 0), _head_folder(tmp_path / "g", group, 1)
     out = tmp_path / "out"
-    assert group_head_job.main(None, mlflow_config, _args(views, groups, out, register=True)) == 0
+    assert group_head_job.main(None, local_mlflow_config, _args(views, groups, out, register=True)) == 0
     assert sorted(p.name for p in (out / "angle").iterdir()) == ["backbone.json", "head.keras", "metrics.json"]
     saved = keras.saving.load_model(out / "angle" / "head.keras", compile=False)
     assert has_group_head(saved)
     card = json.loads((out / "angle" / "metrics.json").read_text())
     assert card["command"].startswith("fleetvision group-head --views") and card["spec"]["seed"] == 0
     assert card["view_head"]["mlflow_run_id"] == "run-0" and card["group_head"]["mlflow_run_id"] == "run-1"
-    version = mlflow_client(mlflow_config).search_model_versions("name='fleetvision-angle'")[0]
+    version = mlflow_client(local_mlflow_config).search_model_versions("name='fleetvision-angle'")[0]
     assert version.tags["fleetvision.source"] == "group-head"
 
     # refused, nothing written: a head that already carries one, another backbone, overwriting an input
     again = tmp_path / "again"
-    assert group_head_job.main(None, mlflow_config, _args(out, groups, again)) == 2
+    assert group_head_job.main(None, local_mlflow_config, _args(out, groups, again)) == 2
     assert "already carries" in caplog.text and not again.exists()
     meta = json.loads((groups / "angle" / "backbone.json").read_text())
     (groups / "angle" / "backbone.json").write_text(json.dumps({**meta, "input_size": 192}))
-    assert group_head_job.main(None, mlflow_config, _args(views, groups, again)) == 2
+    assert group_head_job.main(None, local_mlflow_config, _args(views, groups, again)) == 2
     assert "different backbones" in caplog.text and not again.exists()
     (groups / "angle" / "backbone.json").write_text(json.dumps(meta))
     before = (views / "angle" / "head.keras").read_bytes()
-    assert group_head_job.main(None, mlflow_config, _args(views, groups, views)) == 2
+    assert group_head_job.main(None, local_mlflow_config, _args(views, groups, views)) == 2
     assert "would overwrite" in caplog.text and (views / "angle" / "head.keras").read_bytes() == before

@@ -54,15 +54,8 @@ def _args(members: list[Path], out: Path, **kw) -> argparse.Namespace:
 
 
 @pytest.fixture()
-def soup_config(base_config, tmp_path: Path):
-    import mlflow
-
-    cfg = base_config.model_copy(
-        update={"mlflow": base_config.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})}
-    )
-    mlflow.set_tracking_uri(cfg.mlflow.resolved_tracking_uri())
-    mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=(tmp_path / "mlartifacts").as_uri())
-    return cfg
+def soup_config(local_mlflow_config):
+    return local_mlflow_config
 
 
 def test_the_soup_is_the_members_mean_saved_as_a_head_with_its_card_and_registered(soup_config, tmp_path) -> None:
