@@ -227,7 +227,8 @@ def run(
         flanks[ok] = real_view_labels.flank_probabilities(angle, taxonomy)
         return families, flanks
 
-    families, flanks = view_probabilities(as_tagged(outputs, taxonomy, rules)["angle"])
+    tagged_angle = as_tagged(outputs, taxonomy, rules)["angle"]
+    families, flanks = view_probabilities(tagged_angle)
     mirrored_flanks = view_probabilities(as_tagged(mirrored, taxonomy, rules)["angle"])[1]
     head_families, head_flanks = view_probabilities(outputs["angle"])
     head_mirrored_flanks = view_probabilities(mirrored["angle"])[1]
@@ -254,7 +255,7 @@ def run(
             labelled["detail_operating_points"] = {
                 "what": "real exteriors called exterior against the lamp close-ups called detail, by a logit shift "
                         "of the detail classes (fleetvision.models.real_lamp_crops.detail_operating_points)",
-                **real_lamp_crops.detail_operating_points(as_tagged(outputs, taxonomy, rules)["angle"], crop_angle,
+                **real_lamp_crops.detail_operating_points(tagged_angle, crop_angle,
                                                           [c.group for c in taxonomy.classes]),
             }
         has_flank = np.array([f is not None for f in labels["flank"]], dtype=bool)

@@ -23,9 +23,8 @@ from fleetvision._typing import PredictFn
 from fleetvision.decode import decode_batch
 from fleetvision.feed import EvalSet
 from fleetvision.models.eval_metrics import TaskEvaluation, evaluate_task, write_evaluation
-from fleetvision.scoring.mirror_image import fold_mirror_image
+from fleetvision.scoring.extra_outputs import fold_extra_outputs
 from fleetvision.scoring.plate_flank import plate_flank
-from fleetvision.scoring.shot_groups import fold_group_head
 from fleetvision.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -109,10 +108,9 @@ def evaluate_predictors(
     predicted: dict[int, dict[str, np.ndarray]] = {}
     for task, predict in predictors.items():
         if id(predict) not in predicted:
-            folded = fold_mirror_image(
+            predicted[id(predict)] = fold_extra_outputs(
                 predict_in_batches(predict, images), taxonomy, flank=flank_symmetry, plate=plate_symmetry
             )
-            predicted[id(predict)] = fold_group_head(folded, taxonomy)  # an angle model's group head, if any
         outputs = predicted[id(predict)]
         evaluation = evaluate_task(
             task, outputs, labels, taxonomy, banner_threshold=banner_threshold, plate_threshold=plate_threshold

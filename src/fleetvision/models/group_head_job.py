@@ -89,8 +89,6 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     from fleetvision.models.head_release import read_heads, release_head, release_problem
     from fleetvision.taxonomy import load_taxonomy
 
-    if spark is None and not args.no_eval:
-        raise ValueError("fleetvision group-head needs a SparkSession to evaluate (or --no-eval)")
     try:
         folders, heads, cards, backbone = read_heads([args.views, args.groups], TASK)
         joined = with_group_head(heads[0], heads[1], load_taxonomy())

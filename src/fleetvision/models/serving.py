@@ -149,15 +149,13 @@ def fused_predictors(
     """
     from fleetvision.models.pretrained import fuse_task_models
     from fleetvision.models.spec import TASK_OUTPUTS
-    from fleetvision.scoring.mirror_image import MIRROR_OUTPUTS
-    from fleetvision.scoring.shot_groups import ANGLE_GROUP
+    from fleetvision.scoring.extra_outputs import EXTRA_OUTPUTS
 
     names = TASK_OUTPUTS if outputs is None else outputs
     predictors = {}
     for tasks, model in fuse_task_models(models):
-        # what the heads say about the mirror image (scoring.mirror_image) and an angle model's group head
-        # (scoring.shot_groups), where the model gives them
-        optional = [o for o in (*MIRROR_OUTPUTS.values(), ANGLE_GROUP) if o in _output_specs(model)]
+        # what the heads say about the mirror image and an angle model's group head, where the model gives them
+        optional = [o for o in EXTRA_OUTPUTS if o in _output_specs(model)]
         predictors["+".join(tasks)] = predict_fn_for(model, input_size, [o for t in tasks for o in names[t]] + optional)
     return predictors
 

@@ -99,8 +99,6 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     """Run the job; 0 on success, 2 when the members cannot make a soup or the backbone is not installed."""
     from fleetvision.models.head_release import read_heads, release_head, release_problem
 
-    if spark is None and not args.no_eval:
-        raise ValueError("fleetvision soup needs a SparkSession to evaluate (or --no-eval)")
     task = args.task
     try:
         folders, heads, cards, backbone = read_heads(list(args.members), task)

@@ -27,15 +27,16 @@ import pandas as pd
 from fleetvision.decode import DecodedPhoto
 from fleetvision.quality import measure_quality
 from fleetvision.scoring import ScoringRules
+from fleetvision.scoring.extra_outputs import EXTRA_OUTPUTS, fold_extra_outputs
 from fleetvision.scoring.mirror_image import MIRROR_OUTPUTS, fold_mirror_image
 from fleetvision.scoring.plate_flank import plate_flank
-from fleetvision.scoring.shot_groups import ANGLE_GROUP, fold_group_head
+from fleetvision.scoring.shot_groups import ANGLE_GROUP
 from fleetvision.taxonomy import GROUPS, Taxonomy
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_NAMES: tuple[str, ...] = ("angle", "banner", "plate_presence", "plate_box", "body")
-OPTIONAL_OUTPUTS: tuple[str, ...] = (*MIRROR_OUTPUTS.values(), ANGLE_GROUP)
+OPTIONAL_OUTPUTS: tuple[str, ...] = EXTRA_OUTPUTS
 """Outputs checked and kept when a model returns them, never required (older and flat models lack them):
 the heads' answers for the mirror image, each checked as the output it mirrors, and the angle model's
 group head (a probability over the shot groups)."""
@@ -103,11 +104,11 @@ def with_plate_flank(
 def as_tagged(outputs: Mapping[str, np.ndarray], taxonomy: Taxonomy, rules: ScoringRules) -> dict[str, np.ndarray]:
     """Validated model outputs as the job tags them: the mirror image's answers folded in
     (:func:`with_mirror_image`), then the shot group from the angle model's group head where it has one
-    (:func:`fleetvision.scoring.shot_groups.fold_group_head`), then the flank from the plate's position
+    (both: :func:`fleetvision.scoring.extra_outputs.fold_extra_outputs`), then the flank from the plate's position
     (:func:`with_plate_flank`). Every tag, completeness score and hero pick reads the angle and the plate
     score from here."""
-    grouped = fold_group_head(with_mirror_image(outputs, taxonomy, rules), taxonomy)
-    return with_plate_flank(grouped, taxonomy, rules)
+    folded = fold_extra_outputs(outputs, taxonomy, flank=rules.flank_symmetry, plate=rules.plate_symmetry)
+    return with_plate_flank(folded, taxonomy, rules)
 
 
 def prediction_cache_key(
