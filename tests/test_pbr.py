@@ -21,6 +21,7 @@ from fleetvision.synth.car_geometry import (
     VIEW_YAW_JITTER,
     car_shape,
 )
+from fleetvision.synth.pbr_cabin import CABIN_PARTS
 from fleetvision.synth.pbr_camera import (
     CAMERA_HEIGHT_M,
     CAMERA_RANGE_M,
@@ -215,10 +216,11 @@ class _Market:
     plate_style = "AU"
 
 
-@pytest.mark.parametrize("share", ["pbr_share", "pbr_detail_share"])
+@pytest.mark.parametrize("share", ["pbr_share", "pbr_detail_share", "pbr_cabin_share"])
 def test_training_rows_path_trace_only_the_rows_asked_for_and_leave_the_others_as_they_were(share: str) -> None:
     """``pbr_share`` path-traces the exterior rows (their body labels kept), ``pbr_detail_share`` the
-    headlight, tail-light and wheel rows (close-ups of a traced car's own part, no body label); either way
+    headlight, tail-light and wheel rows (close-ups of a traced car's own part, no body label),
+    ``pbr_cabin_share`` the interior rows but the boot (inside a traced cabin: no body label, no plate); each way
     every other row is as the painter drew it."""
     if not pbr_available():
         pytest.skip("Mitsuba is not installed (the pbr extra)")
@@ -227,7 +229,8 @@ def test_training_rows_path_trace_only_the_rows_asked_for_and_leave_the_others_a
     traced = list(training_rows(taxonomy, _Market(), 5, 1, "train", "t", 48, pbr_samples=1, **{share: 1.0}))
     assert [r["angle"] for r in plain] == [r["angle"] for r in traced]
     groups = {c.name: c.group for c in taxonomy.classes}
-    wanted = {c.name for c in taxonomy.classes if c.group == "exterior"} if share == "pbr_share" else set(DETAIL_PARTS)
+    wanted = {"pbr_share": {c.name for c in taxonomy.classes if c.group == "exterior"},
+              "pbr_detail_share": set(DETAIL_PARTS), "pbr_cabin_share": set(CABIN_PARTS)}[share]
     assert any(r["angle"] in wanted for r in plain)
     for a, b in zip(plain, traced):
         if a["angle"] in wanted:
@@ -237,6 +240,8 @@ def test_training_rows_path_trace_only_the_rows_asked_for_and_leave_the_others_a
             else:
                 assert b["body_type"] is None and b["body_index"] == -1
             assert b["plate_present"] in (1, 0, -1) and (b["plate_present"] == 1) == bool(b["plate_box"])
+            if share == "pbr_cabin_share":
+                assert b["plate_present"] == 0 and groups[a["angle"]] == "interior"
             assert Image.open(io.BytesIO(b["content"])).size == Image.open(io.BytesIO(a["content"])).size
         else:
             assert a == b
@@ -398,3 +403,4 @@ def test_sets_with_traced_rows_are_named_outside_the_default_prefix() -> None:
     assert training_set_name("eval", 1001, 1.0) == "synthpbr100-eval-s1001"
     assert training_set_name("train", 7, 0.0, 1.0) == "synthpbr0d100-train-s7"
     assert training_set_name("train", 26, 0.5, 0.25) == "synthpbr50d25-train-s26"
+    assert training_set_name("train", 9, 0.0, 0.0, 1.0) == "synthpbr0d0c100-train-s9"

@@ -11,7 +11,7 @@ from PIL import Image
 from fleetvision.synth.car_geometry import BODY_SHAPES, SHAPE_VARIANTS
 from fleetvision.synth.pbr_car import PARTS, PLATE_PROUD_M, car_mesh
 from fleetvision.synth.pbr_details import box_mesh, ellipsoid_mesh, grid_surface, merge
-from fleetvision.synth.pbr_scene import pbr_available
+from fleetvision.synth.pbr_kit import pbr_available
 
 
 def _volume(verts: np.ndarray, faces: np.ndarray) -> float:
@@ -87,7 +87,7 @@ def test_a_plate_reads_the_right_way_round_at_each_end(end: str) -> None:
     import tempfile
 
     from fleetvision.synth.pbr_camera import Camera
-    from fleetvision.synth.pbr_scene import _SceneBuilder, mitsuba
+    from fleetvision.synth.pbr_scene import CarScene, mitsuba
 
     mi = mitsuba()
     car = car_mesh("sedan", 0, 0)
@@ -98,7 +98,7 @@ def test_a_plate_reads_the_right_way_round_at_each_end(end: str) -> None:
     sgn = 1.0 if end == "front" else -1.0
     camera = Camera(np.array([x_mount + sgn * 1.2, 0.0, z_mount]), np.array([x_mount, 0.0, z_mount]), 40.0, (96, 72))
     with tempfile.TemporaryDirectory() as folder:
-        b = _SceneBuilder(folder)
+        b = CarScene(folder)
         b.scene["integrator"] = {"type": "path", "max_depth": 2}
         b.car(mi, car, np.random.default_rng(0), np.array([0.5, 0.5, 0.5]), "car", (0.0, 0.0), 0.0,
               Image.fromarray(texture), (0.52, 0.11))
@@ -132,7 +132,7 @@ def test_both_flanks_wheels_shade_alike() -> None:
     import tempfile
 
     from fleetvision.synth.pbr_camera import Camera
-    from fleetvision.synth.pbr_scene import _SceneBuilder, mitsuba
+    from fleetvision.synth.pbr_scene import CarScene, mitsuba
 
     mi = mitsuba()
     car = car_mesh("hatch", 0, 0)
@@ -141,7 +141,7 @@ def test_both_flanks_wheels_shade_alike() -> None:
     for sgn in (1.0, -1.0):
         camera = Camera(np.array([wx, sgn * 2.2, r]), np.array([wx, 0.0, r]), 40.0, (64, 64))
         with tempfile.TemporaryDirectory() as folder:
-            b = _SceneBuilder(folder)
+            b = CarScene(folder)
             b.scene["integrator"] = {"type": "path", "max_depth": 2}
             b.car(mi, car, np.random.default_rng(3), np.array([0.6, 0.1, 0.1]), "car", (0.0, 0.0), 0.0, None,
                   (0.52, 0.11))

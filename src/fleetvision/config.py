@@ -235,6 +235,9 @@ class SynthConfig(_Section):
     # training/eval sets: the share of headlight, tail-light and wheel shots path-traced as close-ups of a
     # path-traced car's own part instead of painted flat; named synthpbr<pct>d<pct>-<kind>-s<seed> then
     pbr_detail_share: float = Field(0.0, ge=0, le=1)
+    # training/eval sets: the share of interior shots (all but the boot) path-traced inside a cabin
+    # (pbr_cabin) instead of painted flat; named synthpbr<pct>d<pct>c<pct>-<kind>-s<seed> then
+    pbr_cabin_share: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _photos_range(self) -> SynthConfig:

@@ -271,10 +271,15 @@ def evolve_inventory(spark: SparkSession, config: Config, workers: int = 0) -> d
 
 
 # -------------------------------------------------------------------------------------- training set
-def training_set_name(kind: str, seed: int, pbr_share: float = 0.0, pbr_detail_share: float = 0.0) -> str:
+def training_set_name(kind: str, seed: int, pbr_share: float = 0.0, pbr_detail_share: float = 0.0,
+                      pbr_cabin_share: float = 0.0) -> str:
     """``synthetic-train-s7`` / ``synthetic-eval-s1001``; with path-traced exteriors ``synthpbr<pct>-train-s7``,
-    with path-traced detail close-ups as well ``synthpbr<pct>d<pct>-train-s7`` (not under the ``synthetic``
-    prefix, so the default training and eval sets never pick them up by accident)."""
+    with path-traced detail close-ups as well ``synthpbr<pct>d<pct>-train-s7``, with path-traced interiors
+    ``synthpbr<pct>d<pct>c<pct>-train-s7`` (not under the ``synthetic`` prefix, so the default training and
+    eval sets never pick them up by accident)."""
+    if pbr_cabin_share > 0:
+        return (f"synthpbr{round(100 * pbr_share)}d{round(100 * pbr_detail_share)}c{round(100 * pbr_cabin_share)}"
+                f"-{kind}-s{seed}")
     if pbr_detail_share > 0:
         return f"synthpbr{round(100 * pbr_share)}d{round(100 * pbr_detail_share)}-{kind}-s{seed}"
     if pbr_share > 0:
@@ -304,7 +309,7 @@ def write_training_set(
         parts = [("eval", s.eval_per_class)]
     else:
         raise ValueError(f"training set kind must be 'train' or 'eval', got {kind!r}")
-    dataset = training_set_name(kind, seed, s.pbr_share, s.pbr_detail_share)
+    dataset = training_set_name(kind, seed, s.pbr_share, s.pbr_detail_share, s.pbr_cabin_share)
     # train/val lean towards what is hard to learn; the frozen eval set keeps the plain mix
     if kind == "eval":
         weight, mix, styles, yaw_band = 1, "market", (), "narrow"
@@ -317,7 +322,8 @@ def write_training_set(
             rows += render_training_set(taxonomy, config.market, seed, per_class, split, dataset,
                                         s.train_image_size, workers=workers, exterior_weight=weight, body_mix=mix,
                                         plate_styles=styles, pbr_share=s.pbr_share, pbr_samples=s.pbr_samples,
-                                        yaw_band=yaw_band, pbr_detail_share=s.pbr_detail_share)
+                                        yaw_band=yaw_band, pbr_detail_share=s.pbr_detail_share,
+                                        pbr_cabin_share=s.pbr_cabin_share)
     database = config.tables.database
     ensure_table(spark, database, TRAINING_IMAGES)
     overwrite_where(spark, database, TRAINING_IMAGES, frame(spark, rows, TRAINING_IMAGES), f"dataset = '{dataset}'",

@@ -17,6 +17,7 @@ import numpy as np
 
 from fleetvision.synth.files import encode_jpeg
 from fleetvision.synth.overlays import PLATE_SIZE_M, PLATE_STYLES
+from fleetvision.synth.pbr_cabin import CABIN_PARTS
 from fleetvision.synth.pbr_camera import DETAIL_PARTS, PlateView, plate_view
 from fleetvision.synth.photo_spec import PhotoSpec, sample_spec, shot_family
 from fleetvision.synth.render import render_photo
@@ -33,6 +34,7 @@ ASPECT_MIX: dict[tuple[int, int], float] = {(4, 3): 0.55, (3, 2): 0.15, (16, 9):
 TRAIN_BANNER_RATE = 0.4
 JPEG_QUALITY = (40, 95)  # marketplaces recompress uploads hard: train on the artefacts too
 SOURCE = "synthetic"
+CABIN_SAMPLE_FACTOR = 2  # a cabin is lit through its windows: twice the exteriors' samples a pixel
 
 
 class MarketLike(Protocol):
@@ -85,6 +87,7 @@ def training_rows(
     pbr_samples: int = 12,
     yaw_band: str = "narrow",
     pbr_detail_share: float = 0.0,
+    pbr_cabin_share: float = 0.0,
     start: int = 0,
     stop: int | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -124,6 +127,10 @@ def training_rows(
             :data:`fleetvision.synth.pbr_camera.DETAIL_PARTS`) drawn by it as close-ups of a path-traced
             car's own part (:func:`~fleetvision.synth.pbr_scene.render_detail`) instead of painted (its own
             random stream per row, so the other rows do not change). 0 = none; needs the ``pbr`` extra when > 0.
+        pbr_cabin_share: The share of the interior rows the path tracer can draw
+            (:data:`fleetvision.synth.pbr_cabin.CABIN_PARTS`: all but the boot) drawn by it inside a
+            path-traced cabin (:func:`~fleetvision.synth.pbr_cabin.render_cabin`) instead of painted flat (its
+            own random stream per row). 0 = none; needs the ``pbr`` extra when > 0.
         start, stop: Render only rows ``start..stop-1`` (for parallel workers); default all.
 
     Yields:
@@ -138,7 +145,7 @@ def training_rows(
     """
     plans = row_plans(taxonomy, market, seed, per_class, split, image_size, exterior_weight=exterior_weight,
                       body_mix=body_mix, plate_styles=plate_styles, pbr_share=pbr_share, yaw_band=yaw_band,
-                      pbr_detail_share=pbr_detail_share, start=start, stop=stop)
+                      pbr_detail_share=pbr_detail_share, pbr_cabin_share=pbr_cabin_share, start=start, stop=stop)
     if not split or not dataset:
         raise ValueError(f"split and dataset must be non-empty, got split={split!r} dataset={dataset!r}")
     for plan in plans:
@@ -192,6 +199,7 @@ def row_plans(
     pbr_share: float = 0.0,
     yaw_band: str = "narrow",
     pbr_detail_share: float = 0.0,
+    pbr_cabin_share: float = 0.0,
     start: int = 0,
     stop: int | None = None,
 ) -> Iterator[RowPlan]:
@@ -214,7 +222,10 @@ def row_plans(
         raise ValueError(f"pbr_share must be within 0..1, got {pbr_share}")
     if not 0.0 <= pbr_detail_share <= 1.0:
         raise ValueError(f"pbr_detail_share must be within 0..1, got {pbr_detail_share}")
+    if not 0.0 <= pbr_cabin_share <= 1.0:
+        raise ValueError(f"pbr_cabin_share must be within 0..1, got {pbr_cabin_share}")
     traced_details = DETAIL_PARTS if pbr_detail_share > 0 else ()
+    traced_cabins = CABIN_PARTS if pbr_cabin_share > 0 else ()
     unknown = sorted(set(plate_styles) - set(PLATE_STYLES))
     if unknown:
         raise ValueError(f"plate_styles must be among {PLATE_STYLES}, got {unknown}")
@@ -240,9 +251,12 @@ def row_plans(
         spec = sample_spec(rng, taxonomy, cls.name, driver_side=market.driver_side, plate_style=plate_style,
                            size=size, banner_rate=TRAIN_BANNER_RATE, body_type=body_type, yaw_band=yaw_band)
         quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
-        traced = (cls.group == "exterior" and pbr_share > 0
-                  and derive_rng(seed, "train-pbr", split, i).random() < pbr_share) or \
-            (cls.name in traced_details and derive_rng(seed, "train-pbr-detail", split, i).random() < pbr_detail_share)
+        traced = (
+            (cls.group == "exterior" and pbr_share > 0 and derive_rng(seed, "train-pbr", split, i).random() < pbr_share)
+            or (cls.name in traced_details
+                and derive_rng(seed, "train-pbr-detail", split, i).random() < pbr_detail_share)
+            or (cls.name in traced_cabins
+                and derive_rng(seed, "train-pbr-cabin", split, i).random() < pbr_cabin_share))
         yield RowPlan(i, cls, spec, quality, traced)
 
 
@@ -255,9 +269,20 @@ def plate_label(plate: PlateView) -> dict[str, Any]:
 
 def path_traced(spec: PhotoSpec, samples: int, taxonomy: Taxonomy, *, denoise: bool = True) -> PbrPhoto:
     """The spec's exterior, or close-up of one of the car's parts (``pbr_camera.DETAIL_PARTS``), path-traced
-    (:func:`fleetvision.synth.pbr_scene.render_shot`), with its labels (no banner: the path tracer draws none).
-    ``denoise=False`` leaves the path-tracing grain in (comparisons only)."""
-    from fleetvision.synth.pbr_scene import render_shot
+    (:func:`fleetvision.synth.pbr_scene.render_shot`), or its interior shot inside a path-traced cabin
+    (``pbr_cabin.CABIN_PARTS``: :func:`fleetvision.synth.pbr_cabin.render_cabin`, at
+    :data:`CABIN_SAMPLE_FACTOR` times the samples: a cabin is lit through its windows and noisier), with its
+    labels (no banner: the path tracer draws none). ``denoise=False`` leaves the path-tracing grain in
+    (comparisons only)."""
+    from fleetvision.synth.pbr_scene import PbrPhoto, render_shot
+
+    if spec.shot in CABIN_PARTS:
+        from fleetvision.synth.pbr_cabin import render_cabin
+
+        image, plate = render_cabin(spec.shot, spec.body_type, spec.driver_side, spec.scene_seed, spec.size,
+                                    trim_rgb=spec.trim, odometer_km=spec.odometer_km,
+                                    samples=CABIN_SAMPLE_FACTOR * samples, denoise=denoise)
+        return PbrPhoto(image, None, plate)
 
     plate_seed = spec.scene_seed if spec.plate_seed is None else spec.plate_seed
     return render_shot(_subject(spec), _flank(spec, taxonomy), spec.body_type, spec.scene_seed, spec.size,
@@ -269,6 +294,8 @@ def traced_plate(spec: PhotoSpec, taxonomy: Taxonomy) -> PlateView:
     """The plate label :func:`path_traced` gives the spec's photo, from the scene's geometry alone: no render."""
     from fleetvision.synth.pbr_scene import shot_scene
 
+    if spec.shot in CABIN_PARTS:
+        return PlateView(None)  # a cabin holds no plate
     car, camera, _ = shot_scene(_subject(spec), _flank(spec, taxonomy), spec.body_type, spec.scene_seed, spec.size,
                                 spec.yaw_band)
     return plate_view(car, camera, PLATE_SIZE_M[spec.plate_style])
@@ -295,11 +322,12 @@ class _Market:
 
 def _render_slice(args: tuple[Any, ...]) -> list[dict[str, Any]]:
     (taxonomy, driver_side, plate_style, seed, per_class, split, dataset, image_size, weight, mix, styles, pbr,
-     yaw_band, detail_share, start, stop) = args
+     yaw_band, detail_share, cabin_share, start, stop) = args
     market = _Market(driver_side, plate_style)
     return list(training_rows(taxonomy, market, seed, per_class, split, dataset, image_size,
                               exterior_weight=weight, body_mix=mix, plate_styles=styles, pbr_share=pbr[0],
-                              pbr_samples=pbr[1], yaw_band=yaw_band, pbr_detail_share=detail_share, start=start,
+                              pbr_samples=pbr[1], yaw_band=yaw_band, pbr_detail_share=detail_share,
+                              pbr_cabin_share=cabin_share, start=start,
                               stop=stop))
 
 
@@ -321,6 +349,7 @@ def render_training_set(
     pbr_samples: int = 12,
     yaw_band: str = "narrow",
     pbr_detail_share: float = 0.0,
+    pbr_cabin_share: float = 0.0,
 ) -> list[dict[str, Any]]:
     """All rows of :func:`training_rows`, rendered in worker processes (same rows, same order).
 
@@ -336,7 +365,8 @@ def render_training_set(
     bounds = [(i, min(total, i + chunk)) for i in range(0, total, chunk)]
     n_workers = min(resolve_workers(workers), len(bounds))
     args = [(taxonomy, market.driver_side, market.plate_style, seed, per_class, split, dataset, image_size,
-             exterior_weight, body_mix, tuple(plate_styles), (pbr_share, pbr_samples), yaw_band, pbr_detail_share, a, b)
+             exterior_weight, body_mix, tuple(plate_styles), (pbr_share, pbr_samples), yaw_band, pbr_detail_share,
+             pbr_cabin_share, a, b)
             for a, b in bounds]
     if n_workers <= 1:
         return [row for a in args for row in _render_slice(a)]
