@@ -101,3 +101,15 @@ def test_a_cabin_is_rendered_with_no_plate() -> None:
     assert plate.box is None and not plate.unsure
     with pytest.raises(ValueError, match="size"):
         render_cabin("front_seats", "hatch", "right", 4, (8, 8), trim_rgb=(90, 80, 70))
+
+
+def test_the_steering_wheel_has_its_spokes_at_three_nine_and_six_o_clock() -> None:
+    for seed in range(4):
+        cabin = cabin_geometry("hatch", "right", derive_rng(seed, "t"))
+        centre = cabin.anchors["steering_wheel"]
+        dark = cabin.parts["dark"][0]
+        rel = dark[np.linalg.norm(dark - centre, axis=1) < 0.2] - centre  # the hub, spokes, column's end
+        outer = rel[np.linalg.norm(rel, axis=1) > 0.12]  # the spokes' outer ends
+        assert (outer[:, 2] < 0.05).all()  # none at 12 o'clock
+        assert (outer[:, 2] < -0.12).any()  # one at 6
+        assert (outer[:, 1] > 0.15).any() and (outer[:, 1] < -0.15).any()  # one at 3 and one at 9

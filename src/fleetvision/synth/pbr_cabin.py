@@ -179,10 +179,10 @@ def cabin_geometry(body_type: str, driver_side: str, rng: np.random.Generator,
     parts["seat"].append(torus_mesh(wheel_c, axis, r, float(rng.uniform(0.014, 0.019))))
     hub = wheel_c + 0.02 * axis
     parts["dark"].append(superellipsoid_mesh(hub, (0.04, 0.08, 0.07), 0.6, pitch=-tilt))
-    up = np.cross(axis, [0.0, 1.0, 0.0])
-    up /= np.linalg.norm(up)
+    down = np.cross(axis, [0.0, 1.0, 0.0])  # in the rim's plane, towards 6 o'clock as the driver sees it
+    down /= np.linalg.norm(down)
     side_dir = np.array([0.0, 1.0, 0.0])
-    for d in (side_dir, -side_dir, -up):
+    for d in (side_dir, -side_dir, down):  # spokes at 3, 9 and 6 o'clock
         parts["dark"].append(strap_mesh(hub, wheel_c + r * d, 0.025, 0.01))
     parts["dark"].append(strap_mesh(wheel_c - 0.02 * axis, wheel_c - 0.3 * axis, 0.035, 0.035))
     # console between the front seats, gear lever
