@@ -81,6 +81,34 @@ def test_the_joined_head_gives_the_view_heads_softmax_and_the_group_heads_groups
         with_group_head(view, body, TAX)
 
 
+def test_with_a_cabin_head_the_interior_is_its_and_the_rest_is_split_by_the_group_head(heads) -> None:
+    """``[(1 - c) e, c, (1 - c) d]``: ``c`` the cabin head's interior probability, ``e`` and ``d`` the group
+    head's exterior and detail shares of its non-interior mass."""
+    view, group = heads
+    cabin = _noisy(view, 11)
+    joined = with_group_head(view, group, TAX, cabin)
+    assert has_group_head(joined)
+    fixed = ("angle_group_masked", "angle_group_shares", "angle_cabin_groups", "angle_cabin_interior",
+             "angle_cabin_rest", "angle_cabin_at_interior")
+    assert not any(joined.get_layer(name).trainable for name in fixed)
+    maps = np.random.default_rng(3).normal(0, 1, (4, *view.inputs[0].shape[1:])).astype(np.float32)
+    out = joined([maps], training=False)
+    matrix = group_matrix(TAX)
+    c = (np.asarray(cabin([maps], training=False)["angle"]) @ matrix)[:, 1]
+    g = np.asarray(group([maps], training=False)["angle"]) @ matrix
+    e, d = g[:, 0] / (g[:, 0] + g[:, 2]), g[:, 2] / (g[:, 0] + g[:, 2])
+    expected = np.stack([(1 - c) * e, c, (1 - c) * d], axis=1)
+    np.testing.assert_allclose(np.asarray(out[ANGLE_GROUP]), expected, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(out["angle"]), np.asarray(view([maps], training=False)["angle"]), atol=1e-6)
+    assert np.abs(expected - g).max() > 1e-3  # not the group head's own answer
+    with pytest.raises(GroupHeadError, match="already carries"):
+        with_group_head(view, group, TAX, joined)
+    body = keras.Model(view.inputs, {"angle": keras.layers.Dense(27, name="angle")(
+        keras.layers.GlobalAveragePooling2D()(view.inputs[0]))}, name="head_angle")
+    with pytest.raises(GroupHeadError, match="differ"):
+        with_group_head(view, group, TAX, body)
+
+
 def test_the_scoring_model_answers_the_group_in_the_same_pass(heads, tmp_path: Path) -> None:
     """Saved, loaded on the installed backbone and fused with the other starter models: ``angle_group``
     comes out beside ``angle`` and ``angle_mirror``, and the tags read it."""
@@ -127,7 +155,7 @@ def test_training_can_start_from_a_joined_head(heads, caplog) -> None:
 
 def _args(views: Path, groups: Path, out: Path, **kw) -> argparse.Namespace:
     return argparse.Namespace(views=views, groups=groups, out=out, register=kw.pop("register", False),
-                              no_eval=True, conf=None, overrides=[], **kw)
+                              cabin=kw.pop("cabin", None), no_eval=True, conf=None, overrides=[], **kw)
 
 
 def test_the_job_saves_the_joined_head_with_its_card_and_registers_it(
@@ -147,6 +175,13 @@ def test_the_job_saves_the_joined_head_with_its_card_and_registers_it(
     assert card["view_head"]["mlflow_run_id"] == "run-0" and card["group_head"]["mlflow_run_id"] == "run-1"
     version = mlflow_client(local_mlflow_config).search_model_versions("name='fleetvision-angle'")[0]
     assert version.tags["fleetvision.source"] == "group-head"
+    assert "cabin_head" not in card
+
+    # with a cabin head: the card names it and the command gives it
+    cabins, with_cabin = _head_folder(tmp_path / "c", _noisy(view, 11), 2), tmp_path / "with_cabin"
+    assert group_head_job.main(None, local_mlflow_config, _args(views, groups, with_cabin, cabin=cabins)) == 0
+    card = json.loads((with_cabin / "angle" / "metrics.json").read_text())
+    assert card["cabin_head"]["mlflow_run_id"] == "run-2" and f"--cabin {cabins}" in card["command"]
 
     # refused, nothing written: a head that already carries one, another backbone, overwriting an input
     again = tmp_path / "again"
