@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 
 from fleetvision.synth.car_geometry import BODY_SHAPES
 from fleetvision.synth.pbr_camera import Camera, PlateView
-from fleetvision.synth.pbr_details import Mesh, box_mesh, merge
+from fleetvision.synth.pbr_details import Mesh, box_mesh, merge, sphere_faces
 from fleetvision.synth.rng import derive_rng
 
 CABIN_PARTS = ("dashboard", "steering_wheel", "instrument_cluster", "centre_console", "infotainment_screen",
@@ -53,16 +53,7 @@ def superellipsoid_mesh(centre: tuple[float, float, float] | np.ndarray, radii: 
     verts = np.concatenate([[[0.0, 0.0, 1.0]], unit, [[0.0, 0.0, -1.0]]]) * np.asarray(radii, float)
     c, s = math.cos(pitch), math.sin(pitch)
     verts = verts @ np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]]).T
-    faces: list[list[int]] = []
-    bottom = len(verts) - 1
-    for j in range(k):
-        faces.append([0, 1 + j, 1 + (j + 1) % k])
-        faces.append([bottom, 1 + (rings - 2) * k + (j + 1) % k, 1 + (rings - 2) * k + j])
-    for i in range(rings - 2):
-        for j in range(k):
-            a, b = 1 + i * k + j, 1 + i * k + (j + 1) % k
-            faces += [[a, a + k, b + k], [a, b + k, b]]
-    return (verts + np.asarray(centre, float)).astype(np.float32), np.asarray(faces, np.uint32)
+    return (verts + np.asarray(centre, float)).astype(np.float32), sphere_faces(rings, k)
 
 
 def strap_mesh(start: np.ndarray | tuple[float, ...], end: np.ndarray | tuple[float, ...],

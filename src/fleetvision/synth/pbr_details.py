@@ -63,8 +63,14 @@ def ellipsoid_mesh(centre: np.ndarray | tuple[float, float, float], radii: tuple
     t, p = np.meshgrid(theta, phi, indexing="ij")
     unit = np.stack([np.sin(t) * np.cos(p), np.sin(t) * np.sin(p), np.cos(t)], -1).reshape(-1, 3)
     verts = np.concatenate([[[0.0, 0.0, 1.0]], unit, [[0.0, 0.0, -1.0]]]) * np.asarray(radii, float)
+    return (verts + np.asarray(centre, float)).astype(np.float32), sphere_faces(rings, k)
+
+
+def sphere_faces(rings: int, k: int) -> np.ndarray:
+    """The faces (uint32 [F, 3], outward) of a UV sphere's vertices laid out as :func:`ellipsoid_mesh` lays
+    them: the top pole, ``rings - 1`` rings of ``k`` vertices from the top down, the bottom pole."""
     faces: list[list[int]] = []
-    bottom = len(verts) - 1
+    bottom = 1 + (rings - 1) * k
     for j in range(k):
         faces.append([0, 1 + j, 1 + (j + 1) % k])
         faces.append([bottom, 1 + (rings - 2) * k + (j + 1) % k, 1 + (rings - 2) * k + j])
@@ -72,7 +78,7 @@ def ellipsoid_mesh(centre: np.ndarray | tuple[float, float, float], radii: tuple
         for j in range(k):
             a, b = 1 + i * k + j, 1 + i * k + (j + 1) % k
             faces += [[a, a + k, b + k], [a, b + k, b]]
-    return (verts + np.asarray(centre, float)).astype(np.float32), np.asarray(faces, np.uint32)
+    return np.asarray(faces, np.uint32)
 
 
 def merge(meshes: list[Mesh]) -> Mesh:
