@@ -13,11 +13,9 @@ from fleetvision.synth.pbr_cabin import (
     cabin_geometry,
     cabin_scene,
     render_cabin,
-    strap_mesh,
-    superellipsoid_mesh,
-    torus_mesh,
 )
 from fleetvision.synth.pbr_kit import pbr_available
+from fleetvision.synth.pbr_shapes import strap_mesh, superellipsoid_mesh, torus_mesh
 from fleetvision.synth.rng import derive_rng
 from fleetvision.taxonomy import load_taxonomy
 

@@ -10,8 +10,9 @@ from PIL import Image
 
 from fleetvision.synth.car_geometry import BODY_SHAPES, SHAPE_VARIANTS
 from fleetvision.synth.pbr_car import PARTS, PLATE_PROUD_M, car_mesh
-from fleetvision.synth.pbr_details import box_mesh, ellipsoid_mesh, grid_surface, merge
+from fleetvision.synth.pbr_details import grid_surface
 from fleetvision.synth.pbr_kit import pbr_available
+from fleetvision.synth.pbr_shapes import box_mesh, ellipsoid_mesh, merge
 
 
 def _volume(verts: np.ndarray, faces: np.ndarray) -> float:

@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 
 from fleetvision.synth.car_geometry import BODY_SHAPES
 from fleetvision.synth.pbr_camera import Camera, PlateView
-from fleetvision.synth.pbr_details import Mesh, box_mesh, merge, sphere_faces
+from fleetvision.synth.pbr_shapes import Mesh, box_mesh, merge, strap_mesh, superellipsoid_mesh, torus_mesh
 from fleetvision.synth.rng import derive_rng
 
 CABIN_PARTS = ("dashboard", "steering_wheel", "instrument_cluster", "centre_console", "infotainment_screen",
@@ -35,56 +35,6 @@ CABIN_PARTS = ("dashboard", "steering_wheel", "instrument_cluster", "centre_cons
 """The interior shots the path tracer draws (taxonomy class names); ``boot`` stays painted."""
 
 FLOOR_Z = 0.25
-
-
-def superellipsoid_mesh(centre: tuple[float, float, float] | np.ndarray, radii: tuple[float, float, float],
-                        roundness: float = 0.35, segments: int = 16, pitch: float = 0.0) -> Mesh:
-    """A rounded box: a superellipsoid of half sizes ``radii`` (``roundness`` 1 an ellipsoid, towards 0 a
-    box), pitched by ``pitch`` radians about y (its top leaning back for positive), outward faces."""
-    rings, k = segments // 2 + 1, segments
-    theta = np.linspace(0, np.pi, rings + 1)[1:-1]
-    phi = np.linspace(0, 2 * np.pi, k, endpoint=False)
-    t, p = np.meshgrid(theta, phi, indexing="ij")
-
-    def sp(v: np.ndarray) -> np.ndarray:
-        return np.sign(v) * np.abs(v) ** roundness
-
-    unit = np.stack([sp(np.sin(t)) * sp(np.cos(p)), sp(np.sin(t)) * sp(np.sin(p)), sp(np.cos(t))], -1).reshape(-1, 3)
-    verts = np.concatenate([[[0.0, 0.0, 1.0]], unit, [[0.0, 0.0, -1.0]]]) * np.asarray(radii, float)
-    c, s = math.cos(pitch), math.sin(pitch)
-    verts = verts @ np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]]).T
-    return (verts + np.asarray(centre, float)).astype(np.float32), sphere_faces(rings, k)
-
-
-def strap_mesh(start: np.ndarray | tuple[float, ...], end: np.ndarray | tuple[float, ...],
-               half_width: float, half_thickness: float = 0.004) -> Mesh:
-    """A flat strap (a seat belt, a steering wheel's spoke) from ``start`` to ``end``: a box along the segment."""
-    a, b = np.asarray(start, float), np.asarray(end, float)
-    d = b - a
-    length = float(np.linalg.norm(d))
-    yaw = math.atan2(d[1], d[0])
-    pitch = -math.atan2(d[2], math.hypot(d[0], d[1]))
-    return box_mesh((a + b) / 2, (length / 2, half_width, half_thickness), yaw, pitch)
-
-
-def torus_mesh(centre: np.ndarray, axis: np.ndarray, radius: float, tube: float, k: int = 32, m: int = 8) -> Mesh:
-    """A ring (a steering wheel's rim) around the unit ``axis`` through ``centre``."""
-    axis = np.asarray(axis, float) / np.linalg.norm(axis)
-    u = np.cross(axis, [0.0, 0.0, 1.0] if abs(axis[2]) < 0.9 else [1.0, 0.0, 0.0])
-    u /= np.linalg.norm(u)
-    v = np.cross(axis, u)
-    a = np.linspace(0, 2 * np.pi, k, endpoint=False)[:, None]
-    b = np.linspace(0, 2 * np.pi, m, endpoint=False)[None, :]
-    ring = np.cos(a)[..., None] * u + np.sin(a)[..., None] * v  # [k, 1, 3]
-    verts = centre + (radius + tube * np.cos(b))[..., None] * ring + (tube * np.sin(b))[..., None] * axis
-    verts = verts.reshape(-1, 3)
-    faces = []
-    for i in range(k):
-        for j in range(m):
-            p, q = i * m + j, ((i + 1) % k) * m + j
-            p2, q2 = i * m + (j + 1) % m, ((i + 1) % k) * m + (j + 1) % m
-            faces += [[p, q, q2], [p, q2, p2]]
-    return verts.astype(np.float32), np.asarray(faces, np.uint32)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ import numpy as np
 
 from fleetvision.synth.car_geometry import BODY_SHAPES, SHAPE_VARIANTS, BodyShape, car_shape
 from fleetvision.synth.overlays import PLATE_SIZE_M
-from fleetvision.synth.pbr_details import Layout, car_details, grid_surface, merge
+from fleetvision.synth.pbr_details import Layout, car_details, grid_surface
 from fleetvision.synth.pbr_lettering import LetteringMount, rear_lettering_mounts
+from fleetvision.synth.pbr_shapes import merge
 
 GRID_M = 0.035  # marching-cubes cell (metres): panels stay smooth, a car meshes in well under a second
 LOOKS = 4  # light, grille and trim layouts per (body type, proportion variant)

@@ -19,76 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from fleetvision.synth.car_geometry import BodyShape
-
-Mesh = tuple[np.ndarray, np.ndarray]
-"""(vertices float32 [V, 3], faces uint32 [F, 3])."""
+from fleetvision.synth.pbr_shapes import Mesh, box_mesh, ellipsoid_mesh
 
 # Where a tailgate carries a spoiler and a rear wiper (share of cars), by body type.
 SPOILER_SHARE = {"hatch": 0.75, "suv": 0.5, "wagon": 0.5, "van": 0.0, "sedan": 0.2, "coupe": 0.4, "ute": 0.0}
 REAR_WIPER_SHARE = {"hatch": 0.6, "suv": 0.6, "wagon": 0.6, "van": 0.5}
 
-_BOX_FACES = np.array([[0, 1, 2], [0, 2, 3]], np.uint32)
-# the unit cube's 6 faces, 4 corners each counter-clockwise seen from outside (own vertices: flat shading)
-_CUBE = np.array([
-    [[1, -1, -1], [1, 1, -1], [1, 1, 1], [1, -1, 1]], [[-1, 1, -1], [-1, -1, -1], [-1, -1, 1], [-1, 1, 1]],
-    [[1, 1, -1], [-1, 1, -1], [-1, 1, 1], [1, 1, 1]], [[-1, -1, -1], [1, -1, -1], [1, -1, 1], [-1, -1, 1]],
-    [[-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], [[-1, 1, -1], [1, 1, -1], [1, -1, -1], [-1, -1, -1]],
-], float)
-
-
-def _rotation(yaw: float, pitch: float) -> np.ndarray:
-    """Rotation by ``pitch`` about y (nose down for positive), then ``yaw`` about z (radians)."""
-    cy, sy, cp, sp = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch)
-    about_z = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
-    about_y = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
-    return about_z @ about_y
-
-
-def box_mesh(centre: np.ndarray | tuple[float, float, float], half: tuple[float, float, float],
-             yaw: float = 0.0, pitch: float = 0.0) -> Mesh:
-    """A box of half sizes ``half`` (x, y, z) turned by ``pitch`` then ``yaw`` (radians) about its centre;
-    each face has its own 4 vertices, so a renderer shades it flat."""
-    corners = _CUBE.reshape(-1, 3) * np.asarray(half, float)
-    verts = corners @ _rotation(yaw, pitch).T + np.asarray(centre, float)
-    faces = np.concatenate([_BOX_FACES + 4 * k for k in range(6)])
-    return verts.astype(np.float32), faces
-
-
-def ellipsoid_mesh(centre: np.ndarray | tuple[float, float, float], radii: tuple[float, float, float],
-                   segments: int = 12) -> Mesh:
-    """A closed ellipsoid (a UV sphere scaled by ``radii``), outward faces."""
-    rings, k = segments // 2, segments
-    theta = np.linspace(0, np.pi, rings + 1)[1:-1]
-    phi = np.linspace(0, 2 * np.pi, k, endpoint=False)
-    t, p = np.meshgrid(theta, phi, indexing="ij")
-    unit = np.stack([np.sin(t) * np.cos(p), np.sin(t) * np.sin(p), np.cos(t)], -1).reshape(-1, 3)
-    verts = np.concatenate([[[0.0, 0.0, 1.0]], unit, [[0.0, 0.0, -1.0]]]) * np.asarray(radii, float)
-    return (verts + np.asarray(centre, float)).astype(np.float32), sphere_faces(rings, k)
-
-
-def sphere_faces(rings: int, k: int) -> np.ndarray:
-    """The faces (uint32 [F, 3], outward) of a UV sphere's vertices laid out as :func:`ellipsoid_mesh` lays
-    them: the top pole, ``rings - 1`` rings of ``k`` vertices from the top down, the bottom pole."""
-    faces: list[list[int]] = []
-    bottom = 1 + (rings - 1) * k
-    for j in range(k):
-        faces.append([0, 1 + j, 1 + (j + 1) % k])
-        faces.append([bottom, 1 + (rings - 2) * k + (j + 1) % k, 1 + (rings - 2) * k + j])
-    for i in range(rings - 2):
-        for j in range(k):
-            a, b = 1 + i * k + j, 1 + i * k + (j + 1) % k
-            faces += [[a, a + k, b + k], [a, b + k, b]]
-    return np.asarray(faces, np.uint32)
-
-
-def merge(meshes: list[Mesh]) -> Mesh:
-    """One mesh of several (faces renumbered)."""
-    verts, faces, offset = [], [], 0
-    for v, f in meshes:
-        verts.append(np.asarray(v, np.float32))
-        faces.append(np.asarray(f, np.uint32) + offset)
-        offset += len(v)
-    return np.concatenate(verts), np.concatenate(faces).astype(np.uint32)
 
 
 @dataclass(frozen=True)

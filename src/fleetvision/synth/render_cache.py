@@ -35,7 +35,7 @@ MANIFEST = "rendered.pkl"
 JOURNAL = "rendered.journal"
 _SYNTH_DIR = Path(__file__).resolve().parent
 _NOT_DRAWING = frozenset({"render_cache.py", "job.py", "training_set.py", "contact_sheet.py", "pbr_car.py",
-                          "pbr_details.py", "pbr_scene.py"})
+                          "pbr_details.py", "pbr_scene.py", "pbr_kit.py", "pbr_shapes.py", "pbr_cabin.py"})
 """Generator modules no inventory photo comes from: this cache, the job's table and CLI wiring, and the
 labelled training sets with their path-traced exteriors and the contact sheet (which only read the
 drawing modules)."""
