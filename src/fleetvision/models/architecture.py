@@ -385,8 +385,8 @@ def initialise_from(model: keras.Model, source: keras.Model) -> list[str]:
             left = [sub.name for sub in getattr(source_head, "layers", []) if sub.weights and sub.name not in inner]
             if inner and left:
                 logger.warning(
-                    "initialising %s from %s: its layers %s have no counterpart and are not carried (a group head, "
-                    "angle_group: join one again after training with fleetvision group-head)",
+                    "initialising %s from %s: its layers %s have no counterpart and are not carried (a group or "
+                    "cabin head, angle_group: join them again after training with fleetvision group-head)",
                     layer.name, source.name, ", ".join(left),
                 )
     if "backbone" not in copied:
