@@ -39,7 +39,8 @@ from fleetvision.synth.pbr_camera import (
     plate_view,
 )
 from fleetvision.synth.pbr_car import MIN_ROOF_M, PARTS, REAR_PROFILE, car_mesh, pbr_shape, smooth_max, smooth_min
-from fleetvision.synth.pbr_scene import pbr_available, render_detail, render_exterior
+from fleetvision.synth.pbr_kit import pbr_available
+from fleetvision.synth.pbr_scene import render_detail, render_exterior
 from fleetvision.synth.training_set import plate_label, row_plans, traced_plate, training_rows
 from fleetvision.taxonomy import load_taxonomy
 
@@ -339,7 +340,7 @@ def test_mitsuba_imported_after_tensorflow_lets_the_process_exit_cleanly() -> No
     interpreter aborted at exit (rc 134, ``free(): invalid pointer``) after all its work was done."""
     code = (
         "import os, tensorflow\n"
-        "from fleetvision.synth.pbr_scene import mitsuba, render_exterior\n"
+        "from fleetvision.synth.pbr_kit import mitsuba\nfrom fleetvision.synth.pbr_scene import render_exterior\n"
         "mitsuba()\n"
         "assert 'DRJIT_LIBLLVM_PATH' not in os.environ, 'the variable leaks to spawned workers'\n"
         "photo = render_exterior('full_rear', None, 'hatch', 3, (40, 30), paint_rgb=(180, 20, 20),"

@@ -88,7 +88,8 @@ def test_a_plate_reads_the_right_way_round_at_each_end(end: str) -> None:
     import tempfile
 
     from fleetvision.synth.pbr_camera import Camera
-    from fleetvision.synth.pbr_scene import CarScene, mitsuba
+    from fleetvision.synth.pbr_kit import mitsuba
+    from fleetvision.synth.pbr_scene import CarScene
 
     mi = mitsuba()
     car = car_mesh("sedan", 0, 0)
@@ -133,7 +134,8 @@ def test_both_flanks_wheels_shade_alike() -> None:
     import tempfile
 
     from fleetvision.synth.pbr_camera import Camera
-    from fleetvision.synth.pbr_scene import CarScene, mitsuba
+    from fleetvision.synth.pbr_kit import mitsuba
+    from fleetvision.synth.pbr_scene import CarScene
 
     mi = mitsuba()
     car = car_mesh("hatch", 0, 0)

@@ -60,10 +60,18 @@ def _described(folder: Path, card: dict[str, Any]) -> dict[str, Any]:
     return {key: card[key] for key in keys if key in card} | {"folder": str(folder)}
 
 
-def group_head_card(cards: list[dict[str, Any]], folders: list[Path], metrics: dict[str, float], eval_set: Any,
-                    command: str, run_id: str) -> dict[str, Any]:
-    """The joined model's card: the view head's recipe and training rows, its own metrics, and every head."""
-    views, groups = cards[0], cards[1]
+def head_roles(args: argparse.Namespace) -> dict[str, Path]:
+    """The heads to join by role, in :func:`~fleetvision.models.group_head.with_group_head`'s order:
+    ``view_head``, ``group_head`` and, with ``--cabin``, ``cabin_head``."""
+    roles = {"view_head": args.views, "group_head": args.groups}
+    return roles | ({"cabin_head": args.cabin} if args.cabin is not None else {})
+
+
+def group_head_card(roles: list[str], cards: list[dict[str, Any]], folders: list[Path], metrics: dict[str, float],
+                    eval_set: Any, command: str, run_id: str) -> dict[str, Any]:
+    """The joined model's card: the view head's recipe and training rows, its own metrics, and every head
+    under its role (``roles``, in the order of ``cards`` and ``folders``)."""
+    views = cards[0]
     return {
         "task": TASK,
         "metrics": metrics,
@@ -74,16 +82,14 @@ def group_head_card(cards: list[dict[str, Any]], folders: list[Path], metrics: d
         "spec": views["spec"],
         "command": command,
         "mlflow_run_id": run_id,
-        "view_head": _described(folders[0], views),
-        "group_head": _described(folders[1], groups),
-    } | ({"cabin_head": _described(folders[2], cards[2])} if len(cards) > 2 else {})
+    } | {role: _described(folder, card) for role, folder, card in zip(roles, folders, cards, strict=True)}
 
 
 def command_line(args: argparse.Namespace) -> str:
     """The ``fleetvision group-head`` command that reproduces this one (recorded in the card and the run)."""
     parts = ["fleetvision", "group-head", *common_words(args)]
-    parts += ["--views", str(args.views), "--groups", str(args.groups)]
-    parts += ["--cabin", str(args.cabin)] if args.cabin is not None else []
+    flags = {"view_head": "--views", "group_head": "--groups", "cabin_head": "--cabin"}
+    parts += [word for role, folder in head_roles(args).items() for word in (flags[role], str(folder))]
     parts += ["--out", str(args.out)]
     parts += ["--register"] if args.register else []
     parts += ["--no-eval"] if args.no_eval else []
@@ -97,9 +103,9 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
     from fleetvision.taxonomy import load_taxonomy
 
     try:
-        inputs = [args.views, args.groups] + ([args.cabin] if args.cabin is not None else [])
-        folders, heads, cards, backbone = read_heads(inputs, TASK)
-        joined = with_group_head(heads[0], heads[1], load_taxonomy(), heads[2] if len(heads) > 2 else None)
+        roles = head_roles(args)
+        folders, heads, cards, backbone = read_heads(list(roles.values()), TASK)
+        joined = with_group_head(*heads[:2], load_taxonomy(), *heads[2:])
         problem = release_problem(args.out, TASK, folders, backbone)
     except (SoupError, GroupHeadError, OSError, ValueError, KeyError) as e:
         problem = str(e)
@@ -118,17 +124,13 @@ def main(spark: SparkSession | None, config: Config, args: argparse.Namespace) -
         register=args.register,
         job="group-head",
         command=command,
-        params={
-            "view_head": str(folders[0]),
-            "group_head": str(folders[1]),
-            "view_head_run": str(cards[0].get("mlflow_run_id")),
-            "group_head_run": str(cards[1].get("mlflow_run_id")),
-        } | ({"cabin_head": str(folders[2]), "cabin_head_run": str(cards[2].get("mlflow_run_id"))}
-             if len(folders) > 2 else {}),
-        card=lambda metrics, eval_set, run_id: group_head_card(cards, folders, metrics, eval_set, command, run_id),
+        params={role: str(folder) for role, folder in zip(roles, folders, strict=True)}
+        | {f"{role}_run": str(card.get("mlflow_run_id")) for role, card in zip(roles, cards, strict=True)},
+        card=lambda metrics, eval_set, run_id: group_head_card(list(roles), cards, folders, metrics, eval_set,
+                                                               command, run_id),
     )
     evaluated = ", ".join(f"{k}={v:.4f}" for k, v in sorted(released.metrics.items())) or "not evaluated"
-    logger.info("angle views from %s, shot groups from %s%s -> %s (run %s%s): %s", folders[0], folders[1],
-                f" (interiors from {folders[2]})" if len(folders) > 2 else "", released.folder, released.run_id,
+    joined_from = ", ".join(f"{role} {folder}" for role, folder in zip(roles, folders, strict=True))
+    logger.info("angle model joined from %s -> %s (run %s%s): %s", joined_from, released.folder, released.run_id,
                 f", version {released.version}" if released.version else "", evaluated)
     return ExitCode.OK

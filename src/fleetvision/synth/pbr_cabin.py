@@ -27,6 +27,16 @@ from PIL import Image, ImageDraw
 
 from fleetvision.synth.car_geometry import BODY_SHAPES
 from fleetvision.synth.pbr_camera import Camera, PlateView
+from fleetvision.synth.pbr_kit import (
+    SceneBuilder,
+    add_outdoor_light,
+    develop,
+    mitsuba,
+    principled,
+    sensor,
+    srgb_to_linear,
+    two_sided,
+)
 from fleetvision.synth.pbr_shapes import Mesh, box_mesh, merge, strap_mesh, superellipsoid_mesh, torus_mesh
 from fleetvision.synth.rng import derive_rng
 
@@ -309,17 +319,6 @@ def render_cabin(part: str, body_type: str, driver_side: str, seed: int, size: t
         ValueError: Unknown part, body type or driver side, bad size.
         PbrUnavailableError: Mitsuba is not installed.
     """
-    from fleetvision.synth.pbr_kit import (
-        SceneBuilder,
-        add_outdoor_light,
-        develop,
-        mitsuba,
-        principled,
-        sensor,
-        srgb_to_linear,
-        two_sided,
-    )
-
     if min(size) < 16:
         raise ValueError(f"size must be at least 16 x 16, got {size}")
     scene = cabin_scene(part, body_type, driver_side, seed, size)
@@ -351,15 +350,17 @@ def render_cabin(part: str, body_type: str, driver_side: str, seed: int, size: t
         for name, (centre, width, height), image in (
                 ("cluster", cabin.cluster, cluster_texture(rng, odometer_km)),
                 ("screen", cabin.screen, screen_texture(rng))):
-            bitmap = mi.Bitmap(np.ascontiguousarray(np.asarray(image, np.float32)[::-1]) / 255.0)
+            # the rectangle's v axis runs upwards: the rows flipped, the drawing reads the right way up
+            pixels = np.ascontiguousarray(np.asarray(image, np.float32)[::-1]) / 255.0
+            bitmap = mi.Bitmap(pixels)
             face = {"type": "rectangle",
                     "to_world": t().translate([float(v) for v in centre]).rotate([0, 0, 1], -90).rotate([1, 0, 0], 90)
                     .scale([width / 2, height / 2, 1]),
                     "bsdf": {"type": "principled", "roughness": 0.15,
                              "base_color": {"type": "bitmap", "bitmap": bitmap}}}
             if rng.random() < 0.7:  # switched on
-                face["emitter"] = {"type": "area", "radiance": {"type": "bitmap", "bitmap": mi.Bitmap(
-                    np.ascontiguousarray(np.asarray(image, np.float32)[::-1]) / 255.0 * float(rng.uniform(0.5, 2.0)))}}
+                glow = mi.Bitmap(pixels * float(rng.uniform(0.5, 2.0)))
+                face["emitter"] = {"type": "area", "radiance": {"type": "bitmap", "bitmap": glow}}
             b.scene[name] = face
         glass = {"type": "thindielectric"}
         w, belt, roof = cabin.half_width, cabin.belt_z, cabin.roof_z

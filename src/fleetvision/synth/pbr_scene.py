@@ -39,13 +39,11 @@ from fleetvision.synth.pbr_camera import (
     plate_view,
 )
 from fleetvision.synth.pbr_car import LOOKS, CarMesh, car_mesh
-from fleetvision.synth.pbr_kit import (  # noqa: F401  (PbrUnavailableError, pbr_available: their old home)
-    PbrUnavailableError,
+from fleetvision.synth.pbr_kit import (
     SceneBuilder,
     add_outdoor_light,
     develop,
     mitsuba,
-    pbr_available,
     principled,
     sensor,
     srgb_to_linear,

@@ -224,8 +224,9 @@ def row_plans(
         raise ValueError(f"pbr_detail_share must be within 0..1, got {pbr_detail_share}")
     if not 0.0 <= pbr_cabin_share <= 1.0:
         raise ValueError(f"pbr_cabin_share must be within 0..1, got {pbr_cabin_share}")
-    traced_details = DETAIL_PARTS if pbr_detail_share > 0 else ()
-    traced_cabins = CABIN_PARTS if pbr_cabin_share > 0 else ()
+    # the classes path-traced as their own subject, each share with its own random stream
+    traced_subjects = [(DETAIL_PARTS, "train-pbr-detail", pbr_detail_share),
+                       (CABIN_PARTS, "train-pbr-cabin", pbr_cabin_share)]
     unknown = sorted(set(plate_styles) - set(PLATE_STYLES))
     if unknown:
         raise ValueError(f"plate_styles must be among {PLATE_STYLES}, got {unknown}")
@@ -253,10 +254,8 @@ def row_plans(
         quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
         traced = (
             (cls.group == "exterior" and pbr_share > 0 and derive_rng(seed, "train-pbr", split, i).random() < pbr_share)
-            or (cls.name in traced_details
-                and derive_rng(seed, "train-pbr-detail", split, i).random() < pbr_detail_share)
-            or (cls.name in traced_cabins
-                and derive_rng(seed, "train-pbr-cabin", split, i).random() < pbr_cabin_share))
+            or any(share > 0 and cls.name in names and derive_rng(seed, stream, split, i).random() < share
+                   for names, stream, share in traced_subjects))
         yield RowPlan(i, cls, spec, quality, traced)
 
 
@@ -320,15 +319,10 @@ class _Market:
         self.plate_style = plate_style
 
 
-def _render_slice(args: tuple[Any, ...]) -> list[dict[str, Any]]:
-    (taxonomy, driver_side, plate_style, seed, per_class, split, dataset, image_size, weight, mix, styles, pbr,
-     yaw_band, detail_share, cabin_share, start, stop) = args
-    market = _Market(driver_side, plate_style)
-    return list(training_rows(taxonomy, market, seed, per_class, split, dataset, image_size,
-                              exterior_weight=weight, body_mix=mix, plate_styles=styles, pbr_share=pbr[0],
-                              pbr_samples=pbr[1], yaw_band=yaw_band, pbr_detail_share=detail_share,
-                              pbr_cabin_share=cabin_share, start=start,
-                              stop=stop))
+def _render_slice(args: tuple[Any, str, str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One worker's rows: ``(taxonomy, driver_side, plate_style, training_rows' other arguments)``."""
+    taxonomy, driver_side, plate_style, kwargs = args
+    return list(training_rows(taxonomy, _Market(driver_side, plate_style), **kwargs))
 
 
 def render_training_set(
@@ -364,10 +358,11 @@ def render_training_set(
     total = sample_count(taxonomy, per_class, exterior_weight)
     bounds = [(i, min(total, i + chunk)) for i in range(0, total, chunk)]
     n_workers = min(resolve_workers(workers), len(bounds))
-    args = [(taxonomy, market.driver_side, market.plate_style, seed, per_class, split, dataset, image_size,
-             exterior_weight, body_mix, tuple(plate_styles), (pbr_share, pbr_samples), yaw_band, pbr_detail_share,
-             pbr_cabin_share, a, b)
-            for a, b in bounds]
+    common = {"seed": seed, "per_class": per_class, "split": split, "dataset": dataset, "image_size": image_size,
+              "exterior_weight": exterior_weight, "body_mix": body_mix, "plate_styles": tuple(plate_styles),
+              "pbr_share": pbr_share, "pbr_samples": pbr_samples, "yaw_band": yaw_band,
+              "pbr_detail_share": pbr_detail_share, "pbr_cabin_share": pbr_cabin_share}
+    args = [(taxonomy, market.driver_side, market.plate_style, {**common, "start": a, "stop": b}) for a, b in bounds]
     if n_workers <= 1:
         return [row for a in args for row in _render_slice(a)]
     with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
